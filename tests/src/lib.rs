@@ -1,0 +1,6 @@
+//! Cross-crate integration tests of `mac`, plus the child-process workers they spawn and the
+//! benchmark drivers that `cargo xtask bench` runs. The library part holds what workers, tests
+//! and benchmarks share.
+//!
+//! Must not depend on: nothing is off limits here (this member sits above every layer), but no
+//! crate may depend on it.
