@@ -1,0 +1,1 @@
+/work/main/target/debug/libmac_executor.rlib: /work/main/crates/mac-executor/src/lib.rs

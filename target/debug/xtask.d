@@ -1,0 +1,1 @@
+/work/main/target/debug/xtask: /work/main/xtask/src/main.rs
