@@ -1,4 +1,68 @@
 //! The data directory, crash-safe file writes, OS file locks, and the account document with its
-//! one write path.
+//! one write path, [`AccountStore`].
 //!
-//! Must not depend on: any other `mac-*` crate, network crates, terminal crates.
+//! Must not depend on: any other `mac-*` crate, network crates (`reqwest`, `axum`, `hyper`),
+//! terminal crates (`inquire`, `crossterm`), an async runtime.
+//!
+//! # The guarantees
+//! - **One write path.** Every change of an accounts file is [`AccountStore::mutate`]: an
+//!   exclusive OS lock on `<file>.lock` (blocking with a timeout, released by the kernel if the
+//!   holder dies), a fresh read inside the lock, the caller's closure, then a crash-safe replace
+//!   (`<file>.tmp` created `0600`, fsync, rename, fsync of the directory). No update is lost
+//!   between processes and a reader never sees a partial file.
+//! - **Nothing is lost to bad input (D6).** A missing file is an empty pool. An empty,
+//!   truncated, non-JSON, wrong-typed, oversized or newer-version file is never written over:
+//!   changes fail with an error naming the file and the problem, and a `0600`
+//!   `<file>.corrupt.<ms>.bak` copy is made once per distinct content. Unknown fields survive
+//!   every write.
+//! - **Cheap reads (D7).** [`AccountStore::load`] costs one `stat` when the file has not changed;
+//!   `lastUsed` bookkeeping is coalesced to one write per account per few seconds.
+//! - **Secrets (D18).** Tokens are [`Secret`]s: `Debug` and `Display` print `[redacted]`, and
+//!   no error message quotes a value from the file.
+//!
+//! ```
+//! use mac_storage::{AccountStore, Credentials, DataDir, EpochMs, NewAccount, Provider, Secret, StoreOptions};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let tmp = tempfile::tempdir()?;
+//! let data_dir = DataDir::at(tmp.path().join("mac"));
+//! let store = AccountStore::open(&data_dir, Provider::Anthropic, StoreOptions::default())?;
+//! let credentials = Credentials { refresh_token: Secret::new("rt"), access_token: None, expires_at: None };
+//! store.add_account(&NewAccount::from_credentials(credentials), EpochMs::now())?;
+//! assert_eq!(store.load()?.accounts.len(), 1);
+//! # Ok(())
+//! # }
+//! ```
+
+mod backup;
+mod bookkeeping;
+mod codec;
+mod data_dir;
+mod document;
+mod epoch;
+mod error;
+mod file_lock;
+mod file_stamp;
+mod locked_file;
+mod mutations;
+mod policy;
+mod secret;
+mod store;
+
+pub use codec::{DocumentProblem, decode, encode};
+pub use data_dir::{DataDir, DataDirError, MAC_HOME_ENV, Provider, UnknownProvider, lock_path_for};
+pub use document::{
+    AccountsDocument, Credentials, SUPPORTED_VERSION, StoredAccount, UsageLimits, UsageWindow,
+};
+pub use epoch::EpochMs;
+pub use error::StoreError;
+pub use file_lock::{FileLock, LockError};
+pub use file_stamp::FileStamp;
+pub use locked_file::{Durability, FileContents, FileIoError, LockedFile, read_file};
+pub use mutations::{
+    AddOutcome, AuthFailureOutcome, CasOutcome, CredentialPatch, MatchedBy, NewAccount,
+    SuccessOutcome,
+};
+pub use policy::{AuthFailure, AuthVerdict, auth_failure_verdict};
+pub use secret::Secret;
+pub use store::{AccountStore, StoreOptions};

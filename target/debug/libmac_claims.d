@@ -1,1 +1,0 @@
-/work/main/target/debug/libmac_claims.rlib: /work/main/crates/mac-claims/src/lib.rs

@@ -1,1 +1,0 @@
-/work/main/target/debug/libmac_core.rlib: /work/main/crates/mac-core/src/lib.rs

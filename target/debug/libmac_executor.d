@@ -1,1 +1,0 @@
-/work/main/target/debug/libmac_executor.rlib: /work/main/crates/mac-executor/src/lib.rs

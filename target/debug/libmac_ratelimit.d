@@ -1,1 +1,0 @@
-/work/main/target/debug/libmac_ratelimit.rlib: /work/main/crates/mac-ratelimit/src/lib.rs

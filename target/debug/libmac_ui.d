@@ -1,1 +1,0 @@
-/work/main/target/debug/libmac_ui.rlib: /work/main/crates/mac-ui/src/lib.rs

@@ -1,1 +1,0 @@
-/work/main/target/debug/mac-cli: /work/main/crates/mac-cli/src/main.rs

@@ -1,0 +1,252 @@
+//! Benchmark driver run by `cargo xtask bench [AREA]`; prints one table per area.
+//!
+//! Areas:
+//! - `storage`: mutations/s and latency of one mutation with 1, 4 and 8 writer processes × 200
+//!   mutations on a 10-account file, with and without fsync, and lost updates (must be 0); plus
+//!   the hot-path costs of a read of an unchanged file and of a coalesced success record.
+//!
+//! `mac-bench --list` prints the areas. Must not depend on: nothing beyond `mac-tests`' own
+//! dependencies.
+
+// A benchmark report goes to stdout by design.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use mac_storage::{AccountStore, Durability, EpochMs, Provider, StoreOptions};
+use mac_test_support::{ChildGuard, TempDataDir, spawn_guarded};
+use mac_tests::storage_work::{add_accounts, counter_sum};
+
+const AREAS: &[&str] = &["storage"];
+const WRITERS: &[usize] = &[1, 4, 8];
+const MUTATIONS_PER_WRITER: usize = 200;
+const ACCOUNTS: usize = 10;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("--list") => {
+            for area in AREAS {
+                println!("{area}");
+            }
+            Ok(())
+        }
+        None | Some("all" | "storage") => bench_storage(),
+        Some(other) => Err(format!(
+            "unknown area {other:?}; areas: {}",
+            AREAS.join(", ")
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("mac-bench: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Row {
+    durability: Durability,
+    writers: usize,
+    mutations: usize,
+    elapsed: Duration,
+    latencies_us: Vec<u64>,
+    lost: i64,
+}
+
+#[allow(clippy::cast_precision_loss)] // counts and durations far below 2^52
+fn bench_storage() -> Result<(), String> {
+    let worker = sibling_binary("storage-worker")?;
+    let mut rows = Vec::new();
+    for durability in [Durability::Fsync, Durability::NoFsync] {
+        for &writers in WRITERS {
+            rows.push(run_writers(&worker, durability, writers)?);
+        }
+    }
+    println!(
+        "## storage: concurrent mutations ({ACCOUNTS}-account file, {MUTATIONS_PER_WRITER} mutations per writer process)"
+    );
+    println!();
+    println!(
+        "| durability | writers | mutations | elapsed s | mutations/s | p50 ms | p99 ms | max ms | lost updates |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for row in &rows {
+        let mut sorted = row.latencies_us.clone();
+        sorted.sort_unstable();
+        println!(
+            "| {} | {} | {} | {:.3} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
+            match row.durability {
+                Durability::Fsync => "fsync",
+                Durability::NoFsync => "no fsync",
+            },
+            row.writers,
+            row.mutations,
+            row.elapsed.as_secs_f64(),
+            row.mutations as f64 / row.elapsed.as_secs_f64(),
+            percentile_ms(&sorted, 0.50),
+            percentile_ms(&sorted, 0.99),
+            percentile_ms(&sorted, 1.0),
+            row.lost,
+        );
+    }
+    println!();
+    hot_path()?;
+    if rows.iter().any(|row| row.lost != 0) {
+        return Err("lost updates: the store lost increments".into());
+    }
+    Ok(())
+}
+
+fn run_writers(worker: &Path, durability: Durability, writers: usize) -> Result<Row, String> {
+    let dir = TempDataDir::new().map_err(|e| e.to_string())?;
+    let file = dir.accounts_file(Provider::Anthropic);
+    let options = StoreOptions {
+        durability,
+        ..StoreOptions::default()
+    };
+    add_accounts(
+        &AccountStore::at_path(&file, options.clone()),
+        "bench",
+        ACCOUNTS,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut children: Vec<ChildGuard> = Vec::with_capacity(writers);
+    for _ in 0..writers {
+        let mut command = Command::new(worker);
+        command
+            .arg("increment")
+            .arg(&file)
+            .arg(MUTATIONS_PER_WRITER.to_string())
+            .arg("--wait-go")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if durability == Durability::NoFsync {
+            command.arg("--no-fsync");
+        }
+        children.push(
+            spawn_guarded(&mut command).map_err(|e| format!("spawn {}: {e}", worker.display()))?,
+        );
+    }
+    // Give every worker time to start and block on the barrier.
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    for child in &mut children {
+        let stdin = child
+            .child_mut()
+            .stdin
+            .as_mut()
+            .ok_or("worker stdin missing")?;
+        stdin.write_all(b"go\n").map_err(|e| e.to_string())?;
+    }
+    let mut latencies_us = Vec::with_capacity(writers * MUTATIONS_PER_WRITER);
+    for child in children {
+        let output = child
+            .wait_with_timeout(Duration::from_secs(300))
+            .map_err(|e| e.to_string())?;
+        if !output.status.success() {
+            return Err(format!(
+                "worker failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        latencies_us.extend(parse_latencies(&String::from_utf8_lossy(&output.stdout))?);
+    }
+    let elapsed = started.elapsed();
+    let document = AccountStore::at_path(&file, options)
+        .load()
+        .map_err(|e| e.to_string())?;
+    let mutations = writers * MUTATIONS_PER_WRITER;
+    let lost = i64::try_from(mutations).unwrap_or(i64::MAX)
+        - i64::try_from(counter_sum(&document)).unwrap_or(0);
+    Ok(Row {
+        durability,
+        writers,
+        mutations,
+        elapsed,
+        latencies_us,
+        lost,
+    })
+}
+
+/// Costs on the request hot path, in one process: reading an unchanged file (one `stat`) and
+/// recording a success that only bumps `lastUsed` (coalesced, no write).
+fn hot_path() -> Result<(), String> {
+    const ROUNDS: u32 = 20_000;
+    let dir = TempDataDir::new().map_err(|e| e.to_string())?;
+    let store = AccountStore::open(dir.data_dir(), Provider::Anthropic, StoreOptions::default())
+        .map_err(|e| e.to_string())?;
+    let uuids = add_accounts(&store, "hot", ACCOUNTS).map_err(|e| e.to_string())?;
+    store
+        .record_success(&uuids[0], EpochMs::now())
+        .map_err(|e| e.to_string())?;
+
+    let started = Instant::now();
+    for _ in 0..ROUNDS {
+        std::hint::black_box(store.load().map_err(|e| e.to_string())?);
+    }
+    let load = started.elapsed() / ROUNDS;
+
+    let generation_before = store.load().map_err(|e| e.to_string())?.generation;
+    let started = Instant::now();
+    for _ in 0..ROUNDS {
+        store
+            .record_success(&uuids[0], EpochMs::now())
+            .map_err(|e| e.to_string())?;
+    }
+    let success = started.elapsed() / ROUNDS;
+    let writes = store.load().map_err(|e| e.to_string())?.generation - generation_before;
+
+    println!("## storage: hot path (one process, {ACCOUNTS} accounts, {ROUNDS} rounds)");
+    println!();
+    println!("| operation | per call µs | file writes |");
+    println!("|---|---:|---:|");
+    println!(
+        "| load, file unchanged | {:.2} | 0 |",
+        load.as_secs_f64() * 1e6
+    );
+    println!(
+        "| record_success, healthy account | {:.2} | {writes} |",
+        success.as_secs_f64() * 1e6
+    );
+    println!();
+    Ok(())
+}
+
+fn parse_latencies(stdout: &str) -> Result<Vec<u64>, String> {
+    let line = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("latencies_us="))
+        .ok_or_else(|| format!("worker printed no latencies: {stdout:?}"))?;
+    line.split(',')
+        .map(|v| v.parse::<u64>().map_err(|e| format!("latency {v:?}: {e}")))
+        .collect()
+}
+
+#[allow(clippy::cast_precision_loss)] // microsecond latencies are far below 2^52
+fn percentile_ms(sorted_us: &[u64], quantile: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // in 0..=len by construction
+    let rank = ((quantile * sorted_us.len() as f64).ceil() as usize).clamp(1, sorted_us.len());
+    sorted_us[rank - 1] as f64 / 1000.0
+}
+
+fn sibling_binary(name: &str) -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let path = exe.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "{} not found: build it with `cargo build --release -p mac-tests --bins`",
+            path.display()
+        ))
+    }
+}

@@ -1,0 +1,102 @@
+//! A child process for multi-process storage tests and benchmarks.
+//!
+//! ```text
+//! storage-worker increment FILE COUNT [--no-fsync] [--wait-go]
+//!     COUNT increments spread over the file's accounts; prints `latencies_us=<n>,<n>,...`.
+//!     With --wait-go, waits for a line on stdin first (a start barrier).
+//! storage-worker add FILE PREFIX N     adds N accounts with refresh tokens PREFIX-<i>
+//! storage-worker churn FILE            rewrites the file in a loop until killed
+//! ```
+//!
+//! Must not depend on: nothing beyond `mac-tests`' own dependencies.
+
+// A command-line worker reports on stdout/stderr by design.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::BufRead;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use mac_storage::{AccountStore, Durability, StoreOptions};
+use mac_tests::storage_work::{add_accounts, churn_step, increment};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("storage-worker: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    let flag = |name: &str| args.iter().any(|a| a == name);
+    let positional: Vec<&str> = args
+        .iter()
+        .filter(|a| !a.starts_with("--"))
+        .map(String::as_str)
+        .collect();
+    let options = StoreOptions {
+        durability: if flag("--no-fsync") {
+            Durability::NoFsync
+        } else {
+            Durability::Fsync
+        },
+        lock_timeout: Duration::from_secs(60),
+        ..StoreOptions::default()
+    };
+    match positional.as_slice() {
+        ["increment", file, count] => {
+            let count: usize = count
+                .parse()
+                .map_err(|_| format!("COUNT {count:?} is not a number"))?;
+            let store = AccountStore::at_path(*file, options);
+            let uuids: Vec<String> = store
+                .load()
+                .map_err(|e| e.to_string())?
+                .accounts
+                .iter()
+                .filter_map(|a| a.uuid.clone())
+                .collect();
+            if uuids.is_empty() {
+                return Err(format!("{file} has no accounts to increment"));
+            }
+            if flag("--wait-go") {
+                let mut line = String::new();
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .map_err(|e| e.to_string())?;
+            }
+            let offset = std::process::id() as usize;
+            let mut latencies = Vec::with_capacity(count);
+            for i in 0..count {
+                let started = Instant::now();
+                increment(&store, &uuids[(offset + i) % uuids.len()]).map_err(|e| e.to_string())?;
+                latencies.push(started.elapsed().as_micros().to_string());
+            }
+            println!("latencies_us={}", latencies.join(","));
+            Ok(())
+        }
+        ["add", file, prefix, count] => {
+            let count: usize = count
+                .parse()
+                .map_err(|_| format!("N {count:?} is not a number"))?;
+            let store = AccountStore::at_path(*file, options);
+            let uuids = add_accounts(&store, prefix, count).map_err(|e| e.to_string())?;
+            println!("{}", uuids.join(","));
+            Ok(())
+        }
+        ["churn", file] => {
+            let store = AccountStore::at_path(*file, options);
+            loop {
+                churn_step(&store).map_err(|e| e.to_string())?;
+            }
+        }
+        _ => Err(format!(
+            "unknown arguments {args:?}; see the module docs for usage"
+        )),
+    }
+}

@@ -1,0 +1,12 @@
+//! Cross-crate and cross-process integration tests (one test binary, modules by area).
+
+// Test code: a failed unwrap is a failed assertion, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod storage_crash;
+mod storage_multi_process;
+
+/// The storage worker binary built with this package.
+pub(crate) fn storage_worker() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_storage-worker"))
+}

@@ -1,0 +1,137 @@
+//! Many OS processes change one accounts file at once: no update is lost (SEED §3.3, D5).
+//! CI runs a small size; `cargo xtask bench storage` runs 8 × 200.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::process::Stdio;
+use std::time::Duration;
+
+use mac_storage::{AccountStore, Provider, StoreOptions};
+use mac_test_support::{ChildGuard, TempDataDir, spawn_guarded};
+use mac_tests::storage_work::{add_accounts, counter_sum};
+
+use crate::storage_worker;
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+fn wait_ok(child: ChildGuard) -> String {
+    let output = child.wait_with_timeout(TIMEOUT).unwrap();
+    assert!(
+        output.status.success(),
+        "worker failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn multi_process_increments_are_never_lost() {
+    const WRITERS: usize = 8;
+    const EACH: usize = 40;
+    let dir = TempDataDir::new().unwrap();
+    let file = dir.accounts_file(Provider::Anthropic);
+    let store = AccountStore::at_path(&file, StoreOptions::default());
+    add_accounts(&store, "seed", 10).unwrap();
+
+    let mut children: Vec<ChildGuard> = (0..WRITERS)
+        .map(|_| {
+            let mut command = storage_worker();
+            command
+                .args([
+                    "increment",
+                    file.to_str().unwrap(),
+                    &EACH.to_string(),
+                    "--wait-go",
+                ])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            spawn_guarded(&mut command).unwrap()
+        })
+        .collect();
+    for child in &mut children {
+        child
+            .child_mut()
+            .stdin
+            .as_mut()
+            .unwrap()
+            .write_all(b"go\n")
+            .unwrap();
+    }
+    for child in children {
+        let stdout = wait_ok(child);
+        let latencies = stdout
+            .trim()
+            .strip_prefix("latencies_us=")
+            .unwrap()
+            .split(',')
+            .count();
+        assert_eq!(latencies, EACH);
+    }
+
+    let document = store.load().unwrap();
+    assert_eq!(counter_sum(&document), (WRITERS * EACH) as u64);
+    assert_eq!(document.accounts.len(), 10);
+    assert_eq!(
+        document.generation,
+        (10 + WRITERS * EACH) as u64,
+        "one write per mutation"
+    );
+}
+
+fn spawn_adder(file: &std::path::Path, prefix: &str, count: usize) -> ChildGuard {
+    let mut command = storage_worker();
+    command
+        .args(["add", file.to_str().unwrap(), prefix, &count.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    spawn_guarded(&mut command).unwrap()
+}
+
+#[test]
+fn multi_process_adds_from_five_workers_all_land() {
+    let dir = TempDataDir::new().unwrap();
+    let file = dir.accounts_file(Provider::Anthropic);
+    let workers: Vec<ChildGuard> = (0..5)
+        .map(|i| spawn_adder(&file, &format!("w{i}"), 1))
+        .collect();
+    let reported: HashSet<String> = workers
+        .into_iter()
+        .map(|w| wait_ok(w).trim().to_owned())
+        .collect();
+
+    let document = AccountStore::at_path(&file, StoreOptions::default())
+        .load()
+        .unwrap();
+    let stored: HashSet<String> = document
+        .accounts
+        .iter()
+        .filter_map(|a| a.uuid.clone())
+        .collect();
+    assert_eq!(stored, reported);
+    assert_eq!(stored.len(), 5);
+}
+
+#[test]
+fn multi_process_two_workers_adding_two_each_and_an_in_process_add() {
+    let dir = TempDataDir::new().unwrap();
+    let file = dir.accounts_file(Provider::Codex);
+    let store = AccountStore::at_path(&file, StoreOptions::default());
+    let a = spawn_adder(&file, "a", 2);
+    let b = spawn_adder(&file, "b", 2);
+    add_accounts(&store, "local", 1).unwrap();
+    wait_ok(a);
+    wait_ok(b);
+    let tokens: HashSet<String> = store
+        .load()
+        .unwrap()
+        .accounts
+        .iter()
+        .map(|a| a.refresh_token.expose().to_owned())
+        .collect();
+    let expected: HashSet<String> = ["a-0", "a-1", "b-0", "b-1", "local-0"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(tokens, expected);
+}

@@ -1,0 +1,278 @@
+//! Tidy rules, run as ordinary tests on the real workspace (so `cargo nextest run --workspace`
+//! enforces them): crate roots open with a `//!` paragraph and say what they must not depend on;
+//! no `#[ignore]` without a reason; docs/ARCHITECTURE.md names exactly the workspace members;
+//! every member inherits the workspace lints.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::cargo::Metadata;
+use crate::project_root;
+
+/// The metadata of the real workspace.
+fn workspace() -> Metadata {
+    Metadata::load(Some(&project_root().join("Cargo.toml"))).unwrap()
+}
+
+/// `path` relative to the workspace root, for messages.
+fn relative(path: &Path) -> String {
+    path.strip_prefix(project_root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// Fails listing `problems`, if there are any.
+fn assert_none(rule: &str, problems: &[String]) {
+    assert!(problems.is_empty(), "{rule}:\n  {}", problems.join("\n  "));
+}
+
+/// What is wrong with the crate root `text`: it must open with a `//!` paragraph and have a
+/// `//!` line containing `Must not depend on:`.
+fn crate_root_problems(text: &str) -> Vec<&'static str> {
+    let mut problems = Vec::new();
+    let first = text.lines().next().unwrap_or("");
+    if first
+        .strip_prefix("//!")
+        .is_none_or(|rest| rest.trim().is_empty())
+    {
+        problems.push("does not open with a `//!` paragraph saying its job");
+    }
+    if !text
+        .lines()
+        .any(|line| line.trim_start().starts_with("//!") && line.contains("Must not depend on:"))
+    {
+        problems.push("has no `//! Must not depend on: ...` line");
+    }
+    problems
+}
+
+#[test]
+fn crate_roots_state_their_job_and_what_they_must_not_depend_on() {
+    let metadata = workspace();
+    let mut problems = Vec::new();
+    for package in &metadata.members {
+        let Some(root) = package.crate_root() else {
+            problems.push(format!(
+                "{}: has neither a lib nor a bin target",
+                package.name
+            ));
+            continue;
+        };
+        let text = fs::read_to_string(root).unwrap();
+        for problem in crate_root_problems(&text) {
+            problems.push(format!("{} ({}): {problem}", relative(root), package.name));
+        }
+    }
+    assert_none("crate roots (lib.rs, or main.rs without a lib)", &problems);
+}
+
+#[test]
+fn crate_root_rule() {
+    assert_eq!(
+        crate_root_problems("//! Does one thing.\n//!\n//! Must not depend on: x.\n"),
+        Vec::<&str>::new()
+    );
+    assert_eq!(
+        crate_root_problems("#![allow(x)]\n//! Job.\n//! Must not depend on: x.\n"),
+        ["does not open with a `//!` paragraph saying its job"]
+    );
+    assert_eq!(
+        crate_root_problems("//!\n// Must not depend on: x.\n"),
+        [
+            "does not open with a `//!` paragraph saying its job",
+            "has no `//! Must not depend on: ...` line"
+        ]
+    );
+}
+
+/// The 1-based numbers of the lines of `text` that are an `#[ignore]` attribute without a reason.
+fn bare_ignores(text: &str) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            line.trim_start()
+                .strip_prefix("#[ignore")
+                .is_some_and(|rest| rest.trim_start().starts_with(']'))
+        })
+        .map(|(index, _)| index + 1)
+        .collect()
+}
+
+/// Every `.rs` file under `dir`, skipping hidden directories, `target` and any other cargo target
+/// directory (one holding a `CACHEDIR.TAG`), and the layering fixtures.
+fn rust_files(dir: &Path, files: &mut Vec<PathBuf>) {
+    let fixtures = project_root().join("xtask").join("fixtures");
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if path.is_dir() {
+            let skip = name.starts_with('.')
+                || name == "target"
+                || path.join("CACHEDIR.TAG").exists()
+                || path == fixtures;
+            if !skip {
+                rust_files(&path, files);
+            }
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            files.push(path);
+        }
+    }
+}
+
+#[test]
+fn no_ignore_without_a_reason() {
+    let mut files = Vec::new();
+    rust_files(project_root(), &mut files);
+    files.sort();
+    assert!(files.iter().any(|file| file.ends_with("xtask/src/tidy.rs")));
+    let mut problems = Vec::new();
+    for file in &files {
+        for line in bare_ignores(&fs::read_to_string(file).unwrap()) {
+            problems.push(format!(
+                "{}:{line}: `#[ignore]` needs a reason: `#[ignore = \"why\"]`",
+                relative(file)
+            ));
+        }
+    }
+    assert_none("ignored tests without a reason", &problems);
+}
+
+#[test]
+fn ignore_rule() {
+    let text =
+        "#[test]\n    #[ignore]\nfn a() {}\n#[ignore = \"slow\"]\n#[ignore ]\n// #[ignore]\n";
+    assert_eq!(bare_ignores(text), [2, 5]);
+}
+
+/// The words of `text` that look like a crate name (letters, digits, `-`, `_`).
+fn crate_like_words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .filter(|word| !word.is_empty())
+}
+
+/// What is wrong with the architecture document `text` for the workspace `members`: each member
+/// must appear in a heading or in backticks, and each `mac-*` crate named in a heading must be a
+/// member.
+fn architecture_problems(text: &str, members: &[&str]) -> Vec<String> {
+    let headings: Vec<&str> = text
+        .lines()
+        .filter(|line| line.trim_start().starts_with('#'))
+        .collect();
+    let mut problems = Vec::new();
+    for member in members {
+        let in_heading = headings
+            .iter()
+            .any(|heading| crate_like_words(heading).any(|word| word == *member));
+        if !in_heading && !text.contains(&format!("`{member}`")) {
+            problems.push(format!(
+                "workspace member `{member}` is not named (in a heading or as `{member}`)"
+            ));
+        }
+    }
+    for heading in &headings {
+        for word in crate_like_words(heading) {
+            // `mac-` alone (as in "the `mac-*` crates") names no crate.
+            let names_a_crate = word.starts_with("mac-") && !word.ends_with('-');
+            if names_a_crate && !members.contains(&word) {
+                problems.push(format!(
+                    "heading `{}` names `{word}`, which is not a workspace member",
+                    heading.trim()
+                ));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn architecture_doc_names_exactly_the_workspace_members() {
+    let metadata = workspace();
+    let path = metadata.workspace_root.join("docs").join("ARCHITECTURE.md");
+    let members: Vec<&str> = metadata.members.iter().map(|p| p.name.as_str()).collect();
+    let Ok(text) = fs::read_to_string(&path) else {
+        panic!(
+            "docs/ARCHITECTURE.md does not exist (looked at {}); it must describe every \
+             workspace member: {}",
+            path.display(),
+            members.join(", ")
+        );
+    };
+    assert_none(
+        "docs/ARCHITECTURE.md and the workspace members disagree",
+        &architecture_problems(&text, &members),
+    );
+}
+
+#[test]
+fn architecture_rule() {
+    let members = ["mac-a", "mac-b", "xtask"];
+    let text = "# The `mac-*` crates\n## `mac-a`\nUses `mac-b`.\n### xtask\n";
+    assert_eq!(architecture_problems(text, &members), Vec::<String>::new());
+    let text = "## `mac-a`\n## mac-gone\nmac-b without backticks; `xtask`\n";
+    assert_eq!(
+        architecture_problems(text, &members),
+        [
+            "workspace member `mac-b` is not named (in a heading or as `mac-b`)",
+            "heading `## mac-gone` names `mac-gone`, which is not a workspace member",
+        ]
+    );
+}
+
+/// Whether the manifest `text` has `[lints] workspace = true` (or `lints.workspace = true`, or
+/// `lints = { workspace = true }`).
+fn inherits_workspace_lints(text: &str) -> bool {
+    let compact = |line: &str| {
+        line.split('#')
+            .next()
+            .unwrap_or("")
+            .replace([' ', '\t'], "")
+    };
+    let mut in_lints = false;
+    for line in text.lines().map(compact) {
+        if line.starts_with('[') {
+            in_lints = line == "[lints]";
+        } else if (in_lints && line == "workspace=true")
+            || line == "lints.workspace=true"
+            || line == "lints={workspace=true}"
+        {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn every_member_inherits_the_workspace_lints() {
+    let metadata = workspace();
+    let problems: Vec<String> = metadata
+        .members
+        .iter()
+        .filter(|package| {
+            !inherits_workspace_lints(&fs::read_to_string(&package.manifest_path).unwrap())
+        })
+        .map(|package| {
+            format!(
+                "{}: add `[lints]\\nworkspace = true`",
+                relative(&package.manifest_path)
+            )
+        })
+        .collect();
+    assert_none("members that do not inherit the workspace lints", &problems);
+}
+
+#[test]
+fn lints_rule() {
+    assert!(inherits_workspace_lints(
+        "[package]\n\n[lints]\nworkspace = true\n"
+    ));
+    assert!(inherits_workspace_lints(
+        "lints.workspace = true # inherit\n"
+    ));
+    assert!(!inherits_workspace_lints(
+        "[lints]\n\n[dependencies]\nworkspace = true\n"
+    ));
+    assert!(!inherits_workspace_lints(
+        "[lints.rust]\nworkspace = true\n"
+    ));
+}
