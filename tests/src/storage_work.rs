@@ -41,14 +41,8 @@ pub fn add_accounts(
 pub fn increment(store: &AccountStore, uuid: &str) -> Result<(), StoreError> {
     store.mutate(|doc| {
         let account = store.account_mut(doc, uuid)?;
-        let current = account
-            .extra
-            .get(COUNTER_KEY)
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
-        account
-            .extra
-            .insert(COUNTER_KEY.to_owned(), Value::from(current + 1));
+        let current = account.extra.get(COUNTER_KEY).and_then(Value::as_u64).unwrap_or(0);
+        account.extra.insert(COUNTER_KEY.to_owned(), Value::from(current + 1));
         Ok(())
     })
 }
@@ -78,11 +72,7 @@ pub fn churn_step(store: &AccountStore) -> Result<u64, StoreError> {
 
 /// The document counter of the churn workload (0 before the first step).
 pub fn churn_counter(document: &AccountsDocument) -> u64 {
-    document
-        .extra
-        .get(CHURN_KEY)
-        .and_then(Value::as_u64)
-        .unwrap_or(0)
+    document.extra.get(CHURN_KEY).and_then(Value::as_u64).unwrap_or(0)
 }
 
 /// Whether `document` is exactly a version the churn workload wrote: its first account has the

@@ -50,9 +50,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 /// Builds the `mac-tests` binaries in release.
 fn build() -> Result<(), String> {
     let mut command = cargo();
-    command
-        .current_dir(project_root())
-        .args(["build", "--release", "-p", "mac-tests", "--bins"]);
+    command.current_dir(project_root()).args(["build", "--release", "-p", "mac-tests", "--bins"]);
     eprintln!("==> {}", display(&command));
     run_command(&mut command)
 }
@@ -65,9 +63,7 @@ fn binary() -> Result<PathBuf, String> {
         Some(dir) if !dir.is_empty() => project_root().join(dir),
         _ => Metadata::load(Some(&project_root().join("Cargo.toml")))?.target_directory,
     };
-    Ok(target_dir
-        .join("release")
-        .join(format!("{BENCH_BIN}{}", std::env::consts::EXE_SUFFIX)))
+    Ok(target_dir.join("release").join(format!("{BENCH_BIN}{}", std::env::consts::EXE_SUFFIX)))
 }
 
 /// The areas a built `mac-bench` lists, without building it (for `cargo xtask help`).
@@ -89,11 +85,7 @@ fn list_areas(binary: &std::path::Path) -> Result<Vec<String>, String> {
         .output()
         .map_err(|error| format!("could not run `{} --list`: {error}", binary.display()))?;
     if !output.status.success() {
-        return Err(format!(
-            "`{} --list` failed ({})",
-            binary.display(),
-            output.status
-        ));
+        return Err(format!("`{} --list` failed ({})", binary.display(), output.status));
     }
     Ok(String::from_utf8_lossy(&output.stdout)
         .lines()

@@ -24,12 +24,7 @@ pub(crate) fn display(command: &Command) -> String {
     let mut text = String::new();
     for (key, value) in command.get_envs() {
         if let Some(value) = value {
-            let _ = write!(
-                text,
-                "{}={} ",
-                key.to_string_lossy(),
-                quote(&value.to_string_lossy())
-            );
+            let _ = write!(text, "{}={} ", key.to_string_lossy(), quote(&value.to_string_lossy()));
         }
     }
     text.push_str(&program);
@@ -42,11 +37,7 @@ pub(crate) fn display(command: &Command) -> String {
 
 /// Quotes `word` for display if it contains spaces.
 fn quote(word: &str) -> String {
-    if word.contains(' ') {
-        format!("'{word}'")
-    } else {
-        word.to_owned()
-    }
+    if word.contains(' ') { format!("'{word}'") } else { word.to_owned() }
 }
 
 /// Runs `command` with inherited stdio and fails unless it exits successfully.
@@ -54,11 +45,7 @@ pub(crate) fn run(command: &mut Command) -> Result<(), String> {
     let status = command
         .status()
         .map_err(|error| format!("could not start `{}`: {error}", display(command)))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("`{}` failed ({status})", display(command)))
-    }
+    if status.success() { Ok(()) } else { Err(format!("`{}` failed ({status})", display(command))) }
 }
 
 /// Whether `cargo nextest` is installed (its `--version` succeeds).
@@ -145,11 +132,7 @@ impl Metadata {
             .output()
             .map_err(|error| format!("could not start `{}`: {error}", display(&command)))?;
         if !output.status.success() {
-            return Err(format!(
-                "`{}` failed ({})",
-                display(&command),
-                output.status
-            ));
+            return Err(format!("`{}` failed ({})", display(&command), output.status));
         }
         let json: Value = serde_json::from_slice(&output.stdout)
             .map_err(|error| format!("`{}` printed invalid JSON: {error}", display(&command)))?;
@@ -161,10 +144,7 @@ impl Metadata {
     pub(crate) fn from_json(json: &Value) -> Result<Self, String> {
         let members: Vec<&str> = array(json, "workspace_members")?
             .iter()
-            .map(|id| {
-                id.as_str()
-                    .ok_or("a `workspace_members` entry is not a string")
-            })
+            .map(|id| id.as_str().ok_or("a `workspace_members` entry is not a string"))
             .collect::<Result<_, _>>()?;
         let mut packages = Vec::new();
         for package in array(json, "packages")? {
@@ -201,10 +181,7 @@ impl Package {
                         return Err(format!("{name}: unknown dependency kind `{other}`"));
                     }
                 };
-                Ok(Dependency {
-                    name: string(dep, "name")?.to_owned(),
-                    kind,
-                })
+                Ok(Dependency { name: string(dep, "name")?.to_owned(), kind })
             })
             .collect::<Result<_, String>>()?;
         let targets = array(json, "targets")?
@@ -215,10 +192,7 @@ impl Package {
                     .filter_map(Value::as_str)
                     .map(str::to_owned)
                     .collect();
-                Ok(Target {
-                    kinds,
-                    src_path: PathBuf::from(string(target, "src_path")?),
-                })
+                Ok(Target { kinds, src_path: PathBuf::from(string(target, "src_path")?) })
             })
             .collect::<Result<_, String>>()?;
         Ok(Self {
@@ -244,9 +218,7 @@ impl Package {
 
 /// The string field `key` of `json`.
 fn string<'a>(json: &'a Value, key: &str) -> Result<&'a str, String> {
-    json.get(key)
-        .and_then(Value::as_str)
-        .ok_or_else(|| format!("missing string field `{key}`"))
+    json.get(key).and_then(Value::as_str).ok_or_else(|| format!("missing string field `{key}`"))
 }
 
 /// The array field `key` of `json`.
@@ -296,24 +268,11 @@ mod tests {
         assert_eq!(names, ["a", "b"]);
         assert_eq!(metadata.target_directory, Path::new("/w/target"));
         let b = metadata.member("b").unwrap();
-        let kinds: Vec<(&str, DepKind)> = b
-            .dependencies
-            .iter()
-            .map(|d| (d.name.as_str(), d.kind))
-            .collect();
-        assert_eq!(
-            kinds,
-            [
-                ("a", DepKind::Normal),
-                ("x", DepKind::Dev),
-                ("y", DepKind::Build)
-            ]
-        );
+        let kinds: Vec<(&str, DepKind)> =
+            b.dependencies.iter().map(|d| (d.name.as_str(), d.kind)).collect();
+        assert_eq!(kinds, [("a", DepKind::Normal), ("x", DepKind::Dev), ("y", DepKind::Build)]);
         assert_eq!(b.crate_root(), Some(Path::new("/w/b/src/lib.rs")));
-        assert_eq!(
-            metadata.member("a").unwrap().crate_root(),
-            Some(Path::new("/w/a/src/main.rs"))
-        );
+        assert_eq!(metadata.member("a").unwrap().crate_root(), Some(Path::new("/w/a/src/main.rs")));
     }
 
     #[test]

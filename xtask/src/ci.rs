@@ -33,10 +33,7 @@ fn steps() -> Vec<(&'static str, Step)> {
     let mut rustdoc = command(&["doc", "--workspace", "--no-deps"]);
     rustdoc.env("RUSTDOCFLAGS", "-D warnings");
     vec![
-        (
-            "fmt",
-            Step::Command(command(&["fmt", "--all", "--", "--check"])),
-        ),
+        ("fmt", Step::Command(command(&["fmt", "--all", "--", "--check"]))),
         (
             "clippy",
             Step::Command(command(&[
@@ -50,10 +47,7 @@ fn steps() -> Vec<(&'static str, Step)> {
         ),
         ("test", Step::Command(tests)),
         // nextest does not run doctests.
-        (
-            "doctest",
-            Step::Command(command(&["test", "--workspace", "--doc"])),
-        ),
+        ("doctest", Step::Command(command(&["test", "--workspace", "--doc"]))),
         ("rustdoc", Step::Command(rustdoc)),
         ("layers", Step::Layers),
     ]
@@ -69,11 +63,7 @@ pub(crate) fn run() -> Result<(), String> {
         let step_started = Instant::now();
         let result = match step {
             Step::Command(mut command) => {
-                eprintln!(
-                    "\n==> [{}/{count}] {name}: {}",
-                    index + 1,
-                    display(&command)
-                );
+                eprintln!("\n==> [{}/{count}] {name}: {}", index + 1, display(&command));
                 run_command(&mut command)
             }
             Step::Layers => {
@@ -89,10 +79,7 @@ pub(crate) fn run() -> Result<(), String> {
         eprintln!("<== {name} ok ({})", seconds(elapsed));
         timings.push((name, elapsed));
     }
-    eprintln!(
-        "\nci: all {count} steps passed in {}",
-        seconds(started.elapsed())
-    );
+    eprintln!("\nci: all {count} steps passed in {}", seconds(started.elapsed()));
     for (name, elapsed) in timings {
         eprintln!("  {name:<8} {:>8}", seconds(elapsed));
     }
@@ -111,10 +98,7 @@ mod tests {
     #[test]
     fn steps_run_in_the_documented_order() {
         let names: Vec<&str> = steps().iter().map(|(name, _)| *name).collect();
-        assert_eq!(
-            names,
-            ["fmt", "clippy", "test", "doctest", "rustdoc", "layers"]
-        );
+        assert_eq!(names, ["fmt", "clippy", "test", "doctest", "rustdoc", "layers"]);
     }
 
     #[test]

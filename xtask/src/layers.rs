@@ -183,10 +183,7 @@ pub(crate) const BANS: &[Ban] = &[
 
 /// The rank of the member `name`, if the table has one.
 pub(crate) fn rank(name: &str) -> Option<Rank> {
-    LAYERS
-        .iter()
-        .find(|(member, _)| *member == name)
-        .map(|(_, rank)| *rank)
+    LAYERS.iter().find(|(member, _)| *member == name).map(|(_, rank)| *rank)
 }
 
 /// What the check looked at and what it found.
@@ -204,10 +201,7 @@ pub(crate) struct Report {
 
 /// Checks every dependency edge of every member of `metadata`.
 pub(crate) fn check(metadata: &Metadata) -> Report {
-    let mut report = Report {
-        members: metadata.members.len(),
-        ..Report::default()
-    };
+    let mut report = Report { members: metadata.members.len(), ..Report::default() };
     for package in &metadata.members {
         if rank(&package.name).is_none() {
             report.violations.push(format!(
@@ -271,10 +265,7 @@ fn edge_violation(
     to_rank: Rank,
     kind: DepKind,
 ) -> Option<String> {
-    let edge = format!(
-        "{from} ({from_rank}) -> {to} ({to_rank}){}",
-        kind_suffix(kind)
-    );
+    let edge = format!("{from} ({from_rank}) -> {to} ({to_rank}){}", kind_suffix(kind));
     let rule = match (from_rank, to_rank) {
         (_, Rank::Tests) => "nothing may depend on mac-tests",
         (_, Rank::Xtask) => "nothing may depend on xtask",
@@ -322,10 +313,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures")
-            .join(name)
-            .join("Cargo.toml")
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name).join("Cargo.toml")
     }
 
     fn violations(manifest_path: &Path) -> Vec<String> {
@@ -366,10 +354,7 @@ mod tests {
     #[test]
     fn every_rank_is_listed_once() {
         for (i, (name, _)) in LAYERS.iter().enumerate() {
-            assert!(
-                !LAYERS[..i].iter().any(|(other, _)| other == name),
-                "{name} is ranked twice"
-            );
+            assert!(!LAYERS[..i].iter().any(|(other, _)| other == name), "{name} is ranked twice");
         }
     }
 

@@ -65,9 +65,7 @@ fn dispatch(args: &[String]) -> Result<(), String> {
             print_usage();
             Ok(())
         }
-        other => Err(format!(
-            "unknown command `{other}`; run `cargo xtask help` for the list"
-        )),
+        other => Err(format!("unknown command `{other}`; run `cargo xtask help` for the list")),
     }
 }
 
@@ -92,9 +90,7 @@ fn print_usage() {
 fn no_more_args(command: &str, rest: &[String]) -> Result<(), String> {
     match rest.first() {
         None => Ok(()),
-        Some(extra) => Err(format!(
-            "`cargo xtask {command}` takes no arguments, got `{extra}`"
-        )),
+        Some(extra) => Err(format!("`cargo xtask {command}` takes no arguments, got `{extra}`")),
     }
 }
 
@@ -104,9 +100,7 @@ fn parse_manifest_path(args: &[String]) -> Result<Option<PathBuf>, String> {
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let value = if arg == "--manifest-path" {
-            args.next()
-                .ok_or("`--manifest-path` needs a value: the path of a Cargo.toml")?
-                .clone()
+            args.next().ok_or("`--manifest-path` needs a value: the path of a Cargo.toml")?.clone()
         } else if let Some(value) = arg.strip_prefix("--manifest-path=") {
             value.to_owned()
         } else {
@@ -156,10 +150,7 @@ mod tests {
     #[test]
     fn unknown_command_is_an_error() {
         let error = dispatch(&strings(&["frobnicate"])).unwrap_err();
-        assert_eq!(
-            error,
-            "unknown command `frobnicate`; run `cargo xtask help` for the list"
-        );
+        assert_eq!(error, "unknown command `frobnicate`; run `cargo xtask help` for the list");
         assert!(dispatch(&strings(&["ci", "--fast"])).is_err());
     }
 

@@ -16,10 +16,7 @@ fn workspace() -> Metadata {
 
 /// `path` relative to the workspace root, for messages.
 fn relative(path: &Path) -> String {
-    path.strip_prefix(project_root())
-        .unwrap_or(path)
-        .display()
-        .to_string()
+    path.strip_prefix(project_root()).unwrap_or(path).display().to_string()
 }
 
 /// Fails listing `problems`, if there are any.
@@ -32,10 +29,7 @@ fn assert_none(rule: &str, problems: &[String]) {
 fn crate_root_problems(text: &str) -> Vec<&'static str> {
     let mut problems = Vec::new();
     let first = text.lines().next().unwrap_or("");
-    if first
-        .strip_prefix("//!")
-        .is_none_or(|rest| rest.trim().is_empty())
-    {
+    if first.strip_prefix("//!").is_none_or(|rest| rest.trim().is_empty()) {
         problems.push("does not open with a `//!` paragraph saying its job");
     }
     if !text
@@ -53,10 +47,7 @@ fn crate_roots_state_their_job_and_what_they_must_not_depend_on() {
     let mut problems = Vec::new();
     for package in &metadata.members {
         let Some(root) = package.crate_root() else {
-            problems.push(format!(
-                "{}: has neither a lib nor a bin target",
-                package.name
-            ));
+            problems.push(format!("{}: has neither a lib nor a bin target", package.name));
             continue;
         };
         let text = fs::read_to_string(root).unwrap();
@@ -155,15 +146,12 @@ fn crate_like_words(text: &str) -> impl Iterator<Item = &str> {
 /// must appear in a heading or in backticks, and each `mac-*` crate named in a heading must be a
 /// member.
 fn architecture_problems(text: &str, members: &[&str]) -> Vec<String> {
-    let headings: Vec<&str> = text
-        .lines()
-        .filter(|line| line.trim_start().starts_with('#'))
-        .collect();
+    let headings: Vec<&str> =
+        text.lines().filter(|line| line.trim_start().starts_with('#')).collect();
     let mut problems = Vec::new();
     for member in members {
-        let in_heading = headings
-            .iter()
-            .any(|heading| crate_like_words(heading).any(|word| word == *member));
+        let in_heading =
+            headings.iter().any(|heading| crate_like_words(heading).any(|word| word == *member));
         if !in_heading && !text.contains(&format!("`{member}`")) {
             problems.push(format!(
                 "workspace member `{member}` is not named (in a heading or as `{member}`)"
@@ -222,12 +210,7 @@ fn architecture_rule() {
 /// Whether the manifest `text` has `[lints] workspace = true` (or `lints.workspace = true`, or
 /// `lints = { workspace = true }`).
 fn inherits_workspace_lints(text: &str) -> bool {
-    let compact = |line: &str| {
-        line.split('#')
-            .next()
-            .unwrap_or("")
-            .replace([' ', '\t'], "")
-    };
+    let compact = |line: &str| line.split('#').next().unwrap_or("").replace([' ', '\t'], "");
     let mut in_lints = false;
     for line in text.lines().map(compact) {
         if line.starts_with('[') {
@@ -252,10 +235,7 @@ fn every_member_inherits_the_workspace_lints() {
             !inherits_workspace_lints(&fs::read_to_string(&package.manifest_path).unwrap())
         })
         .map(|package| {
-            format!(
-                "{}: add `[lints]\\nworkspace = true`",
-                relative(&package.manifest_path)
-            )
+            format!("{}: add `[lints]\\nworkspace = true`", relative(&package.manifest_path))
         })
         .collect();
     assert_none("members that do not inherit the workspace lints", &problems);
@@ -263,16 +243,8 @@ fn every_member_inherits_the_workspace_lints() {
 
 #[test]
 fn lints_rule() {
-    assert!(inherits_workspace_lints(
-        "[package]\n\n[lints]\nworkspace = true\n"
-    ));
-    assert!(inherits_workspace_lints(
-        "lints.workspace = true # inherit\n"
-    ));
-    assert!(!inherits_workspace_lints(
-        "[lints]\n\n[dependencies]\nworkspace = true\n"
-    ));
-    assert!(!inherits_workspace_lints(
-        "[lints.rust]\nworkspace = true\n"
-    ));
+    assert!(inherits_workspace_lints("[package]\n\n[lints]\nworkspace = true\n"));
+    assert!(inherits_workspace_lints("lints.workspace = true # inherit\n"));
+    assert!(!inherits_workspace_lints("[lints]\n\n[dependencies]\nworkspace = true\n"));
+    assert!(!inherits_workspace_lints("[lints.rust]\nworkspace = true\n"));
 }

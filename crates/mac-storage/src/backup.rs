@@ -11,10 +11,7 @@ use crate::epoch::EpochMs;
 /// so that two writers cannot both decide a copy is missing.
 pub(crate) fn backup_once(file: &Path, now: EpochMs) -> io::Result<PathBuf> {
     let dir = parent_dir(file);
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let prefix = format!("{name}.corrupt.");
     let size = fs::metadata(file)?.len();
     for entry in fs::read_dir(dir)? {
@@ -113,10 +110,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(
-                fs::metadata(&third).unwrap().permissions().mode() & 0o777,
-                0o600
-            );
+            assert_eq!(fs::metadata(&third).unwrap().permissions().mode() & 0o777, 0o600);
         }
     }
 }

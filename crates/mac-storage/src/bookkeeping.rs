@@ -17,10 +17,7 @@ pub(crate) struct Bookkeeping {
 
 impl Bookkeeping {
     pub(crate) fn new(interval: Duration) -> Self {
-        Self {
-            interval,
-            ..Self::default()
-        }
+        Self { interval, ..Self::default() }
     }
 
     /// Records a use at `now`; true when the account's `lastUsed` is due to be written.
@@ -34,10 +31,7 @@ impl Bookkeeping {
 
     /// The values to write with the next write of the file.
     pub(crate) fn pending(&self) -> Vec<(String, EpochMs)> {
-        self.pending
-            .iter()
-            .map(|(uuid, at)| (uuid.clone(), *at))
-            .collect()
+        self.pending.iter().map(|(uuid, at)| (uuid.clone(), *at)).collect()
     }
 
     pub(crate) fn has_pending(&self) -> bool {

@@ -52,36 +52,20 @@ impl fmt::Display for DocumentProblem {
         match self {
             DocumentProblem::Empty => f.write_str("the file is empty"),
             DocumentProblem::TooLarge { size, limit } => {
-                write!(
-                    f,
-                    "the file is {size} bytes, more than the limit of {limit} bytes"
-                )
+                write!(f, "the file is {size} bytes, more than the limit of {limit} bytes")
             }
             DocumentProblem::Truncated { line, column } => {
-                write!(
-                    f,
-                    "the JSON ends early at line {line} column {column} (truncated file?)"
-                )
+                write!(f, "the JSON ends early at line {line} column {column} (truncated file?)")
             }
-            DocumentProblem::Syntax {
-                line,
-                column,
-                message,
-            } => {
-                write!(
-                    f,
-                    "not valid JSON at line {line} column {column}: {message}"
-                )
+            DocumentProblem::Syntax { line, column, message } => {
+                write!(f, "not valid JSON at line {line} column {column}: {message}")
             }
             DocumentProblem::Shape { field, message } if field.is_empty() || field == "." => {
                 write!(f, "not an accounts document: {message}")
             }
             DocumentProblem::Shape { field, message } => write!(f, "field `{field}`: {message}"),
             DocumentProblem::BadVersion { found } => {
-                write!(
-                    f,
-                    "`version` is {found}; this build reads version {SUPPORTED_VERSION}"
-                )
+                write!(f, "`version` is {found}; this build reads version {SUPPORTED_VERSION}")
             }
         }
     }
@@ -103,9 +87,7 @@ pub fn decode(bytes: &[u8], limit: u64) -> Result<AccountsDocument, DocumentProb
             let field = err.path().to_string();
             classify(&err.into_inner(), field)
         })?;
-    deserializer
-        .end()
-        .map_err(|err| classify(&err, String::new()))?;
+    deserializer.end().map_err(|err| classify(&err, String::new()))?;
     if document.version == 0 {
         return Err(DocumentProblem::BadVersion { found: 0 });
     }
@@ -124,17 +106,11 @@ fn classify(err: &serde_json::Error, field: String) -> DocumentProblem {
     match err.classify() {
         serde_json::error::Category::Eof => DocumentProblem::Truncated { line, column },
         serde_json::error::Category::Syntax | serde_json::error::Category::Io => {
-            DocumentProblem::Syntax {
-                line,
-                column,
-                message: strip_position(err),
-            }
+            DocumentProblem::Syntax { line, column, message: strip_position(err) }
         }
         serde_json::error::Category::Data => {
-            let message = format!(
-                "{} (line {line} column {column})",
-                redact_quoted(&strip_position(err))
-            );
+            let message =
+                format!("{} (line {line} column {column})", redact_quoted(&strip_position(err)));
             DocumentProblem::Shape { field, message }
         }
     }
@@ -196,18 +172,9 @@ mod tests {
     #[test]
     fn garbage_is_a_syntax_error_with_position() {
         let p = problem("{\"version\": 1,\n oops}");
-        assert!(
-            matches!(p, DocumentProblem::Syntax { line: 2, .. }),
-            "{p:?}"
-        );
-        assert!(matches!(
-            problem(r#"{"version": 1} trailing"#),
-            DocumentProblem::Syntax { .. }
-        ));
-        assert!(matches!(
-            problem("\u{ff}\u{fe}"),
-            DocumentProblem::Syntax { .. }
-        ));
+        assert!(matches!(p, DocumentProblem::Syntax { line: 2, .. }), "{p:?}");
+        assert!(matches!(problem(r#"{"version": 1} trailing"#), DocumentProblem::Syntax { .. }));
+        assert!(matches!(problem("\u{ff}\u{fe}"), DocumentProblem::Syntax { .. }));
     }
 
     #[test]
@@ -222,35 +189,19 @@ mod tests {
 
     #[test]
     fn missing_required_fields_and_wrong_top_level() {
-        assert!(
-            problem(r#"{"accounts": []}"#)
-                .to_string()
-                .contains("version")
-        );
+        assert!(problem(r#"{"accounts": []}"#).to_string().contains("version"));
         let missing =
             problem(r#"{"version": 1, "accounts": [{"addedAt": 1, "lastUsed": 1}]}"#).to_string();
         assert!(missing.contains("refreshToken"), "{missing}");
         assert!(matches!(problem("[]"), DocumentProblem::Shape { .. }));
-        assert!(matches!(
-            problem(r#"{"version": "1"}"#),
-            DocumentProblem::Shape { .. }
-        ));
-        assert_eq!(
-            problem(r#"{"version": 0}"#),
-            DocumentProblem::BadVersion { found: 0 }
-        );
+        assert!(matches!(problem(r#"{"version": "1"}"#), DocumentProblem::Shape { .. }));
+        assert_eq!(problem(r#"{"version": 0}"#), DocumentProblem::BadVersion { found: 0 });
     }
 
     #[test]
     fn too_large_is_refused_before_parsing() {
         let p = decode(&[b' '; 100], 10).unwrap_err();
-        assert_eq!(
-            p,
-            DocumentProblem::TooLarge {
-                size: 100,
-                limit: 10
-            }
-        );
+        assert_eq!(p, DocumentProblem::TooLarge { size: 100, limit: 10 });
     }
 
     #[test]
@@ -283,22 +234,13 @@ mod tests {
 }"#;
         let doc = decode(text.as_bytes(), LIMIT).unwrap();
         assert_eq!(doc.accounts[0].extra["futureField"]["nested"][1], 2);
-        let five = doc.accounts[0]
-            .cached_usage
-            .as_ref()
-            .unwrap()
-            .five_hour
-            .as_ref()
-            .unwrap();
+        let five = doc.accounts[0].cached_usage.as_ref().unwrap().five_hour.as_ref().unwrap();
         assert_eq!(five.extra["newKey"], 1);
         let again = decode(&encode(&doc).unwrap(), LIMIT).unwrap();
         assert_eq!(again, doc);
         let encoded = String::from_utf8(encode(&doc).unwrap()).unwrap();
         assert!(encoded.ends_with("}\n"));
-        assert!(
-            encoded.contains("\n  \"accounts\": ["),
-            "2-space indent: {encoded}"
-        );
+        assert!(encoded.contains("\n  \"accounts\": ["), "2-space indent: {encoded}");
         assert!(encoded.contains("\"seven_day\": null"));
         assert!(encoded.contains("\"topLevelFuture\": true"));
     }

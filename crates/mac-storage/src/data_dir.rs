@@ -138,10 +138,7 @@ impl DataDir {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(path)
-                .context(PrepareSnafu { path })?
-                .permissions()
-                .mode();
+            let mode = fs::metadata(path).context(PrepareSnafu { path })?.permissions().mode();
             if mode & 0o077 != 0 {
                 tracing::warn!(path = %path.display(), mode = format_args!("{mode:o}"), "tightening data directory to 0700");
                 fs::set_permissions(path, fs::Permissions::from_mode(DIR_MODE))
@@ -195,11 +192,7 @@ fn platform_config_dir(env: &impl Fn(&str) -> Option<OsString>) -> Option<PathBu
 
 #[cfg(target_os = "macos")]
 fn platform_config_dir(env: &impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
-    env("HOME").map(|home| {
-        PathBuf::from(home)
-            .join("Library")
-            .join("Application Support")
-    })
+    env("HOME").map(|home| PathBuf::from(home).join("Library").join("Application Support"))
 }
 
 #[cfg(windows)]
@@ -213,10 +206,8 @@ mod tests {
     use std::collections::HashMap;
 
     fn resolve(vars: &[(&str, &str)]) -> Result<DataDir, DataDirError> {
-        let map: HashMap<String, OsString> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), OsString::from(v)))
-            .collect();
+        let map: HashMap<String, OsString> =
+            vars.iter().map(|(k, v)| ((*k).to_owned(), OsString::from(v))).collect();
         DataDir::resolve(|key| map.get(key).cloned())
     }
 
@@ -229,17 +220,10 @@ mod tests {
     #[cfg(all(unix, not(target_os = "macos")))]
     #[test]
     fn xdg_then_home_on_linux() {
-        let xdg = resolve(&[
-            ("MAC_HOME", ""),
-            ("XDG_CONFIG_HOME", "/x"),
-            ("HOME", "/home/u"),
-        ]);
+        let xdg = resolve(&[("MAC_HOME", ""), ("XDG_CONFIG_HOME", "/x"), ("HOME", "/home/u")]);
         assert_eq!(xdg.unwrap().path(), Path::new("/x/mac"));
         let relative_xdg = resolve(&[("XDG_CONFIG_HOME", "rel"), ("HOME", "/home/u")]);
-        assert_eq!(
-            relative_xdg.unwrap().path(),
-            Path::new("/home/u/.config/mac")
-        );
+        assert_eq!(relative_xdg.unwrap().path(), Path::new("/home/u/.config/mac"));
         let home = resolve(&[("HOME", "/home/u")]).unwrap();
         assert_eq!(home.path(), Path::new("/home/u/.config/mac"));
     }
@@ -253,14 +237,8 @@ mod tests {
     #[test]
     fn provider_file_names() {
         let dir = DataDir::at("/d");
-        assert_eq!(
-            dir.accounts_file(Provider::Anthropic),
-            Path::new("/d/anthropic-accounts.json")
-        );
-        assert_eq!(
-            dir.claims_file(Provider::Codex),
-            Path::new("/d/codex-claims.json")
-        );
+        assert_eq!(dir.accounts_file(Provider::Anthropic), Path::new("/d/anthropic-accounts.json"));
+        assert_eq!(dir.claims_file(Provider::Codex), Path::new("/d/codex-claims.json"));
         assert_eq!(
             lock_path_for(&dir.accounts_file(Provider::Codex)),
             Path::new("/d/codex-accounts.json.lock")

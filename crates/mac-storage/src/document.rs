@@ -166,16 +166,12 @@ impl AccountsDocument {
 
     /// The first account with this local uuid.
     pub fn account(&self, uuid: &str) -> Option<&StoredAccount> {
-        self.accounts
-            .iter()
-            .find(|account| account.uuid.as_deref() == Some(uuid))
+        self.accounts.iter().find(|account| account.uuid.as_deref() == Some(uuid))
     }
 
     /// The first account with this local uuid, for changing it.
     pub fn account_mut(&mut self, uuid: &str) -> Option<&mut StoredAccount> {
-        self.accounts
-            .iter_mut()
-            .find(|account| account.uuid.as_deref() == Some(uuid))
+        self.accounts.iter_mut().find(|account| account.uuid.as_deref() == Some(uuid))
     }
 
     /// The active account: the one named by `activeAccountUuid`, else the first account.
@@ -295,10 +291,7 @@ mod tests {
     }
 
     fn refresh_tokens(doc: &AccountsDocument) -> Vec<&str> {
-        doc.accounts
-            .iter()
-            .map(|a| a.refresh_token.expose())
-            .collect()
+        doc.accounts.iter().map(|a| a.refresh_token.expose()).collect()
     }
 
     #[test]

@@ -91,18 +91,14 @@ impl Visitor<'_> for EpochMsVisitor {
         if (-MAX_SAFE..=MAX_SAFE).contains(&v) {
             Ok(EpochMs(v))
         } else {
-            Err(E::custom(format_args!(
-                "time {v} is out of range (more than 2^53 ms)"
-            )))
+            Err(E::custom(format_args!("time {v} is out of range (more than 2^53 ms)")))
         }
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<EpochMs, E> {
         match i64::try_from(v) {
             Ok(v) => self.visit_i64(v),
-            Err(_) => Err(E::custom(format_args!(
-                "time {v} is out of range (more than 2^53 ms)"
-            ))),
+            Err(_) => Err(E::custom(format_args!("time {v} is out of range (more than 2^53 ms)"))),
         }
     }
 
@@ -141,14 +137,9 @@ mod tests {
     fn arithmetic_saturates() {
         let t = EpochMs::from_millis(1_000);
         assert_eq!(t.saturating_add(Duration::from_secs(2)).as_millis(), 3_000);
+        assert_eq!(t.duration_since(EpochMs::from_millis(5_000)), Duration::ZERO);
         assert_eq!(
-            t.duration_since(EpochMs::from_millis(5_000)),
-            Duration::ZERO
-        );
-        assert_eq!(
-            EpochMs::from_millis(i64::MAX)
-                .saturating_add(Duration::MAX)
-                .as_millis(),
+            EpochMs::from_millis(i64::MAX).saturating_add(Duration::MAX).as_millis(),
             i64::MAX
         );
     }

@@ -86,12 +86,7 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the lock wait timed out (worth retrying later, unlike a bad file).
     pub fn is_lock_timeout(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Lock {
-                source: LockError::Timeout { .. }
-            }
-        )
+        matches!(self, StoreError::Lock { source: LockError::Timeout { .. } })
     }
 
     /// Whether the error is about an account id that is not in the pool.
@@ -101,9 +96,6 @@ impl StoreError {
 
     /// Whether the file itself is unusable (invalid or newer): retrying will not help.
     pub fn is_unusable_file(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Invalid { .. } | StoreError::NewerVersion { .. }
-        )
+        matches!(self, StoreError::Invalid { .. } | StoreError::NewerVersion { .. })
     }
 }

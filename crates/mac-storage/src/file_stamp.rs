@@ -58,11 +58,6 @@ impl FileStamp {
         };
         #[cfg(not(unix))]
         let (dev, ino) = (0, 0);
-        FileStamp {
-            dev,
-            ino,
-            len: meta.len(),
-            modified: meta.modified().ok(),
-        }
+        FileStamp { dev, ino, len: meta.len(), modified: meta.modified().ok() }
     }
 }

@@ -64,11 +64,7 @@ pub fn read_file(path: &Path, limit: u64) -> Result<Option<FileContents>, FileIo
         Ok(file) => file,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
-            return Err(FileIoError {
-                step: "open",
-                path: path.to_owned(),
-                source,
-            });
+            return Err(FileIoError { step: "open", path: path.to_owned(), source });
         }
     };
     let stamp = FileStamp::of_file(&file).context(FileIoSnafu { step: "stat", path })?;
@@ -91,10 +87,7 @@ impl LockedFile {
     /// Takes the lock of `target`, waiting at most `timeout`.
     pub fn acquire(target: &Path, timeout: Duration) -> Result<LockedFile, LockError> {
         let lock = FileLock::acquire(&lock_path_for(target), timeout)?;
-        Ok(LockedFile {
-            target: target.to_owned(),
-            lock,
-        })
+        Ok(LockedFile { target: target.to_owned(), lock })
     }
 
     /// The file this lock guards.
@@ -138,34 +131,17 @@ impl LockedFile {
         previous: Option<&FileStamp>,
         durability: Durability,
     ) -> Result<FileStamp, FileIoError> {
-        let mut file = create_fresh(temp).context(FileIoSnafu {
-            step: "create",
-            path: temp,
-        })?;
-        file.write_all(bytes).context(FileIoSnafu {
-            step: "write",
-            path: temp,
-        })?;
+        let mut file = create_fresh(temp).context(FileIoSnafu { step: "create", path: temp })?;
+        file.write_all(bytes).context(FileIoSnafu { step: "write", path: temp })?;
         file.set_modified(next_mtime(previous))
-            .context(FileIoSnafu {
-                step: "set the modification time of",
-                path: temp,
-            })?;
+            .context(FileIoSnafu { step: "set the modification time of", path: temp })?;
         if durability == Durability::Fsync {
-            file.sync_data().context(FileIoSnafu {
-                step: "fsync",
-                path: temp,
-            })?;
+            file.sync_data().context(FileIoSnafu { step: "fsync", path: temp })?;
         }
-        let stamp = FileStamp::of_file(&file).context(FileIoSnafu {
-            step: "stat",
-            path: temp,
-        })?;
+        let stamp = FileStamp::of_file(&file).context(FileIoSnafu { step: "stat", path: temp })?;
         drop(file);
-        fs::rename(temp, &self.target).context(FileIoSnafu {
-            step: "rename into place",
-            path: &self.target,
-        })?;
+        fs::rename(temp, &self.target)
+            .context(FileIoSnafu { step: "rename into place", path: &self.target })?;
         if durability == Durability::Fsync {
             sync_parent_dir(&self.target)?;
         }
@@ -209,10 +185,7 @@ fn sync_parent_dir(path: &Path) -> Result<(), FileIoError> {
     };
     File::open(dir)
         .and_then(|handle| handle.sync_all())
-        .context(FileIoSnafu {
-            step: "fsync the directory",
-            path: dir,
-        })
+        .context(FileIoSnafu { step: "fsync the directory", path: dir })
 }
 
 #[cfg(not(unix))]
@@ -233,9 +206,7 @@ mod tests {
         let locked = LockedFile::acquire(&target, Duration::from_secs(1)).unwrap();
         assert!(locked.read(100).unwrap().is_none());
         let first = locked.replace(b"one", None, Durability::Fsync).unwrap();
-        let second = locked
-            .replace(b"two", Some(&first), Durability::NoFsync)
-            .unwrap();
+        let second = locked.replace(b"two", Some(&first), Durability::NoFsync).unwrap();
         assert_ne!(first, second);
         assert!(second.modified() > first.modified());
         let read = locked.read(100).unwrap().unwrap();

@@ -135,19 +135,12 @@ impl AccountStore {
             let outcome = if let Some((index, matched_by)) = find_same_account(doc, new) {
                 let account = &mut doc.accounts[index];
                 update_identity(account, new);
-                account
-                    .refresh_token
-                    .clone_from(&new.credentials.refresh_token);
-                account
-                    .access_token
-                    .clone_from(&new.credentials.access_token);
+                account.refresh_token.clone_from(&new.credentials.refresh_token);
+                account.access_token.clone_from(&new.credentials.access_token);
                 account.expires_at = new.credentials.expires_at;
                 account.enabled = true;
                 clear_auth_state(account);
-                AddOutcome::Updated {
-                    uuid: account.uuid.clone().unwrap_or_default(),
-                    matched_by,
-                }
+                AddOutcome::Updated { uuid: account.uuid.clone().unwrap_or_default(), matched_by }
             } else {
                 let mut account = StoredAccount::new(new.credentials.clone(), now);
                 update_identity(&mut account, new);
@@ -168,8 +161,7 @@ impl AccountStore {
     pub fn remove_account(&self, uuid: &str) -> Result<bool, StoreError> {
         self.mutate(|doc| {
             let before = doc.accounts.len();
-            doc.accounts
-                .retain(|account| account.uuid.as_deref() != Some(uuid));
+            doc.accounts.retain(|account| account.uuid.as_deref() != Some(uuid));
             if doc.accounts.len() == before {
                 return Ok(false);
             }
@@ -199,11 +191,7 @@ impl AccountStore {
             if let Some(uuid) = uuid
                 && doc.account(uuid).is_none()
             {
-                return UnknownAccountSnafu {
-                    path: self.path(),
-                    uuid,
-                }
-                .fail();
+                return UnknownAccountSnafu { path: self.path(), uuid }.fail();
             }
             doc.active_account_uuid = uuid.map(str::to_owned);
             Ok(())
@@ -275,23 +263,14 @@ impl AccountStore {
         max_failures: u32,
     ) -> Result<AuthFailureOutcome, StoreError> {
         self.mutate(|doc| {
-            let Some(index) = doc
-                .accounts
-                .iter()
-                .position(|a| a.uuid.as_deref() == Some(uuid))
+            let Some(index) = doc.accounts.iter().position(|a| a.uuid.as_deref() == Some(uuid))
             else {
-                return UnknownAccountSnafu {
-                    path: self.path(),
-                    uuid,
-                }
-                .fail();
+                return UnknownAccountSnafu { path: self.path(), uuid }.fail();
             };
             if !doc.accounts[index].has_credentials(observed_on) {
                 return Ok(AuthFailureOutcome::Stale);
             }
-            let failures = doc.accounts[index]
-                .consecutive_auth_failures
-                .saturating_add(1);
+            let failures = doc.accounts[index].consecutive_auth_failures.saturating_add(1);
             let verdict = auth_failure_verdict(doc, index, failure, failures, max_failures);
             let account = &mut doc.accounts[index];
             account.consecutive_auth_failures = failures;
@@ -317,11 +296,7 @@ impl AccountStore {
     pub fn record_success(&self, uuid: &str, now: EpochMs) -> Result<SuccessOutcome, StoreError> {
         let current = self.load()?;
         let Some(account) = current.account(uuid) else {
-            return UnknownAccountSnafu {
-                path: self.path(),
-                uuid,
-            }
-            .fail();
+            return UnknownAccountSnafu { path: self.path(), uuid }.fail();
         };
         let state_changes =
             account.consecutive_auth_failures != 0 || account.rate_limit_reset_at.is_some();
@@ -350,9 +325,7 @@ impl AccountStore {
 
 fn find_same_account(doc: &AccountsDocument, new: &NewAccount) -> Option<(usize, MatchedBy)> {
     let accounts = &doc.accounts;
-    if let Some(i) = accounts
-        .iter()
-        .position(|a| a.refresh_token == new.credentials.refresh_token)
+    if let Some(i) = accounts.iter().position(|a| a.refresh_token == new.credentials.refresh_token)
     {
         return Some((i, MatchedBy::RefreshToken));
     }

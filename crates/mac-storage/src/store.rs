@@ -79,12 +79,7 @@ impl AccountStore {
     /// A store on an explicit file whose directory exists (tests, imports).
     pub fn at_path(path: impl Into<PathBuf>, options: StoreOptions) -> Self {
         let bookkeeping = Mutex::new(Bookkeeping::new(options.bookkeeping_interval));
-        Self {
-            path: path.into(),
-            options,
-            cache: Mutex::new(None),
-            bookkeeping,
-        }
+        Self { path: path.into(), options, cache: Mutex::new(None), bookkeeping }
     }
 
     /// The accounts file.
@@ -129,11 +124,7 @@ impl AccountStore {
         let (stamp, current) = self.read_locked(&locked)?;
         if current.version > SUPPORTED_VERSION {
             self.backup_quietly();
-            return NewerVersionSnafu {
-                path: &self.path,
-                found: current.version,
-            }
-            .fail();
+            return NewerVersionSnafu { path: &self.path, found: current.version }.fail();
         }
         let mut next = AccountsDocument::clone(&current);
         let pending = self.bookkeeping().pending();
@@ -148,10 +139,7 @@ impl AccountStore {
         let new_stamp = locked.replace(&bytes, stamp.as_ref(), self.options.durability)?;
         drop(locked);
         self.bookkeeping().written(&pending);
-        *self.cache() = Some(Cached {
-            stamp: Some(new_stamp),
-            document: Arc::new(next),
-        });
+        *self.cache() = Some(Cached { stamp: Some(new_stamp), document: Arc::new(next) });
         Ok(value)
     }
 
@@ -163,11 +151,7 @@ impl AccountStore {
     ) -> Result<&'d mut StoredAccount, StoreError> {
         match document.account_mut(uuid) {
             Some(account) => Ok(account),
-            None => UnknownAccountSnafu {
-                path: &self.path,
-                uuid,
-            }
-            .fail(),
+            None => UnknownAccountSnafu { path: &self.path, uuid }.fail(),
         }
     }
 
@@ -180,9 +164,7 @@ impl AccountStore {
     }
 
     pub(crate) fn bookkeeping(&self) -> MutexGuard<'_, Bookkeeping> {
-        self.bookkeeping
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.bookkeeping.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn cache(&self) -> MutexGuard<'_, Option<Cached>> {
@@ -191,10 +173,7 @@ impl AccountStore {
 
     fn cached_if(&self, stamp: Option<&FileStamp>) -> Option<Arc<AccountsDocument>> {
         let cache = self.cache();
-        cache
-            .as_ref()
-            .filter(|c| c.stamp.as_ref() == stamp)
-            .map(|c| Arc::clone(&c.document))
+        cache.as_ref().filter(|c| c.stamp.as_ref() == stamp).map(|c| Arc::clone(&c.document))
     }
 
     fn remember(
@@ -203,10 +182,7 @@ impl AccountStore {
         document: AccountsDocument,
     ) -> Arc<AccountsDocument> {
         let document = Arc::new(document);
-        *self.cache() = Some(Cached {
-            stamp,
-            document: Arc::clone(&document),
-        });
+        *self.cache() = Some(Cached { stamp, document: Arc::clone(&document) });
         document
     }
 
@@ -237,15 +213,9 @@ impl AccountStore {
         };
         match decode(&bytes, limit) {
             Ok(document) => Ok((Some(contents.stamp), document)),
-            Err(problem) => Err((
-                InvalidSnafu {
-                    path: &self.path,
-                    problem,
-                    backup: None,
-                }
-                .build(),
-                true,
-            )),
+            Err(problem) => {
+                Err((InvalidSnafu { path: &self.path, problem, backup: None }.build(), true))
+            }
         }
     }
 
@@ -263,11 +233,7 @@ impl AccountStore {
             Ok((stamp, document)) => Ok((stamp, self.remember(stamp, document))),
             Err((StoreError::Invalid { path, problem, .. }, true)) => {
                 let backup = self.backup_quietly();
-                Err(StoreError::Invalid {
-                    path,
-                    problem,
-                    backup,
-                })
+                Err(StoreError::Invalid { path, problem, backup })
             }
             Err((err, _)) => Err(err),
         }
@@ -284,12 +250,7 @@ impl AccountStore {
     }
 
     fn io_error(&self, step: &'static str, source: std::io::Error) -> StoreError {
-        crate::locked_file::FileIoSnafu {
-            step,
-            path: &self.path,
-        }
-        .into_error(source)
-        .into()
+        crate::locked_file::FileIoSnafu { step, path: &self.path }.into_error(source).into()
     }
 }
 

@@ -13,18 +13,14 @@ pub struct ChildGuard {
 
 /// Spawns `command` under a [`ChildGuard`].
 pub fn spawn_guarded(command: &mut Command) -> io::Result<ChildGuard> {
-    Ok(ChildGuard {
-        child: Some(command.spawn()?),
-    })
+    Ok(ChildGuard { child: Some(command.spawn()?) })
 }
 
 impl ChildGuard {
     /// The child, for its pipes and pid.
     pub fn child_mut(&mut self) -> &mut Child {
         // The Option is only emptied by the consuming methods below.
-        self.child
-            .as_mut()
-            .unwrap_or_else(|| unreachable!("child taken"))
+        self.child.as_mut().unwrap_or_else(|| unreachable!("child taken"))
     }
 
     /// Sends SIGKILL (`TerminateProcess` on Windows) and reaps the child.
@@ -59,9 +55,7 @@ impl ChildGuard {
     }
 
     fn take(&mut self) -> Child {
-        self.child
-            .take()
-            .unwrap_or_else(|| unreachable!("child taken twice"))
+        self.child.take().unwrap_or_else(|| unreachable!("child taken twice"))
     }
 }
 

@@ -35,10 +35,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         None | Some("all" | "storage") => bench_storage(),
-        Some(other) => Err(format!(
-            "unknown area {other:?}; areas: {}",
-            AREAS.join(", ")
-        )),
+        Some(other) => Err(format!("unknown area {other:?}; areas: {}", AREAS.join(", "))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -105,16 +102,9 @@ fn bench_storage() -> Result<(), String> {
 fn run_writers(worker: &Path, durability: Durability, writers: usize) -> Result<Row, String> {
     let dir = TempDataDir::new().map_err(|e| e.to_string())?;
     let file = dir.accounts_file(Provider::Anthropic);
-    let options = StoreOptions {
-        durability,
-        ..StoreOptions::default()
-    };
-    add_accounts(
-        &AccountStore::at_path(&file, options.clone()),
-        "bench",
-        ACCOUNTS,
-    )
-    .map_err(|e| e.to_string())?;
+    let options = StoreOptions { durability, ..StoreOptions::default() };
+    add_accounts(&AccountStore::at_path(&file, options.clone()), "bench", ACCOUNTS)
+        .map_err(|e| e.to_string())?;
     let mut children: Vec<ChildGuard> = Vec::with_capacity(writers);
     for _ in 0..writers {
         let mut command = Command::new(worker);
@@ -137,41 +127,24 @@ fn run_writers(worker: &Path, durability: Durability, writers: usize) -> Result<
     std::thread::sleep(Duration::from_millis(200));
     let started = Instant::now();
     for child in &mut children {
-        let stdin = child
-            .child_mut()
-            .stdin
-            .as_mut()
-            .ok_or("worker stdin missing")?;
+        let stdin = child.child_mut().stdin.as_mut().ok_or("worker stdin missing")?;
         stdin.write_all(b"go\n").map_err(|e| e.to_string())?;
     }
     let mut latencies_us = Vec::with_capacity(writers * MUTATIONS_PER_WRITER);
     for child in children {
-        let output = child
-            .wait_with_timeout(Duration::from_secs(300))
-            .map_err(|e| e.to_string())?;
+        let output =
+            child.wait_with_timeout(Duration::from_secs(300)).map_err(|e| e.to_string())?;
         if !output.status.success() {
-            return Err(format!(
-                "worker failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            ));
+            return Err(format!("worker failed: {}", String::from_utf8_lossy(&output.stderr)));
         }
         latencies_us.extend(parse_latencies(&String::from_utf8_lossy(&output.stdout))?);
     }
     let elapsed = started.elapsed();
-    let document = AccountStore::at_path(&file, options)
-        .load()
-        .map_err(|e| e.to_string())?;
+    let document = AccountStore::at_path(&file, options).load().map_err(|e| e.to_string())?;
     let mutations = writers * MUTATIONS_PER_WRITER;
     let lost = i64::try_from(mutations).unwrap_or(i64::MAX)
         - i64::try_from(counter_sum(&document)).unwrap_or(0);
-    Ok(Row {
-        durability,
-        writers,
-        mutations,
-        elapsed,
-        latencies_us,
-        lost,
-    })
+    Ok(Row { durability, writers, mutations, elapsed, latencies_us, lost })
 }
 
 /// Costs on the request hot path, in one process: reading an unchanged file (one `stat`) and
@@ -182,9 +155,7 @@ fn hot_path() -> Result<(), String> {
     let store = AccountStore::open(dir.data_dir(), Provider::Anthropic, StoreOptions::default())
         .map_err(|e| e.to_string())?;
     let uuids = add_accounts(&store, "hot", ACCOUNTS).map_err(|e| e.to_string())?;
-    store
-        .record_success(&uuids[0], EpochMs::now())
-        .map_err(|e| e.to_string())?;
+    store.record_success(&uuids[0], EpochMs::now()).map_err(|e| e.to_string())?;
 
     let started = Instant::now();
     for _ in 0..ROUNDS {
@@ -195,9 +166,7 @@ fn hot_path() -> Result<(), String> {
     let generation_before = store.load().map_err(|e| e.to_string())?.generation;
     let started = Instant::now();
     for _ in 0..ROUNDS {
-        store
-            .record_success(&uuids[0], EpochMs::now())
-            .map_err(|e| e.to_string())?;
+        store.record_success(&uuids[0], EpochMs::now()).map_err(|e| e.to_string())?;
     }
     let success = started.elapsed() / ROUNDS;
     let writes = store.load().map_err(|e| e.to_string())?.generation - generation_before;
@@ -206,14 +175,8 @@ fn hot_path() -> Result<(), String> {
     println!();
     println!("| operation | per call µs | file writes |");
     println!("|---|---:|---:|");
-    println!(
-        "| load, file unchanged | {:.2} | 0 |",
-        load.as_secs_f64() * 1e6
-    );
-    println!(
-        "| record_success, healthy account | {:.2} | {writes} |",
-        success.as_secs_f64() * 1e6
-    );
+    println!("| load, file unchanged | {:.2} | 0 |", load.as_secs_f64() * 1e6);
+    println!("| record_success, healthy account | {:.2} | {writes} |", success.as_secs_f64() * 1e6);
     println!();
     Ok(())
 }
@@ -223,9 +186,7 @@ fn parse_latencies(stdout: &str) -> Result<Vec<u64>, String> {
         .lines()
         .find_map(|line| line.strip_prefix("latencies_us="))
         .ok_or_else(|| format!("worker printed no latencies: {stdout:?}"))?;
-    line.split(',')
-        .map(|v| v.parse::<u64>().map_err(|e| format!("latency {v:?}: {e}")))
-        .collect()
+    line.split(',').map(|v| v.parse::<u64>().map_err(|e| format!("latency {v:?}: {e}"))).collect()
 }
 
 #[allow(clippy::cast_precision_loss)] // microsecond latencies are far below 2^52

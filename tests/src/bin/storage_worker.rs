@@ -33,25 +33,17 @@ fn main() -> ExitCode {
 
 fn run(args: &[String]) -> Result<(), String> {
     let flag = |name: &str| args.iter().any(|a| a == name);
-    let positional: Vec<&str> = args
-        .iter()
-        .filter(|a| !a.starts_with("--"))
-        .map(String::as_str)
-        .collect();
+    let positional: Vec<&str> =
+        args.iter().filter(|a| !a.starts_with("--")).map(String::as_str).collect();
     let options = StoreOptions {
-        durability: if flag("--no-fsync") {
-            Durability::NoFsync
-        } else {
-            Durability::Fsync
-        },
+        durability: if flag("--no-fsync") { Durability::NoFsync } else { Durability::Fsync },
         lock_timeout: Duration::from_secs(60),
         ..StoreOptions::default()
     };
     match positional.as_slice() {
         ["increment", file, count] => {
-            let count: usize = count
-                .parse()
-                .map_err(|_| format!("COUNT {count:?} is not a number"))?;
+            let count: usize =
+                count.parse().map_err(|_| format!("COUNT {count:?} is not a number"))?;
             let store = AccountStore::at_path(*file, options);
             let uuids: Vec<String> = store
                 .load()
@@ -65,10 +57,7 @@ fn run(args: &[String]) -> Result<(), String> {
             }
             if flag("--wait-go") {
                 let mut line = String::new();
-                std::io::stdin()
-                    .lock()
-                    .read_line(&mut line)
-                    .map_err(|e| e.to_string())?;
+                std::io::stdin().lock().read_line(&mut line).map_err(|e| e.to_string())?;
             }
             let offset = std::process::id() as usize;
             let mut latencies = Vec::with_capacity(count);
@@ -81,9 +70,7 @@ fn run(args: &[String]) -> Result<(), String> {
             Ok(())
         }
         ["add", file, prefix, count] => {
-            let count: usize = count
-                .parse()
-                .map_err(|_| format!("N {count:?} is not a number"))?;
+            let count: usize = count.parse().map_err(|_| format!("N {count:?} is not a number"))?;
             let store = AccountStore::at_path(*file, options);
             let uuids = add_accounts(&store, prefix, count).map_err(|e| e.to_string())?;
             println!("{}", uuids.join(","));
@@ -95,8 +82,6 @@ fn run(args: &[String]) -> Result<(), String> {
                 churn_step(&store).map_err(|e| e.to_string())?;
             }
         }
-        _ => Err(format!(
-            "unknown arguments {args:?}; see the module docs for usage"
-        )),
+        _ => Err(format!("unknown arguments {args:?}; see the module docs for usage")),
     }
 }

@@ -51,10 +51,7 @@ fn crash_sigkill_mid_write_leaves_old_or_new_document() {
             kills_with_stray_temp += 1;
         }
     }
-    assert!(
-        last_counter > 0,
-        "the writer never completed a write in {KILLS} runs"
-    );
+    assert!(last_counter > 0, "the writer never completed a write in {KILLS} runs");
 
     // The next writer replaces whatever temp file the last kill left.
     churn_step(&store).unwrap();

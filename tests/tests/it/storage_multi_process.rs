@@ -16,11 +16,7 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 
 fn wait_ok(child: ChildGuard) -> String {
     let output = child.wait_with_timeout(TIMEOUT).unwrap();
-    assert!(
-        output.status.success(),
-        "worker failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "worker failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap()
 }
 
@@ -37,12 +33,7 @@ fn multi_process_increments_are_never_lost() {
         .map(|_| {
             let mut command = storage_worker();
             command
-                .args([
-                    "increment",
-                    file.to_str().unwrap(),
-                    &EACH.to_string(),
-                    "--wait-go",
-                ])
+                .args(["increment", file.to_str().unwrap(), &EACH.to_string(), "--wait-go"])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
@@ -50,33 +41,18 @@ fn multi_process_increments_are_never_lost() {
         })
         .collect();
     for child in &mut children {
-        child
-            .child_mut()
-            .stdin
-            .as_mut()
-            .unwrap()
-            .write_all(b"go\n")
-            .unwrap();
+        child.child_mut().stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
     }
     for child in children {
         let stdout = wait_ok(child);
-        let latencies = stdout
-            .trim()
-            .strip_prefix("latencies_us=")
-            .unwrap()
-            .split(',')
-            .count();
+        let latencies = stdout.trim().strip_prefix("latencies_us=").unwrap().split(',').count();
         assert_eq!(latencies, EACH);
     }
 
     let document = store.load().unwrap();
     assert_eq!(counter_sum(&document), (WRITERS * EACH) as u64);
     assert_eq!(document.accounts.len(), 10);
-    assert_eq!(
-        document.generation,
-        (10 + WRITERS * EACH) as u64,
-        "one write per mutation"
-    );
+    assert_eq!(document.generation, (10 + WRITERS * EACH) as u64, "one write per mutation");
 }
 
 fn spawn_adder(file: &std::path::Path, prefix: &str, count: usize) -> ChildGuard {
@@ -92,22 +68,13 @@ fn spawn_adder(file: &std::path::Path, prefix: &str, count: usize) -> ChildGuard
 fn multi_process_adds_from_five_workers_all_land() {
     let dir = TempDataDir::new().unwrap();
     let file = dir.accounts_file(Provider::Anthropic);
-    let workers: Vec<ChildGuard> = (0..5)
-        .map(|i| spawn_adder(&file, &format!("w{i}"), 1))
-        .collect();
-    let reported: HashSet<String> = workers
-        .into_iter()
-        .map(|w| wait_ok(w).trim().to_owned())
-        .collect();
+    let workers: Vec<ChildGuard> =
+        (0..5).map(|i| spawn_adder(&file, &format!("w{i}"), 1)).collect();
+    let reported: HashSet<String> =
+        workers.into_iter().map(|w| wait_ok(w).trim().to_owned()).collect();
 
-    let document = AccountStore::at_path(&file, StoreOptions::default())
-        .load()
-        .unwrap();
-    let stored: HashSet<String> = document
-        .accounts
-        .iter()
-        .filter_map(|a| a.uuid.clone())
-        .collect();
+    let document = AccountStore::at_path(&file, StoreOptions::default()).load().unwrap();
+    let stored: HashSet<String> = document.accounts.iter().filter_map(|a| a.uuid.clone()).collect();
     assert_eq!(stored, reported);
     assert_eq!(stored.len(), 5);
 }
@@ -129,9 +96,7 @@ fn multi_process_two_workers_adding_two_each_and_an_in_process_add() {
         .iter()
         .map(|a| a.refresh_token.expose().to_owned())
         .collect();
-    let expected: HashSet<String> = ["a-0", "a-1", "b-0", "b-1", "local-0"]
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+    let expected: HashSet<String> =
+        ["a-0", "a-1", "b-0", "b-1", "local-0"].into_iter().map(str::to_owned).collect();
     assert_eq!(tokens, expected);
 }
