@@ -116,7 +116,9 @@ pub struct UsageLimits {
 /// One quota window.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UsageWindow {
-    /// Percent used; may exceed 100.
+    /// Percent used; may exceed 100. Whole numbers are written without a fraction (`42`, as
+    /// the providers and the seed write them, not `42.0`).
+    #[serde(serialize_with = "serialize_js_number")]
     pub utilization: f64,
     /// When the window resets, as an ISO-8601 timestamp.
     #[serde(default)]
@@ -135,6 +137,20 @@ pub struct Credentials {
     pub access_token: Option<Secret>,
     /// When the access token expires.
     pub expires_at: Option<EpochMs>,
+}
+
+/// Writes a number the way JavaScript's `JSON.stringify` does: whole numbers without `.0`.
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's serialize_with passes a reference
+#[allow(clippy::cast_possible_truncation, clippy::float_cmp)] // exact whole numbers below 2^53
+fn serialize_js_number<S: serde::Serializer>(
+    value: &f64,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    if value.fract() == 0.0 && value.abs() < 9_007_199_254_740_992.0 {
+        serializer.serialize_i64(*value as i64)
+    } else {
+        serializer.serialize_f64(*value)
+    }
 }
 
 fn yes() -> bool {

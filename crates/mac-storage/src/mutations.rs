@@ -148,7 +148,11 @@ impl AccountStore {
                 doc.accounts.push(account);
                 AddOutcome::Added { uuid }
             };
-            if doc.active_account().is_none() {
+            let active_exists = doc
+                .active_account_uuid
+                .as_deref()
+                .is_some_and(|active| doc.account(active).is_some());
+            if !active_exists {
                 let (AddOutcome::Added { uuid } | AddOutcome::Updated { uuid, .. }) = &outcome;
                 doc.active_account_uuid = Some(uuid.clone());
             }
