@@ -122,16 +122,19 @@ pub enum SuccessOutcome {
 
 impl AccountStore {
     /// Adds an account, or updates the existing one that is the same account (D4): same refresh
-    /// token; else same provider id (`accountUuid` / `accountId`) unless the emails differ; else
-    /// same email unless the provider ids differ (so two ChatGPT workspaces of one email, or two
-    /// people in one workspace, stay two accounts). An update replaces the tokens, fills in
-    /// identity fields, and re-enables the account; it keeps the local uuid, usage and rate
-    /// limits. The first account of an empty pool becomes the active one.
+    /// token; else the same `accountUuid` or `accountId`, unless the other provider id or the
+    /// email differs; else the same email, unless a provider id differs (so two ChatGPT
+    /// workspaces of one email, or two people in one workspace, stay two accounts). Emails and
+    /// provider ids compare ignoring ASCII case; an empty value counts as unknown. An update
+    /// replaces the tokens, fills in identity fields, and re-enables the account; it keeps the
+    /// local uuid, usage and rate limits. When the pool was empty, the new account becomes the
+    /// active one; otherwise the active pointer is left alone.
     pub fn add_account(&self, new: &NewAccount, now: EpochMs) -> Result<AddOutcome, StoreError> {
         if new.credentials.refresh_token.is_empty() {
             return EmptyRefreshTokenSnafu { path: self.path() }.fail();
         }
         self.mutate(|doc| {
+            let was_empty = doc.accounts.is_empty();
             let outcome = if let Some((index, matched_by)) = find_same_account(doc, new) {
                 let account = &mut doc.accounts[index];
                 update_identity(account, new);
@@ -148,11 +151,7 @@ impl AccountStore {
                 doc.accounts.push(account);
                 AddOutcome::Added { uuid }
             };
-            let active_exists = doc
-                .active_account_uuid
-                .as_deref()
-                .is_some_and(|active| doc.account(active).is_some());
-            if !active_exists {
+            if was_empty {
                 let (AddOutcome::Added { uuid } | AddOutcome::Updated { uuid, .. }) = &outcome;
                 doc.active_account_uuid = Some(uuid.clone());
             }
