@@ -1,10 +1,11 @@
 //! The `0600` copy of an unusable accounts file, made once per distinct content (D6).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::epoch::EpochMs;
+use crate::private_file::{parent_dir, private_options};
 
 /// Copies `file` to `<file>.corrupt.<epoch ms>.bak` (mode `0600`, fsynced) unless a backup with
 /// identical bytes already exists, and returns the backup's path. Call with the file's lock held,
@@ -39,22 +40,8 @@ pub(crate) fn backup_once(file: &Path, now: EpochMs) -> io::Result<PathBuf> {
     }
 }
 
-fn parent_dir(file: &Path) -> &Path {
-    match file.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    }
-}
-
 fn copy_private(from: &Path, to: &Path) -> io::Result<()> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut target = options.open(to)?;
+    let mut target = private_options().write(true).create_new(true).open(to)?;
     let result = io::copy(&mut File::open(from)?, &mut target).and_then(|_| target.sync_all());
     if result.is_err() {
         drop(target);

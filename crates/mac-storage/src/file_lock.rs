@@ -18,13 +18,15 @@
 //! pauses for [`HANDOFF_PAUSE`] first, so a waiter gets the lock. The check costs one open and
 //! one non-blocking `flock`; with nobody waiting there is no pause.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use snafu::Snafu;
+
+use crate::private_file::private_options;
 
 /// Why a lock could not be taken.
 #[derive(Debug, Snafu)]
@@ -157,14 +159,7 @@ fn others_are_waiting(waiting_room: &Path) -> io::Result<bool> {
 }
 
 fn open_lock_file(path: &Path) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)
+    private_options().read(true).write(true).create(true).truncate(false).open(path)
 }
 
 #[cfg(test)]

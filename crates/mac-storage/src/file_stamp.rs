@@ -5,6 +5,11 @@
 //! new version a modification time strictly later than the one it replaces, so a freed inode
 //! number reused by the next version (common on ext4) still yields a new stamp. A reader that
 //! finds the stamp unchanged can reuse what it parsed last time without reading the file.
+//!
+//! Limits: this needs a file system that keeps sub-second modification times (ext4, xfs,
+//! btrfs, tmpfs, APFS, NTFS do); on one with whole seconds, two same-sized versions written
+//! within a second onto a reused inode would look alike. Windows has no inode number here, so
+//! size and time alone tell versions apart.
 
 use std::fs::{self, File, Metadata};
 use std::io;

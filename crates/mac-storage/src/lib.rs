@@ -46,6 +46,7 @@ mod file_stamp;
 mod locked_file;
 mod mutations;
 mod policy;
+mod private_file;
 mod secret;
 mod store;
 

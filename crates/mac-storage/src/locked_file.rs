@@ -10,7 +10,7 @@
 //! holder writes, one fixed temp name is safe; random names would leave a new stray file after
 //! every crash and cost a directory scan to clean up.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -20,6 +20,7 @@ use snafu::{ResultExt, Snafu};
 use crate::data_dir::{lock_path_for, temp_path_for};
 use crate::file_lock::{FileLock, LockError};
 use crate::file_stamp::FileStamp;
+use crate::private_file::{parent_dir, private_options};
 
 /// Whether a replace waits for the disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -152,13 +153,8 @@ impl LockedFile {
 /// Creates `path` anew with mode `0600`. A leftover from a crashed writer is removed first, so
 /// the file's mode is always the one set at creation.
 fn create_fresh(path: &Path) -> io::Result<File> {
-    let mut options = OpenOptions::new();
+    let mut options = private_options();
     options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
     match options.open(path) {
         Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
             tracing::debug!(path = %path.display(), "removing a temp file left by an interrupted writer");
@@ -179,10 +175,7 @@ fn next_mtime(previous: Option<&FileStamp>) -> SystemTime {
 
 #[cfg(unix)]
 fn sync_parent_dir(path: &Path) -> Result<(), FileIoError> {
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
+    let dir = parent_dir(path);
     File::open(dir)
         .and_then(|handle| handle.sync_all())
         .context(FileIoSnafu { step: "fsync the directory", path: dir })

@@ -13,7 +13,7 @@ use snafu::{IntoError, ResultExt};
 
 use crate::backup::backup_once;
 use crate::bookkeeping::Bookkeeping;
-use crate::codec::{decode, encode};
+use crate::codec::{DocumentProblem, decode, encode};
 use crate::data_dir::{DataDir, Provider};
 use crate::document::{AccountsDocument, SUPPORTED_VERSION, StoredAccount};
 use crate::epoch::EpochMs;
@@ -105,7 +105,7 @@ impl AccountStore {
         if let Some(document) = self.cached_if(stamp.as_ref()) {
             return Ok(document);
         }
-        let (stamp, document) = self.read_fresh().map_err(|(err, _)| err)?;
+        let (stamp, document) = self.read_fresh()?;
         Ok(self.remember(stamp, document))
     }
 
@@ -131,6 +131,9 @@ impl AccountStore {
         apply_last_used(&mut next, &pending);
         let value = change(&mut next)?;
         if next == *current {
+            // Pending values that changed nothing are on disk already (or their account is
+            // gone): they are settled too.
+            self.bookkeeping().written(&pending);
             return Ok(value);
         }
         next.version = SUPPORTED_VERSION;
@@ -186,36 +189,21 @@ impl AccountStore {
         document
     }
 
-    /// Reads and parses the file. On a bad file the error comes with `true` when the file
-    /// exists and deserves a backup.
-    fn read_fresh(&self) -> Result<(Option<FileStamp>, AccountsDocument), (StoreError, bool)> {
+    /// Reads and parses the file (no lock, no backup).
+    fn read_fresh(&self) -> Result<(Option<FileStamp>, AccountsDocument), StoreError> {
         let limit = self.options.max_file_bytes;
-        let Some(contents) = read_file(&self.path, limit).map_err(|err| (err.into(), false))?
-        else {
+        let Some(contents) = read_file(&self.path, limit)? else {
             return Ok((None, AccountsDocument::empty()));
         };
-        let bytes = if contents.stamp.len() > limit {
-            // Report the size on disk, not the capped read.
-            return Err((
-                InvalidSnafu {
-                    path: &self.path,
-                    problem: crate::codec::DocumentProblem::TooLarge {
-                        size: contents.stamp.len(),
-                        limit,
-                    },
-                    backup: None,
-                }
-                .build(),
-                true,
-            ));
+        // The read stops past the limit; report the size on disk.
+        let decoded = if contents.stamp.len() > limit {
+            Err(DocumentProblem::TooLarge { size: contents.stamp.len(), limit })
         } else {
-            contents.bytes
+            decode(&contents.bytes, limit)
         };
-        match decode(&bytes, limit) {
+        match decoded {
             Ok(document) => Ok((Some(contents.stamp), document)),
-            Err(problem) => {
-                Err((InvalidSnafu { path: &self.path, problem, backup: None }.build(), true))
-            }
+            Err(problem) => InvalidSnafu { path: &self.path, problem, backup: None }.fail(),
         }
     }
 
@@ -231,11 +219,11 @@ impl AccountStore {
         }
         match self.read_fresh() {
             Ok((stamp, document)) => Ok((stamp, self.remember(stamp, document))),
-            Err((StoreError::Invalid { path, problem, .. }, true)) => {
+            Err(StoreError::Invalid { path, problem, .. }) => {
                 let backup = self.backup_quietly();
                 Err(StoreError::Invalid { path, problem, backup })
             }
-            Err((err, _)) => Err(err),
+            Err(err) => Err(err),
         }
     }
 

@@ -94,3 +94,28 @@ fn pending_last_used_rides_along_with_the_next_write_or_the_flush() {
     );
     drop(dir);
 }
+
+#[test]
+fn pending_values_that_change_nothing_are_settled_without_a_write() {
+    let fx = Fixture::new();
+    let first = add(&fx.store, &new_account("r1"));
+    fx.store.record_success(&first, at(10_000)).unwrap();
+    fx.store.record_success(&first, at(11_000)).unwrap(); // coalesced: pending
+    let writer = fx.other_store();
+    writer.record_success(&first, at(20_000)).unwrap(); // a later use by another process
+    let generation = fx.store.load().unwrap().generation;
+    fx.store.flush().unwrap();
+    assert_eq!(
+        fx.store.load().unwrap().generation,
+        generation,
+        "11 000 < 20 000: nothing to write"
+    );
+    assert_eq!(fx.store.load().unwrap().account(&first).unwrap().last_used, at(20_000));
+    // Settled: a second flush does not even need the lock.
+    let _held = mac_storage::FileLock::acquire(
+        &mac_storage::lock_path_for(fx.path()),
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    fx.store.flush().unwrap();
+}
