@@ -9,8 +9,8 @@ use crate::private_file::{parent_dir, private_options};
 
 /// Copies `file` to `<file>.corrupt.<epoch ms>.bak` (mode `0600`, fsynced) unless a backup with
 /// identical bytes already exists, and returns the backup's path. Call with the file's lock held,
-/// so that two writers cannot both decide a copy is missing.
-pub(crate) fn backup_once(file: &Path, now: EpochMs) -> io::Result<PathBuf> {
+/// so that two writers cannot both decide a copy is missing. (The claims table uses it too.)
+pub fn backup_once(file: &Path, now: EpochMs) -> io::Result<PathBuf> {
     let dir = parent_dir(file);
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let prefix = format!("{name}.corrupt.");

@@ -76,6 +76,10 @@ pub struct StoredAccount {
     /// Blocked by a rate-limit response until this time (header-derived; D9).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit_reset_at: Option<EpochMs>,
+    /// Consecutive rate-limit responses without a usable reset time since the last success: the
+    /// rung of the backoff ladder (D10). Kept in the file so every process climbs one ladder.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub rate_limit_streak: u32,
     /// The last usage snapshot fetched from the provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cached_usage: Option<UsageLimits>,
@@ -151,6 +155,11 @@ fn serialize_js_number<S: serde::Serializer>(
     } else {
         serializer.serialize_f64(*value)
     }
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero_u32(value: &u32) -> bool {
+    *value == 0
 }
 
 fn yes() -> bool {
@@ -242,6 +251,7 @@ impl StoredAccount {
             last_used: now,
             enabled: true,
             rate_limit_reset_at: None,
+            rate_limit_streak: 0,
             cached_usage: None,
             cached_usage_at: None,
             consecutive_auth_failures: 0,

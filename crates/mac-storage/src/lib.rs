@@ -36,6 +36,7 @@
 
 mod backup;
 mod bookkeeping;
+mod clock;
 mod codec;
 mod data_dir;
 mod document;
@@ -50,6 +51,8 @@ mod private_file;
 mod secret;
 mod store;
 
+pub use backup::backup_once;
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use codec::{DocumentProblem, decode, encode};
 pub use data_dir::{DataDir, DataDirError, MAC_HOME_ENV, Provider, UnknownProvider, lock_path_for};
 pub use document::{

@@ -292,8 +292,8 @@ impl AccountStore {
         })
     }
 
-    /// Records a successful request at `now`: clears the failure count and a rate-limit
-    /// deadline (written at once when there is one), and bumps `lastUsed`, which is coalesced
+    /// Records a successful request at `now`: clears the failure count, a rate-limit deadline
+    /// and the backoff ladder (written at once when there is one of them), and bumps `lastUsed`, which is coalesced
     /// to at most one write per account per [`crate::StoreOptions::bookkeeping_interval`]
     /// (D7). A healthy account's success therefore usually costs one `stat` and no write.
     pub fn record_success(&self, uuid: &str, now: EpochMs) -> Result<SuccessOutcome, StoreError> {
@@ -301,8 +301,9 @@ impl AccountStore {
         let Some(account) = current.account(uuid) else {
             return UnknownAccountSnafu { path: self.path(), uuid }.fail();
         };
-        let state_changes =
-            account.consecutive_auth_failures != 0 || account.rate_limit_reset_at.is_some();
+        let state_changes = account.consecutive_auth_failures != 0
+            || account.rate_limit_reset_at.is_some()
+            || account.rate_limit_streak != 0;
         let due = self.bookkeeping().note_use(uuid, now);
         if !state_changes && !due {
             return Ok(SuccessOutcome::Coalesced);
@@ -311,6 +312,7 @@ impl AccountStore {
             let account = self.account_mut(doc, uuid)?;
             account.consecutive_auth_failures = 0;
             account.rate_limit_reset_at = None;
+            account.rate_limit_streak = 0;
             account.last_used = account.last_used.max(now);
             Ok(SuccessOutcome::Written)
         })
