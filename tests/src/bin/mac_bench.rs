@@ -5,13 +5,17 @@
 //!   mutations on a 10-account file, with and without fsync, and lost updates (must be 0); plus
 //!   the hot-path costs of a read of an unchanged file and of a coalesced success record.
 //!
+//! - `claims`: claims written per second with 1, 4 and 8 processes, claiming and releasing
+//!   their own account 200 times (`cycle`) or claiming 25 distinct accounts each and holding
+//!   them (`hold`), and lost claims (must be 0; the seed lost 80 % with 8 writers).
+//!
 //! `mac-bench --list` prints the areas. Must not depend on: nothing beyond `mac-tests`' own
 //! dependencies.
 
 // A benchmark report goes to stdout by design.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -20,7 +24,7 @@ use mac_storage::{AccountStore, Durability, EpochMs, Provider, StoreOptions};
 use mac_test_support::{ChildGuard, TempDataDir, spawn_guarded};
 use mac_tests::storage_work::{add_accounts, counter_sum};
 
-const AREAS: &[&str] = &["storage"];
+const AREAS: &[&str] = &["storage", "claims"];
 const WRITERS: &[usize] = &[1, 4, 8];
 const MUTATIONS_PER_WRITER: usize = 200;
 const ACCOUNTS: usize = 10;
@@ -34,7 +38,9 @@ fn main() -> ExitCode {
             }
             Ok(())
         }
-        None | Some("all" | "storage") => bench_storage(),
+        None | Some("all") => bench_storage().and_then(|()| bench_claims()),
+        Some("storage") => bench_storage(),
+        Some("claims") => bench_claims(),
         Some(other) => Err(format!("unknown area {other:?}; areas: {}", AREAS.join(", "))),
     };
     match result {
@@ -210,4 +216,104 @@ fn sibling_binary(name: &str) -> Result<PathBuf, String> {
             path.display()
         ))
     }
+}
+
+/// A claims-worker child with line-based stdin/stdout.
+struct ClaimsWorker {
+    child: ChildGuard,
+    out: BufReader<std::process::ChildStdout>,
+}
+
+impl ClaimsWorker {
+    fn start(binary: &Path, file: &Path) -> Result<Self, String> {
+        let mut command = Command::new(binary);
+        command.arg(file).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child =
+            spawn_guarded(&mut command).map_err(|e| format!("spawn {}: {e}", binary.display()))?;
+        let out = BufReader::new(child.child_mut().stdout.take().ok_or("worker stdout missing")?);
+        Ok(Self { child, out })
+    }
+
+    fn send(&mut self, line: &str) -> Result<(), String> {
+        let stdin = self.child.child_mut().stdin.as_mut().ok_or("worker stdin missing")?;
+        writeln!(stdin, "{line}").and_then(|()| stdin.flush()).map_err(|e| e.to_string())
+    }
+
+    /// The words of the worker's `ok ...` reply after `ok`.
+    fn reply(&mut self) -> Result<Vec<u128>, String> {
+        let mut line = String::new();
+        self.out.read_line(&mut line).map_err(|e| e.to_string())?;
+        let rest = line.trim().strip_prefix("ok").ok_or_else(|| format!("worker said {line:?}"))?;
+        rest.split_whitespace().map(|w| w.parse::<u128>().map_err(|e| e.to_string())).collect()
+    }
+
+    fn exit(mut self) -> Result<(), String> {
+        self.send("exit")?;
+        self.child.wait_with_timeout(Duration::from_secs(60)).map(drop).map_err(|e| e.to_string())
+    }
+}
+
+/// Claims, two workloads, N worker processes started together each time:
+/// - `cycle`: each worker claims its own account, checks the claim is on file, releases it,
+///   200 times (a pool-sized file; what a process does per request);
+/// - `hold`: each worker claims 25 distinct accounts and keeps them; afterwards the file must
+///   hold every one (the seed's race lost 80 % of them with 8 writers).
+#[allow(clippy::cast_precision_loss)] // counts and durations far below 2^52
+fn bench_claims() -> Result<(), String> {
+    const CYCLES: usize = 200;
+    const HELD: usize = 25;
+    let binary = sibling_binary("claims-worker")?;
+    println!("## claims: concurrent claim writers (fsync)");
+    println!();
+    println!(
+        "| workload | writers | claims | elapsed s | claims/s | mean ms per claim | lost claims |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let mut lost_any = false;
+    for (workload, per_writer) in [("cycle", CYCLES), ("hold", HELD)] {
+        for &writers in WRITERS {
+            let dir = TempDataDir::new().map_err(|e| e.to_string())?;
+            let file = dir.data_dir().claims_file(Provider::Anthropic);
+            let mut workers = (0..writers)
+                .map(|_| ClaimsWorker::start(&binary, &file))
+                .collect::<Result<Vec<_>, _>>()?;
+            std::thread::sleep(Duration::from_millis(200));
+            let started = Instant::now();
+            for (i, worker) in workers.iter_mut().enumerate() {
+                worker.send(&match workload {
+                    "cycle" => format!("cycle acct-{i} {per_writer}"),
+                    _ => format!("bulk w{i} {per_writer}"),
+                })?;
+            }
+            let (mut busy_us, mut lost) = (0_u128, 0_u128);
+            for worker in &mut workers {
+                let words = worker.reply()?;
+                busy_us += words.first().copied().unwrap_or(0);
+                lost += words.get(1).copied().unwrap_or(0);
+            }
+            let elapsed = started.elapsed();
+            let claims = writers * per_writer;
+            if workload == "hold" {
+                let raw: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(&file).map_err(|e| e.to_string())?)
+                        .map_err(|e| e.to_string())?;
+                lost = claims.abs_diff(raw.as_object().map_or(0, serde_json::Map::len)) as u128;
+            }
+            lost_any |= lost != 0;
+            println!(
+                "| {workload} | {writers} | {claims} | {:.3} | {:.0} | {:.2} | {lost} |",
+                elapsed.as_secs_f64(),
+                claims as f64 / elapsed.as_secs_f64(),
+                busy_us as f64 / 1000.0 / claims as f64,
+            );
+            for worker in workers {
+                worker.exit()?;
+            }
+        }
+    }
+    println!();
+    if lost_any {
+        return Err("lost claims".into());
+    }
+    Ok(())
 }

@@ -1,0 +1,163 @@
+//! The claims file, `<provider>-claims.json`: the seed's `{ "<uuid>": {"pid", "at"} }` plus the
+//! process start time, the claim time and the claiming instance (SEED §1.7, D8).
+//!
+//! Claims are soft state. Reading is lenient: a file that is not a JSON object reads as empty,
+//! and an entry without a positive integer `pid` and a numeric `at` is skipped. The next write
+//! replaces such a file (after a one-time `0600` backup of one that did not parse at all) —
+//! unlike the accounts file, which is never written over when bad.
+
+use std::collections::BTreeMap;
+
+use mac_storage::EpochMs;
+use serde::Serialize;
+use serde_json::Value;
+
+/// One account's claim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimEntry {
+    /// The claiming process.
+    pub pid: u32,
+    /// Its start time (clock ticks since boot), where known.
+    pub start: Option<u64>,
+    /// The claiming [`crate::Claims`] instance inside that process.
+    pub instance: Option<String>,
+    /// When the claim was taken.
+    pub claimed_at: EpochMs,
+    /// The last heartbeat (`at` in the seed's shape); the claim expires some time after it.
+    pub at: EpochMs,
+}
+
+/// Every entry of a claims file, by account uuid.
+pub type ClaimMap = BTreeMap<String, ClaimEntry>;
+
+/// What reading the file found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Parsed {
+    /// A JSON object; its well-formed entries.
+    Entries(ClaimMap),
+    /// Bytes that are not a JSON object: read as empty, backed up before being replaced.
+    Malformed,
+}
+
+pub(crate) fn decode(bytes: &[u8]) -> Parsed {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Parsed::Entries(ClaimMap::new());
+    }
+    let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(bytes) else {
+        return Parsed::Malformed;
+    };
+    Parsed::Entries(
+        object.into_iter().filter_map(|(uuid, value)| Some((uuid, entry(&value)?))).collect(),
+    )
+}
+
+fn entry(value: &Value) -> Option<ClaimEntry> {
+    let object = value.as_object()?;
+    let pid = u32::try_from(object.get("pid")?.as_u64()?).ok().filter(|pid| *pid > 0)?;
+    let at = epoch(object.get("at")?)?;
+    Some(ClaimEntry {
+        pid,
+        start: object.get("startTime").and_then(Value::as_u64),
+        instance: object.get("instance").and_then(Value::as_str).map(str::to_owned),
+        claimed_at: object.get("claimedAt").and_then(epoch).unwrap_or(at),
+        at,
+    })
+}
+
+#[allow(clippy::cast_possible_truncation)] // range-checked: finite and within ±2^53
+fn epoch(value: &Value) -> Option<EpochMs> {
+    let ms = value.as_i64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|v| v.is_finite() && v.abs() < 9_007_199_254_740_992.0)
+            .map(|v| v as i64)
+    })?;
+    Some(EpochMs::from_millis(ms))
+}
+
+/// An entry as written: the seed's `pid` and `at`, then this build's additions.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EntryOnDisk<'a> {
+    pid: u32,
+    at: i64,
+    claimed_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_time: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instance: Option<&'a str>,
+}
+
+pub(crate) fn encode(map: &ClaimMap) -> Result<Vec<u8>, serde_json::Error> {
+    let on_disk: BTreeMap<&str, EntryOnDisk<'_>> = map
+        .iter()
+        .map(|(uuid, entry)| {
+            let entry = EntryOnDisk {
+                pid: entry.pid,
+                at: entry.at.as_millis(),
+                claimed_at: entry.claimed_at.as_millis(),
+                start_time: entry.start,
+                instance: entry.instance.as_deref(),
+            };
+            (uuid.as_str(), entry)
+        })
+        .collect();
+    let mut bytes = serde_json::to_vec_pretty(&on_disk)?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_entries_read_and_bad_ones_are_skipped() {
+        let text = r#"{
+            "a": {"pid": 12, "at": 1000},
+            "b": {"pid": 0, "at": 1000},
+            "c": {"pid": -3, "at": 1000},
+            "d": {"pid": 5},
+            "e": "nope",
+            "f": {"pid": 7, "at": 2000.5, "startTime": 99, "claimedAt": 1500, "instance": "i"}
+        }"#;
+        let Parsed::Entries(map) = decode(text.as_bytes()) else { panic!("should parse") };
+        assert_eq!(map.keys().collect::<Vec<_>>(), ["a", "f"]);
+        assert_eq!(
+            map["a"],
+            ClaimEntry {
+                pid: 12,
+                start: None,
+                instance: None,
+                claimed_at: EpochMs::from_millis(1000),
+                at: EpochMs::from_millis(1000)
+            }
+        );
+        assert_eq!(map["f"].start, Some(99));
+        assert_eq!(map["f"].at, EpochMs::from_millis(2000));
+    }
+
+    #[test]
+    fn non_objects_are_malformed_and_empty_is_empty() {
+        assert_eq!(decode(b"[]"), Parsed::Malformed);
+        assert_eq!(decode(b"{oops"), Parsed::Malformed);
+        assert_eq!(decode(b"\xff"), Parsed::Malformed);
+        assert_eq!(decode(b""), Parsed::Entries(ClaimMap::new()));
+    }
+
+    #[test]
+    fn round_trip() {
+        let mut map = ClaimMap::new();
+        map.insert(
+            "u".into(),
+            ClaimEntry {
+                pid: 3,
+                start: Some(4),
+                instance: Some("x".into()),
+                claimed_at: EpochMs::from_millis(5),
+                at: EpochMs::from_millis(6),
+            },
+        );
+        assert_eq!(decode(&encode(&map).unwrap()), Parsed::Entries(map));
+    }
+}
