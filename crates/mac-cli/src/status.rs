@@ -4,7 +4,12 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use mac_storage::{AccountStore, DataDir, EpochMs, Provider, StoreOptions, StoredAccount};
+use std::sync::Arc;
+
+use mac_claims::{Claims, ClaimsOptions, ClaimsSnapshot};
+use mac_storage::{
+    AccountStore, DataDir, EpochMs, Provider, StoreOptions, StoredAccount, SystemClock,
+};
 use serde_json::{Value, json};
 
 /// How to print.
@@ -23,14 +28,20 @@ pub(crate) fn run(data_dir: &DataDir, format: Format) -> ExitCode {
         // Reads only: `at_path` creates nothing, so status never makes a data directory.
         let store =
             AccountStore::at_path(data_dir.accounts_file(provider), StoreOptions::default());
+        let claims = Claims::at_path(
+            data_dir.claims_file(provider),
+            ClaimsOptions { heartbeat_interval: None, ..ClaimsOptions::default() },
+            Arc::new(SystemClock),
+        );
+        // Claims are soft state: an unreadable claims file shows as "no holder".
+        let claims = claims.snapshot().unwrap_or_default();
         match store.load() {
             Ok(document) => {
+                let active = document.active_account_uuid.as_deref();
                 let accounts: Vec<AccountView> = document
                     .accounts
                     .iter()
-                    .map(|account| {
-                        AccountView::of(account, document.active_account_uuid.as_deref(), now)
-                    })
+                    .map(|account| AccountView::of(account, active, &claims, now))
                     .collect();
                 pools.push((provider, Ok(accounts)));
             }
@@ -56,10 +67,16 @@ struct AccountView {
     state: String,
     token: String,
     last_used: String,
+    held_by: Option<u32>,
 }
 
 impl AccountView {
-    fn of(account: &StoredAccount, active: Option<&str>, now: EpochMs) -> Self {
+    fn of(
+        account: &StoredAccount,
+        active: Option<&str>,
+        claims: &ClaimsSnapshot,
+        now: EpochMs,
+    ) -> Self {
         let id = account.uuid.clone().unwrap_or_default();
         let state = if !account.enabled {
             "disabled".to_owned()
@@ -84,7 +101,6 @@ impl AccountView {
         };
         Self {
             active: active == Some(id.as_str()) && !id.is_empty(),
-            id,
             name: account.display_name(),
             plan: if account.plan_tier.is_empty() {
                 "-".to_owned()
@@ -94,6 +110,8 @@ impl AccountView {
             state,
             token,
             last_used: format!("{} ago", human(now.duration_since(account.last_used))),
+            held_by: claims.get(&id).map(|claim| claim.pid),
+            id,
         }
     }
 }
@@ -106,7 +124,7 @@ fn to_json(data_dir: &DataDir, pools: &[(Provider, Result<Vec<AccountView>, Stri
                 "provider": provider.as_str(),
                 "accounts": accounts.iter().map(|a| json!({
                     "id": a.id, "name": a.name, "plan": a.plan, "active": a.active,
-                    "state": a.state, "token": a.token, "lastUsed": a.last_used,
+                    "state": a.state, "token": a.token, "lastUsed": a.last_used, "heldByPid": a.held_by,
                 })).collect::<Vec<_>>(),
             }),
             Err(message) => json!({ "provider": provider.as_str(), "error": message }),
@@ -126,8 +144,10 @@ fn print_table(data_dir: &DataDir, pools: &[(Provider, Result<Vec<AccountView>, 
                 println!("{provider}: {} account(s)", accounts.len());
                 for a in accounts {
                     let marker = if a.active { "*" } else { " " };
+                    let holder =
+                        a.held_by.map(|pid| format!(", held by pid {pid}")).unwrap_or_default();
                     println!(
-                        " {marker} {:<28} {:<6} {:<34} {:<22} used {}",
+                        " {marker} {:<28} {:<6} {:<34} {:<22} used {}{holder}",
                         a.name, a.plan, a.state, a.token, a.last_used
                     );
                 }

@@ -53,6 +53,28 @@ fn status_lists_accounts_and_states_without_tokens() {
 }
 
 #[test]
+fn status_shows_which_process_holds_an_account() {
+    let dir = seeded();
+    let store =
+        AccountStore::open(dir.data_dir(), Provider::Anthropic, StoreOptions::default()).unwrap();
+    let uuid = store.load().unwrap().accounts[0].uuid.clone().unwrap();
+    let claims = mac_claims::Claims::open(
+        dir.data_dir(),
+        Provider::Anthropic,
+        mac_claims::ClaimsOptions { heartbeat_interval: None, ..Default::default() },
+        std::sync::Arc::new(mac_storage::SystemClock),
+    )
+    .unwrap();
+    let _guard = claims.claim(&uuid).unwrap();
+    let output = mac(&dir).args(["status", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["pools"][0]["accounts"][0]["heldByPid"], std::process::id());
+    assert_eq!(json["pools"][0]["accounts"][1]["heldByPid"], serde_json::Value::Null);
+    let table = String::from_utf8(mac(&dir).arg("status").output().unwrap().stdout).unwrap();
+    assert!(table.contains(&format!("held by pid {}", std::process::id())), "{table}");
+}
+
+#[test]
 fn status_json_has_no_tokens() {
     let dir = seeded();
     let output = mac(&dir).args(["status", "--json"]).output().unwrap();
