@@ -139,7 +139,8 @@ pub fn decide(
     let class = classify(observation)?;
     let future = |at: Option<EpochMs>| at.filter(|at| *at > now);
     let retry_after = future(observation.retry_after());
-    let ladder = || (now.saturating_add(policy.ladder.delay(streak)), Basis::Ladder { rung: streak });
+    let ladder =
+        || (now.saturating_add(policy.ladder.delay(streak)), Basis::Ladder { rung: streak });
     let (until, basis) = match class {
         RateLimitClass::Overload => {
             let floor = now.saturating_add(policy.overload_cooldown.min(policy.ladder.cap()));

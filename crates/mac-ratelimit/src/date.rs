@@ -188,7 +188,8 @@ fn gmt(text: &str) -> Option<()> {
     (text.eq_ignore_ascii_case("GMT") || text.eq_ignore_ascii_case("UTC")).then_some(())
 }
 
-const WEEKDAYS: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+const WEEKDAYS: [&str; 7] =
+    ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
 const MONTHS: [&str; 12] =
     ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
 
@@ -361,6 +362,9 @@ mod tests {
             let text = format_iso(EpochMs::from_millis(ms));
             assert!(text.ends_with('Z'), "{text}");
         }
-        assert_eq!(format_iso(EpochMs::from_millis(8_640_000_000_000_000)), "+275760-09-13T00:00:00.000Z");
+        assert_eq!(
+            format_iso(EpochMs::from_millis(8_640_000_000_000_000)),
+            "+275760-09-13T00:00:00.000Z"
+        );
     }
 }

@@ -280,7 +280,8 @@ fn read_codex(window: &mut CodexWindow, key: &str, text: &str, now: EpochMs) {
         "window-minutes" => {
             let minutes = whole_number(text).filter(|m| (1..=10 * 366 * 24 * 60).contains(m));
             if let Some(minutes) = minutes {
-                window.window_minutes = Some(window.window_minutes.map_or(minutes, |m| m.max(minutes)));
+                window.window_minutes =
+                    Some(window.window_minutes.map_or(minutes, |m| m.max(minutes)));
             }
         }
         "reset-at" => latest(&mut window.reset_at, reset_time(text, now)),

@@ -70,7 +70,8 @@ pub fn is_usable(account: &StoredAccount, now: EpochMs, soft_threshold_percent: 
 /// rung past the rung it used. Other decisions leave the streak alone; a success resets it
 /// (`AccountStore::record_success`).
 pub fn apply(account: &mut StoredAccount, decision: &Decision, now: EpochMs) {
-    let until = header_blocked_until(account, now).map_or(decision.until, |at| at.max(decision.until));
+    let until =
+        header_blocked_until(account, now).map_or(decision.until, |at| at.max(decision.until));
     account.rate_limit_reset_at = Some(until);
     if let crate::classify::Basis::Ladder { rung } = decision.basis {
         account.rate_limit_streak = account.rate_limit_streak.max(rung).saturating_add(1);

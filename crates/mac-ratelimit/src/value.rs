@@ -123,7 +123,10 @@ mod tests {
     #[test]
     fn epoch_rule_tells_seconds_from_milliseconds() {
         let now = EpochMs::from_millis(1_773_200_000_000);
-        assert_eq!(epoch_number(1_773_200_060.0, now), Some(EpochMs::from_millis(1_773_200_060_000)));
+        assert_eq!(
+            epoch_number(1_773_200_060.0, now),
+            Some(EpochMs::from_millis(1_773_200_060_000))
+        );
         assert_eq!(
             epoch_number(1_773_200_060_000.0, now),
             Some(EpochMs::from_millis(1_773_200_060_000))
