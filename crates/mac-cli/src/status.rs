@@ -85,7 +85,7 @@ impl AccountView {
                 "needs login ({})",
                 account.auth_disabled_reason.as_deref().unwrap_or("auth failed")
             )
-        } else if let Some(until) = account.rate_limit_reset_at.filter(|until| *until > now) {
+        } else if let Some(until) = mac_ratelimit::blocked_until(account, now) {
             format!("rate-limited for {}", human(until.duration_since(now)))
         } else if account.consecutive_auth_failures > 0 {
             format!("ok ({} auth failures)", account.consecutive_auth_failures)

@@ -168,9 +168,7 @@ pub fn decide(
                 .or_else(|| retry_after.map(|at| (at, Basis::RetryAfter)))
                 .unwrap_or_else(ladder)
         }
-        RateLimitClass::Throttle => {
-            retry_after.map(|at| (at, Basis::RetryAfter)).unwrap_or_else(ladder)
-        }
+        RateLimitClass::Throttle => retry_after.map_or_else(ladder, |at| (at, Basis::RetryAfter)),
     };
     let until = until.min(now.saturating_add(MAX_HORIZON));
     Some(Decision { class, until, basis })

@@ -52,6 +52,12 @@
 //! (`AccountStore::record_success`). [`apply`] never shortens a block: the new
 //! `rateLimitResetAt` is the later of a deadline still ahead and the new one.
 //!
+//! # Pacing
+//!
+//! [`Pacer`] (built on `governor`) optionally holds each account to N requests per minute
+//! inside one process: off by default, keyed by the account's uuid, generic over `governor`'s
+//! clock so tests never sleep. It answers [`Pace::Go`] or [`Pace::Wait`]; it never blocks.
+//!
 //! # Caps and parsing rules
 //!
 //! - Every deadline read from a response lies in `(now, now + 31 days]` ([`MAX_HORIZON`]);
@@ -64,8 +70,8 @@
 //! - Unified utilization headers are fractions (`0.42`) and are stored as percent (42);
 //!   Codex `used-percent` is already percent.
 //! - Repeated headers: the most restrictive valid value wins (latest deadline, highest
-//!   percentage, most severe status, a billing claim over other claims); see
-//!   [`observation`](crate::observe) for the full rules.
+//!   percentage, most severe status, a billing claim over other claims); see [`observe`] for
+//!   the full rules.
 //!
 //! # Where this improves on the seed
 //!
@@ -80,6 +86,8 @@
 
 mod classify;
 mod date;
+mod error_body;
+mod headers;
 mod ladder;
 mod observation;
 mod pacing;

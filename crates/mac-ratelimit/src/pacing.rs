@@ -7,8 +7,17 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use governor::clock::{Clock as GovernorClock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
+
+/// The keyed limiter of one clock type.
+type Limiter<C> = RateLimiter<
+    String,
+    DefaultKeyedStateStore<String>,
+    C,
+    NoOpMiddleware<<C as GovernorClock>::Instant>,
+>;
 
 /// The answer of [`Pacer::check`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -22,7 +31,7 @@ pub enum Pace {
 /// A per-account request pacer, keyed by the account's local uuid. Generic over `governor`'s
 /// clock so tests use `governor::clock::FakeRelativeClock` and never sleep.
 pub struct Pacer<C: GovernorClock = DefaultClock> {
-    limiter: Option<RateLimiter<String, DefaultKeyedStateStore<String>, C>>,
+    limiter: Option<Limiter<C>>,
 }
 
 impl Pacer<DefaultClock> {

@@ -4,7 +4,7 @@
 
 use mac_storage::{AccountStore, Clock, StoreError};
 
-use crate::classify::{CooldownPolicy, Decision, decide};
+use crate::classify::{CooldownPolicy, Decision, classify, decide};
 use crate::observation::Observation;
 use crate::state::apply;
 
@@ -22,7 +22,7 @@ pub fn record<C: Clock + ?Sized>(
     policy: &CooldownPolicy,
     clock: &C,
 ) -> Result<Option<Decision>, StoreError> {
-    if crate::classify::classify(observation).is_none() {
+    if classify(observation).is_none() {
         return Ok(None);
     }
     let decision = store.mutate(|document| {

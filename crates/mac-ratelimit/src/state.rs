@@ -8,7 +8,7 @@
 
 use mac_storage::{EpochMs, StoredAccount, UsageWindow};
 
-use crate::classify::Decision;
+use crate::classify::{Basis, Decision};
 use crate::date::parse_rfc3339;
 
 /// The header-derived deadline, if it is still ahead.
@@ -73,7 +73,7 @@ pub fn apply(account: &mut StoredAccount, decision: &Decision, now: EpochMs) {
     let until =
         header_blocked_until(account, now).map_or(decision.until, |at| at.max(decision.until));
     account.rate_limit_reset_at = Some(until);
-    if let crate::classify::Basis::Ladder { rung } = decision.basis {
+    if let Basis::Ladder { rung } = decision.basis {
         account.rate_limit_streak = account.rate_limit_streak.max(rung).saturating_add(1);
     }
 }

@@ -228,9 +228,11 @@ impl AccountStore {
         })
     }
 
-    /// Records that the account is blocked by a rate limit until `until` (header-derived, D9).
-    /// Written at once. Usage data is kept apart and never erases this (see
-    /// [`AccountStore::record_usage`]).
+    /// Sets the header-derived "blocked until" deadline to exactly `until` (D9), written at once.
+    /// This is the raw setter: the rate-limit policy (classification, the backoff ladder, never
+    /// shortening a longer block) is `mac_ratelimit::record`, which changes the account inside
+    /// one [`AccountStore::mutate`]. Usage data is kept apart and never erases this deadline
+    /// (see [`AccountStore::record_usage`]).
     pub fn record_rate_limit(&self, uuid: &str, until: EpochMs) -> Result<(), StoreError> {
         self.mutate(|doc| {
             self.account_mut(doc, uuid)?.rate_limit_reset_at = Some(until);

@@ -75,6 +75,31 @@ fn status_shows_which_process_holds_an_account() {
 }
 
 #[test]
+fn status_shows_a_rate_limit_from_headers_or_from_an_exhausted_window() {
+    let dir = seeded();
+    let store =
+        AccountStore::open(dir.data_dir(), Provider::Anthropic, StoreOptions::default()).unwrap();
+    let uuid = store.load().unwrap().accounts[0].uuid.clone().unwrap();
+    let now = EpochMs::now();
+    let in_two_hours =
+        mac_ratelimit::format_iso(now.saturating_add(std::time::Duration::from_secs(7_200)));
+    let window = mac_storage::UsageWindow {
+        utilization: 100.0,
+        resets_at: Some(in_two_hours),
+        extra: serde_json::Map::new(),
+    };
+    let usage = mac_storage::UsageLimits { five_hour: Some(window), ..Default::default() };
+    store.record_usage(&uuid, usage, now).unwrap();
+    let output = mac(&dir).args(["status", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let state = json["pools"][0]["accounts"][0]["state"].as_str().unwrap().to_owned();
+    assert!(
+        state.starts_with("rate-limited for 1h 59m") || state.starts_with("rate-limited for 2h 0m"),
+        "{state}"
+    );
+}
+
+#[test]
 fn status_json_has_no_tokens() {
     let dir = seeded();
     let output = mac(&dir).args(["status", "--json"]).output().unwrap();

@@ -1,0 +1,162 @@
+//! Properties over arbitrary input: nothing panics, no deadline leaves the horizon.
+
+use mac_ratelimit::{
+    CooldownPolicy, MAX_HORIZON, format_iso, observe, parse_anthropic_usage, parse_codex_usage,
+    parse_http_date, parse_rfc3339,
+};
+use mac_storage::EpochMs;
+use proptest::prelude::*;
+
+const NAMES: &[&str] = &[
+    "retry-after",
+    "retry-after-ms",
+    "Retry-After",
+    "anthropic-ratelimit-unified-status",
+    "anthropic-ratelimit-unified-reset",
+    "anthropic-ratelimit-unified-5h-status",
+    "anthropic-ratelimit-unified-5h-reset",
+    "anthropic-ratelimit-unified-5h-utilization",
+    "anthropic-ratelimit-unified-7d-status",
+    "anthropic-ratelimit-unified-7d-reset",
+    "anthropic-ratelimit-unified-7d-utilization",
+    "anthropic-ratelimit-unified-representative-claim",
+    "anthropic-ratelimit-unified-overage-status",
+    "anthropic-ratelimit-unified-overage-reset",
+    "anthropic-ratelimit-unified-fallback-percentage",
+    "x-codex-primary-used-percent",
+    "x-codex-primary-window-minutes",
+    "x-codex-primary-reset-at",
+    "x-codex-primary-reset-after-seconds",
+    "x-codex-secondary-used-percent",
+    "x-codex-secondary-window-minutes",
+    "x-codex-secondary-reset-at",
+    "X-CODEX-SECONDARY-RESET-AFTER-SECONDS",
+];
+
+fn name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => proptest::sample::select(NAMES).prop_map(str::to_owned),
+        1 => ".{0,40}",
+    ]
+}
+
+fn value(now: i64) -> impl Strategy<Value = Vec<u8>> {
+    let now_s = now / 1000;
+    prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..40),
+        any::<i64>().prop_map(|n| n.to_string().into_bytes()),
+        any::<f64>().prop_map(|n| n.to_string().into_bytes()),
+        (-5_000_000_i64..5_000_000).prop_map(move |d| (now_s + d).to_string().into_bytes()),
+        (-5_000_000_000_i64..5_000_000_000).prop_map(move |d| (now + d).to_string().into_bytes()),
+        (0_u32..5_000_000, 0_u32..1000).prop_map(|(s, f)| format!("{s}.{f}").into_bytes()),
+        (-5_000_000_i64..5_000_000)
+            .prop_map(move |d| format_iso(EpochMs::from_millis(now + d * 1000)).into_bytes()),
+        proptest::sample::select(vec![
+            "rejected",
+            "allowed",
+            "allowed_warning",
+            "api",
+            "five_hour",
+            "seven_day_opus",
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Wed, 11 Mar 2026 03:35:20 GMT",
+            "NaN",
+            "-0",
+            "1e999",
+            "७",
+            "0.5",
+            "100",
+            "10080",
+        ])
+        .prop_map(|s| s.as_bytes().to_vec()),
+    ]
+}
+
+fn body() -> impl Strategy<Value = Option<Vec<u8>>> {
+    prop_oneof![
+        Just(None),
+        proptest::collection::vec(any::<u8>(), 0..200).prop_map(Some),
+        (
+            proptest::sample::select(vec![
+                "overloaded_error",
+                "rate_limit_error",
+                "usage_limit_reached",
+                "x"
+            ]),
+            any::<f64>(),
+            any::<i64>(),
+        )
+            .prop_map(|(kind, a, b)| Some(
+                format!(
+                    r#"{{"error":{{"type":"{kind}","resets_at":{a},"resets_in_seconds":{b}}}}}"#
+                )
+                .into_bytes()
+            )),
+    ]
+}
+
+/// Status, now, headers, body, streak.
+type Response = (u16, i64, Vec<(String, Vec<u8>)>, Option<Vec<u8>>, u32);
+
+fn response() -> impl Strategy<Value = Response> {
+    (0_i64..4_000_000_000_000).prop_flat_map(|now| {
+        (
+            prop_oneof![Just(429_u16), Just(529), Just(200), any::<u16>()],
+            Just(now),
+            proptest::collection::vec((name(), value(now)), 0..12),
+            body(),
+            any::<u32>(),
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn observations_stay_inside_the_horizon((status, now, headers, body, streak) in response()) {
+        let now = EpochMs::from_millis(now);
+        let horizon = now.saturating_add(MAX_HORIZON);
+        let observation = observe(
+            status,
+            headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())),
+            body.as_deref(),
+            now,
+        );
+        for deadline in observation.deadlines() {
+            prop_assert!(deadline > now && deadline <= horizon, "{deadline:?} {observation:?}");
+        }
+        for percent in [
+            observation.unified.five_hour.utilization,
+            observation.unified.seven_day.utilization,
+            observation.codex.primary.used_percent,
+            observation.codex.secondary.used_percent,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            prop_assert!(percent.is_finite() && (0.0..=1000.0).contains(&percent));
+        }
+        if let Some(decision) = mac_ratelimit::decide(&observation, streak, &CooldownPolicy::default(), now) {
+            prop_assert!(decision.until > now && decision.until <= horizon, "{decision:?}");
+        }
+    }
+
+    #[test]
+    fn date_parsers_never_panic(text in ".{0,60}", now in any::<i64>()) {
+        let _ = parse_rfc3339(&text);
+        let _ = parse_http_date(&text, EpochMs::from_millis(now));
+    }
+
+    #[test]
+    fn iso_round_trips(ms in -62_167_219_200_000_i64..253_402_300_800_000) {
+        let at = EpochMs::from_millis(ms);
+        prop_assert_eq!(parse_rfc3339(&format_iso(at)), Some(at));
+    }
+
+    #[test]
+    fn usage_parsers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200), now in any::<i64>()) {
+        let _ = parse_anthropic_usage(&bytes);
+        let _ = parse_codex_usage(&bytes, EpochMs::from_millis(now));
+    }
+}
