@@ -5,4 +5,5 @@
 //! Must not depend on: nothing is off limits here (this member sits above every layer), but no
 //! crate may depend on it.
 
+pub mod claims_driver;
 pub mod storage_work;

@@ -15,13 +15,14 @@
 // A benchmark report goes to stdout by design.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use mac_storage::{AccountStore, Durability, EpochMs, Provider, StoreOptions};
 use mac_test_support::{ChildGuard, TempDataDir, spawn_guarded};
+use mac_tests::claims_driver::ClaimsWorker;
 use mac_tests::storage_work::{add_accounts, counter_sum};
 
 const AREAS: &[&str] = &["storage", "claims"];
@@ -218,41 +219,6 @@ fn sibling_binary(name: &str) -> Result<PathBuf, String> {
     }
 }
 
-/// A claims-worker child with line-based stdin/stdout.
-struct ClaimsWorker {
-    child: ChildGuard,
-    out: BufReader<std::process::ChildStdout>,
-}
-
-impl ClaimsWorker {
-    fn start(binary: &Path, file: &Path) -> Result<Self, String> {
-        let mut command = Command::new(binary);
-        command.arg(file).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
-        let mut child =
-            spawn_guarded(&mut command).map_err(|e| format!("spawn {}: {e}", binary.display()))?;
-        let out = BufReader::new(child.child_mut().stdout.take().ok_or("worker stdout missing")?);
-        Ok(Self { child, out })
-    }
-
-    fn send(&mut self, line: &str) -> Result<(), String> {
-        let stdin = self.child.child_mut().stdin.as_mut().ok_or("worker stdin missing")?;
-        writeln!(stdin, "{line}").and_then(|()| stdin.flush()).map_err(|e| e.to_string())
-    }
-
-    /// The words of the worker's `ok ...` reply after `ok`.
-    fn reply(&mut self) -> Result<Vec<u128>, String> {
-        let mut line = String::new();
-        self.out.read_line(&mut line).map_err(|e| e.to_string())?;
-        let rest = line.trim().strip_prefix("ok").ok_or_else(|| format!("worker said {line:?}"))?;
-        rest.split_whitespace().map(|w| w.parse::<u128>().map_err(|e| e.to_string())).collect()
-    }
-
-    fn exit(mut self) -> Result<(), String> {
-        self.send("exit")?;
-        self.child.wait_with_timeout(Duration::from_secs(60)).map(drop).map_err(|e| e.to_string())
-    }
-}
-
 /// Claims, two workloads, N worker processes started together each time:
 /// - `cycle`: each worker claims its own account, checks the claim is on file, releases it,
 ///   200 times (a pool-sized file; what a process does per request);
@@ -287,7 +253,7 @@ fn bench_claims() -> Result<(), String> {
             }
             let (mut busy_us, mut lost) = (0_u128, 0_u128);
             for worker in &mut workers {
-                let words = worker.reply()?;
+                let words = worker.reply_numbers()?;
                 busy_us += words.first().copied().unwrap_or(0);
                 lost += words.get(1).copied().unwrap_or(0);
             }

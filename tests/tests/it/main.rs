@@ -7,11 +7,6 @@ mod claims_multi_process;
 mod storage_crash;
 mod storage_multi_process;
 
-/// The claims worker binary built with this package.
-pub(crate) fn claims_worker() -> std::process::Command {
-    std::process::Command::new(env!("CARGO_BIN_EXE_claims-worker"))
-}
-
 /// The storage worker binary built with this package.
 pub(crate) fn storage_worker() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_storage-worker"))
