@@ -3,13 +3,13 @@
 
 use mac_storage::EpochMs;
 
-use crate::date::parse_http_date;
 use crate::observation::{
     CodexWindow, Observation, Unified, UnifiedStatus, UnifiedWindow, is_billing_claim,
 };
 use crate::value::{
     after_millis, after_seconds, decimal, reset_time, whole_number, within_horizon,
 };
+use mac_storage::parse_http_date;
 
 /// The longest representative claim accepted.
 const MAX_CLAIM_LEN: usize = 64;

@@ -85,7 +85,6 @@
 //!   ladder, shared across processes.
 
 mod classify;
-mod date;
 mod error_body;
 mod headers;
 mod ladder;
@@ -98,7 +97,6 @@ mod value;
 mod wait;
 
 pub use classify::{Basis, CooldownPolicy, Decision, RateLimitClass, classify, decide};
-pub use date::{format_iso, parse_http_date, parse_rfc3339};
 pub use ladder::Ladder;
 pub use observation::{
     Codex, CodexWindow, ErrorBody, ErrorKind, MAX_HORIZON, Observation, Unified, UnifiedStatus,

@@ -9,7 +9,7 @@
 use mac_storage::{EpochMs, StoredAccount, UsageWindow};
 
 use crate::classify::{Basis, Decision};
-use crate::date::parse_rfc3339;
+use mac_storage::parse_rfc3339;
 
 /// The header-derived deadline, if it is still ahead.
 pub fn header_blocked_until(account: &StoredAccount, now: EpochMs) -> Option<EpochMs> {

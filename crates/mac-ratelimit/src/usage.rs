@@ -7,8 +7,8 @@ use mac_storage::{EpochMs, UsageLimits, UsageWindow};
 use serde_json::{Map, Value};
 use snafu::Snafu;
 
-use crate::date::format_iso;
 use crate::value::{MAX_HORIZON, epoch_number};
+use mac_storage::format_iso;
 
 /// The largest usage body accepted (real ones are well under 4 KiB).
 const MAX_USAGE_BYTES: usize = 1024 * 1024;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use mac_storage::EpochMs;
 
-use crate::date::parse_rfc3339;
+use mac_storage::parse_rfc3339;
 
 /// The furthest ahead any deadline read from a response may lie: 31 days. A longer one is not
 /// believed (no subscription window is longer than 7 days) and is dropped as garbage.

@@ -82,7 +82,7 @@ fn status_shows_a_rate_limit_from_headers_or_from_an_exhausted_window() {
     let uuid = store.load().unwrap().accounts[0].uuid.clone().unwrap();
     let now = EpochMs::now();
     let in_two_hours =
-        mac_ratelimit::format_iso(now.saturating_add(std::time::Duration::from_secs(7_200)));
+        mac_storage::format_iso(now.saturating_add(std::time::Duration::from_secs(7_200)));
     let window = mac_storage::UsageWindow {
         utilization: 100.0,
         resets_at: Some(in_two_hours),

@@ -5,7 +5,6 @@
 
 mod bodies;
 mod classify;
-mod dates;
 mod headers;
 mod pacing;
 mod props;
@@ -82,7 +81,7 @@ pub(crate) fn usage(five_hour: Option<UsageWindow>, seven_day: Option<UsageWindo
 
 /// The ISO text of `at`.
 pub(crate) fn iso(at: EpochMs) -> String {
-    mac_ratelimit::format_iso(at)
+    mac_storage::format_iso(at)
 }
 
 /// `d` as whole milliseconds.

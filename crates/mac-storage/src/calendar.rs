@@ -2,11 +2,14 @@
 //! the ISO form the accounts file stores (`2026-03-11T05:00:00.000Z`), and the three HTTP-date
 //! forms a `retry-after` may hold (RFC 9110 §5.6.7).
 //!
+//! It lives in layer 1 because two layer-2 crates need it: `mac-ratelimit` (reset times in
+//! headers and in stored usage) and `mac-adapters` (usage bodies mapped to `resets_at`).
+//!
 //! The arithmetic is Howard Hinnant's `days_from_civil` / `civil_from_days` on the proleptic
 //! Gregorian calendar. Every parser returns `None` for anything it does not recognise; none can
 //! panic or overflow.
 
-use mac_storage::EpochMs;
+use crate::epoch::EpochMs;
 
 const MS_PER_SECOND: i64 = 1_000;
 const MS_PER_DAY: i64 = 86_400_000;

@@ -1,9 +1,10 @@
 //! RFC 3339 parsing, ISO formatting and HTTP-dates.
 
-use mac_ratelimit::{format_iso, parse_http_date, parse_rfc3339};
-use mac_storage::EpochMs;
+use mac_storage::{EpochMs, format_iso, parse_http_date, parse_rfc3339};
+use proptest::prelude::*;
 
-use crate::NOW;
+/// A fixed "now": 2026-03-11T03:33:20Z.
+const NOW: EpochMs = EpochMs::from_millis(1_773_200_000_000);
 
 fn check_rfc3339(text: &str, expected: Option<i64>) {
     assert_eq!(parse_rfc3339(text), expected.map(EpochMs::from_millis), "{text:?}");
@@ -122,5 +123,19 @@ fn http_date_forms() {
     ];
     for (text, expected) in table {
         check_http_date(text, *expected);
+    }
+}
+
+proptest! {
+    #[test]
+    fn date_parsers_never_panic(text in ".{0,60}", now in any::<i64>()) {
+        let _ = parse_rfc3339(&text);
+        let _ = parse_http_date(&text, EpochMs::from_millis(now));
+    }
+
+    #[test]
+    fn iso_round_trips(ms in -62_167_219_200_000_i64..253_402_300_800_000) {
+        let at = EpochMs::from_millis(ms);
+        prop_assert_eq!(parse_rfc3339(&format_iso(at)), Some(at));
     }
 }
