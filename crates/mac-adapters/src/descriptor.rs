@@ -1,0 +1,332 @@
+//! What mac knows about each provider: every URL, client id, scope, header value and plan label
+//! (SEED §2.12, §2.8, §2.11), as a value — never a global — with every URL overridable
+//! (DECISIONS.md D17), so tests point a descriptor at the loopback fake.
+
+use mac_storage::Provider;
+use snafu::{ResultExt, Snafu};
+use url::Url;
+
+/// A URL in a descriptor that does not parse.
+#[derive(Debug, Snafu)]
+#[snafu(display("endpoint `{field}` is not a valid URL ({value:?}): {source}"))]
+pub struct BadEndpoint {
+    /// The descriptor field (also the config key under `[providers.<name>]`).
+    pub field: &'static str,
+    /// The value given.
+    pub value: String,
+    /// The parser's reason.
+    source: url::ParseError,
+}
+
+/// Every endpoint of a provider. `None` where the provider has no such endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoints {
+    /// Where the browser goes to log in.
+    pub authorize_url: Url,
+    /// Where codes and refresh tokens are exchanged.
+    pub token_url: Url,
+    /// The OAuth redirect URI registered for the client.
+    pub redirect_uri: Url,
+    /// The quota endpoint.
+    pub usage_url: Url,
+    /// The profile endpoint (Anthropic); Codex reads its profile from the access token.
+    pub profile_url: Option<Url>,
+    /// The API origin requests are sent to (`/v1/messages` for Anthropic).
+    pub api_base_url: Url,
+    /// Codex: where Responses / Chat Completions requests are rewritten to.
+    pub responses_url: Option<Url>,
+    /// Codex device flow: where the user code is requested.
+    pub device_code_url: Option<Url>,
+    /// Codex device flow: where the token is polled for.
+    pub device_token_url: Option<Url>,
+    /// Codex device flow: the page the user opens to enter the code.
+    pub device_verification_url: Option<Url>,
+}
+
+/// One provider's facts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderDescriptor {
+    /// Which provider.
+    pub provider: Provider,
+    /// The OAuth client id.
+    pub client_id: String,
+    /// The OAuth scopes, space-separated.
+    pub scopes: String,
+    /// Every endpoint.
+    pub endpoints: Endpoints,
+    /// Anthropic: the `anthropic-beta` value OAuth endpoints need.
+    pub oauth_beta: Option<String>,
+    /// Anthropic: the betas every API request must carry, in order.
+    pub request_betas: Vec<String>,
+    /// The `User-Agent` of token, usage and API requests.
+    pub user_agent: String,
+    /// Codex: the `originator` header value.
+    pub originator: Option<String>,
+    /// Codex: the port of the loopback callback server of the browser login (1455).
+    pub callback_port: u16,
+    /// Display labels by plan tier (`max` → `Claude Max`).
+    pub plan_labels: Vec<(String, String)>,
+    /// The tool-name prefix of the optional Anthropic branding transform.
+    pub tool_prefix: String,
+}
+
+fn url(field: &'static str, value: &str) -> Result<Url, BadEndpoint> {
+    Url::parse(value).context(BadEndpointSnafu { field, value })
+}
+
+/// Built-in URLs are constants: they parse, or the unit test below fails.
+fn known(value: &'static str) -> Url {
+    Url::parse(value).unwrap_or_else(|err| unreachable!("built-in URL {value}: {err}"))
+}
+
+impl ProviderDescriptor {
+    /// The descriptor of `provider` with its real endpoints.
+    pub fn for_provider(provider: Provider) -> Self {
+        match provider {
+            Provider::Anthropic => Self::anthropic(),
+            Provider::Codex => Self::codex(),
+        }
+    }
+
+    /// Claude Pro/Max through Claude Code's OAuth client.
+    pub fn anthropic() -> Self {
+        Self {
+            provider: Provider::Anthropic,
+            client_id: "9d1c250a-e61b-44d9-88ed-5944d1962f5e".into(),
+            scopes: "org:create_api_key user:profile user:inference".into(),
+            endpoints: Endpoints {
+                authorize_url: known("https://claude.ai/oauth/authorize"),
+                token_url: known("https://console.anthropic.com/v1/oauth/token"),
+                redirect_uri: known("https://console.anthropic.com/oauth/code/callback"),
+                usage_url: known("https://api.anthropic.com/api/oauth/usage"),
+                profile_url: Some(known("https://api.anthropic.com/api/oauth/profile")),
+                api_base_url: known("https://api.anthropic.com"),
+                responses_url: None,
+                device_code_url: None,
+                device_token_url: None,
+                device_verification_url: None,
+            },
+            oauth_beta: Some("oauth-2025-04-20".into()),
+            request_betas: vec![
+                "oauth-2025-04-20".into(),
+                "interleaved-thinking-2025-05-14".into(),
+            ],
+            user_agent: "claude-cli/2.1.2 (external, cli)".into(),
+            originator: None,
+            callback_port: 0,
+            plan_labels: labels(&[("max", "Claude Max"), ("pro", "Claude Pro"), ("free", "Free")]),
+            tool_prefix: "mcp_".into(),
+        }
+    }
+
+    /// ChatGPT Plus/Pro through Codex's OAuth client.
+    pub fn codex() -> Self {
+        Self {
+            provider: Provider::Codex,
+            client_id: "app_EMoamEEZ73f0CkXaXp7hrann".into(),
+            scopes: "openid profile email offline_access".into(),
+            endpoints: Endpoints {
+                authorize_url: known("https://auth.openai.com/oauth/authorize"),
+                token_url: known("https://auth.openai.com/oauth/token"),
+                redirect_uri: known("http://localhost:1455/auth/callback"),
+                usage_url: known("https://chatgpt.com/backend-api/wham/usage"),
+                profile_url: None,
+                api_base_url: known("https://chatgpt.com"),
+                responses_url: Some(known("https://chatgpt.com/backend-api/codex/responses")),
+                device_code_url: Some(known(
+                    "https://auth.openai.com/api/accounts/deviceauth/usercode",
+                )),
+                device_token_url: Some(known(
+                    "https://auth.openai.com/api/accounts/deviceauth/token",
+                )),
+                device_verification_url: Some(known("https://auth.openai.com/codex/device")),
+            },
+            oauth_beta: None,
+            request_betas: Vec::new(),
+            user_agent: "opencode/1.1.53".into(),
+            originator: Some("opencode".into()),
+            callback_port: 1455,
+            plan_labels: labels(&[
+                ("pro", "ChatGPT Pro"),
+                ("plus", "ChatGPT Plus"),
+                ("go", "ChatGPT Go"),
+                ("free", "Free"),
+            ]),
+            tool_prefix: "mcp_".into(),
+        }
+    }
+
+    /// Points every endpoint at `origin` (scheme, host and port), keeping each path and query:
+    /// the loopback fake provider serves the real paths. Codex's redirect URI keeps its own
+    /// loopback host and port; Anthropic's (a provider page) moves too.
+    pub fn with_origin(mut self, origin: &str) -> Result<Self, BadEndpoint> {
+        let origin = url("origin", origin)?;
+        let e = &mut self.endpoints;
+        let keep_redirect = self.provider == Provider::Codex;
+        for endpoint in [
+            Some(&mut e.authorize_url),
+            Some(&mut e.token_url),
+            (!keep_redirect).then_some(&mut e.redirect_uri),
+            Some(&mut e.usage_url),
+            e.profile_url.as_mut(),
+            Some(&mut e.api_base_url),
+            e.responses_url.as_mut(),
+            e.device_code_url.as_mut(),
+            e.device_token_url.as_mut(),
+            e.device_verification_url.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let mut moved = origin.clone();
+            moved.set_path(endpoint.path());
+            moved.set_query(endpoint.query());
+            *endpoint = moved;
+        }
+        Ok(self)
+    }
+
+    /// Sets one endpoint by its config key (`token_url`, `api_base_url`, …).
+    pub fn set_endpoint(&mut self, key: &str, value: &str) -> Result<(), EndpointKeyError> {
+        let e = &mut self.endpoints;
+        let (field, slot): (&'static str, &mut Option<Url>) = match key {
+            "authorize_url" => return set(&mut e.authorize_url, "authorize_url", value),
+            "token_url" => return set(&mut e.token_url, "token_url", value),
+            "redirect_uri" => return set(&mut e.redirect_uri, "redirect_uri", value),
+            "usage_url" => return set(&mut e.usage_url, "usage_url", value),
+            "api_base_url" => return set(&mut e.api_base_url, "api_base_url", value),
+            "profile_url" => ("profile_url", &mut e.profile_url),
+            "responses_url" => ("responses_url", &mut e.responses_url),
+            "device_code_url" => ("device_code_url", &mut e.device_code_url),
+            "device_token_url" => ("device_token_url", &mut e.device_token_url),
+            "device_verification_url" => {
+                ("device_verification_url", &mut e.device_verification_url)
+            }
+            _ => return Err(EndpointKeyError::UnknownKey { key: key.to_owned() }),
+        };
+        *slot = Some(url(field, value).map_err(|source| EndpointKeyError::BadUrl { source })?);
+        Ok(())
+    }
+
+    /// The display label of a plan tier (SEED §2.12): empty or `free` → `""`; a known tier → its
+    /// label; else the tier with its first letter upper-cased.
+    pub fn plan_label(&self, tier: &str) -> String {
+        let tier = tier.trim();
+        if tier.is_empty() || tier.eq_ignore_ascii_case("free") {
+            return String::new();
+        }
+        if let Some((_, label)) =
+            self.plan_labels.iter().find(|(t, _)| t.eq_ignore_ascii_case(tier))
+        {
+            return label.clone();
+        }
+        let mut chars = tier.chars();
+        chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+    }
+}
+
+/// The endpoint keys [`ProviderDescriptor::set_endpoint`] accepts, for config validation.
+pub const ENDPOINT_KEYS: &[&str] = &[
+    "authorize_url",
+    "token_url",
+    "redirect_uri",
+    "usage_url",
+    "profile_url",
+    "api_base_url",
+    "responses_url",
+    "device_code_url",
+    "device_token_url",
+    "device_verification_url",
+];
+
+/// Why an endpoint override was refused.
+#[derive(Debug, Snafu)]
+pub enum EndpointKeyError {
+    /// The key names no endpoint.
+    #[snafu(display("unknown endpoint key `{key}`; known keys: {}", ENDPOINT_KEYS.join(", ")))]
+    UnknownKey {
+        /// The key given.
+        key: String,
+    },
+    /// The value is not a URL.
+    #[snafu(display("{source}"))]
+    BadUrl {
+        /// The cause.
+        source: BadEndpoint,
+    },
+}
+
+fn set(slot: &mut Url, field: &'static str, value: &str) -> Result<(), EndpointKeyError> {
+    *slot = url(field, value).map_err(|source| EndpointKeyError::BadUrl { source })?;
+    Ok(())
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(tier, label)| ((*tier).to_owned(), (*label).to_owned())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_descriptors_have_every_fact() {
+        for descriptor in [ProviderDescriptor::anthropic(), ProviderDescriptor::codex()] {
+            assert!(!descriptor.client_id.is_empty());
+            assert!(!descriptor.scopes.is_empty());
+            assert!(!descriptor.user_agent.is_empty());
+            assert_eq!(descriptor.endpoints.token_url.scheme(), "https");
+        }
+        let codex = ProviderDescriptor::codex();
+        assert_eq!(codex.endpoints.token_url.as_str(), "https://auth.openai.com/oauth/token");
+        assert_eq!(codex.endpoints.redirect_uri.as_str(), "http://localhost:1455/auth/callback");
+        assert_eq!(
+            ProviderDescriptor::anthropic().endpoints.token_url.as_str(),
+            "https://console.anthropic.com/v1/oauth/token"
+        );
+    }
+
+    #[test]
+    fn with_origin_moves_every_endpoint_but_the_codex_redirect() {
+        let codex = ProviderDescriptor::codex().with_origin("http://127.0.0.1:9999").unwrap();
+        assert_eq!(codex.endpoints.token_url.as_str(), "http://127.0.0.1:9999/oauth/token");
+        assert_eq!(
+            codex.endpoints.usage_url.as_str(),
+            "http://127.0.0.1:9999/backend-api/wham/usage"
+        );
+        assert_eq!(codex.endpoints.redirect_uri.as_str(), "http://localhost:1455/auth/callback");
+        let anthropic =
+            ProviderDescriptor::anthropic().with_origin("http://127.0.0.1:9999").unwrap();
+        assert_eq!(
+            anthropic.endpoints.profile_url.unwrap().as_str(),
+            "http://127.0.0.1:9999/api/oauth/profile"
+        );
+        assert!(ProviderDescriptor::codex().with_origin("not a url").is_err());
+    }
+
+    #[test]
+    fn endpoints_are_set_by_config_key_with_clear_errors() {
+        let mut d = ProviderDescriptor::anthropic();
+        d.set_endpoint("token_url", "http://127.0.0.1:1/t").unwrap();
+        assert_eq!(d.endpoints.token_url.as_str(), "http://127.0.0.1:1/t");
+        d.set_endpoint("device_code_url", "http://127.0.0.1:1/d").unwrap();
+        let unknown = d.set_endpoint("tokne_url", "x").unwrap_err().to_string();
+        assert!(
+            unknown.contains("unknown endpoint key `tokne_url`") && unknown.contains("token_url"),
+            "{unknown}"
+        );
+        let bad = d.set_endpoint("usage_url", "::nope").unwrap_err().to_string();
+        assert!(bad.contains("`usage_url`"), "{bad}");
+    }
+
+    #[test]
+    fn plan_labels_follow_the_seed_rule() {
+        let codex = ProviderDescriptor::codex();
+        assert_eq!(codex.plan_label("pro"), "ChatGPT Pro");
+        assert_eq!(codex.plan_label("PLUS"), "ChatGPT Plus");
+        assert_eq!(codex.plan_label(""), "");
+        assert_eq!(codex.plan_label("free"), "");
+        assert_eq!(codex.plan_label("team"), "Team");
+        assert_eq!(ProviderDescriptor::anthropic().plan_label("max"), "Claude Max");
+    }
+}
