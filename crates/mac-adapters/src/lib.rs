@@ -3,7 +3,92 @@
 //!
 //! Must not depend on: any `mac-*` crate but `mac-storage`, terminal crates, HTTP servers other
 //! than the one-request loopback callback listener it owns.
+//!
+//! # Endpoints
+//!
+//! Every URL lives in a [`ProviderDescriptor`] value, never a global (D17). Override one with
+//! [`ProviderDescriptor::set_endpoint`] by the key below (the `config.toml` key under
+//! `[providers.<name>]`; [`ENDPOINT_KEYS`] lists them), or move all of them to another origin
+//! at once with [`ProviderDescriptor::with_origin`] (tests: the loopback fake provider).
+//!
+//! | Key | Anthropic | Codex |
+//! |---|---|---|
+//! | `authorize_url` | `https://claude.ai/oauth/authorize` | `https://auth.openai.com/oauth/authorize` |
+//! | `token_url` | `https://console.anthropic.com/v1/oauth/token` | `https://auth.openai.com/oauth/token` |
+//! | `redirect_uri` | `https://console.anthropic.com/oauth/code/callback` | `http://localhost:1455/auth/callback` (kept by `with_origin`) |
+//! | `usage_url` | `https://api.anthropic.com/api/oauth/usage` | `https://chatgpt.com/backend-api/wham/usage` |
+//! | `profile_url` | `https://api.anthropic.com/api/oauth/profile` | none (claims of the access token) |
+//! | `api_base_url` | `https://api.anthropic.com` | `https://chatgpt.com` |
+//! | `responses_url` | none | `https://chatgpt.com/backend-api/codex/responses` |
+//! | `device_code_url` | none | `https://auth.openai.com/api/accounts/deviceauth/usercode` |
+//! | `device_token_url` | none | `https://auth.openai.com/api/accounts/deviceauth/token` |
+//! | `device_verification_url` | none | `https://auth.openai.com/codex/device` |
+//!
+//! # What is pure here
+//!
+//! - PKCE and `state` ([`Pkce`], [`generate_state`]): rejection-sampled verifier, independent
+//!   state (SEED §5.25).
+//! - JWT claims ([`jwt`]): the ChatGPT account id, email and plan, unverified.
+//! - Token requests and responses ([`refresh_request`], [`code_exchange_request`],
+//!   [`parse_token_response`] → [`TokenGrant`] or [`RefreshFailure`]).
+//! - Profiles ([`parse_anthropic_profile`], [`codex_profile`]) and usage bodies
+//!   ([`parse_anthropic_usage`], [`parse_codex_usage`]; moved here from `mac-ratelimit`
+//!   because they are provider HTTP facts the adapters fetch, and layer-2 crates cannot
+//!   depend on each other).
+//! - Request shaping ([`shape_anthropic`], [`shape_codex`]) and the streamed response's
+//!   tool-prefix strip ([`ToolPrefixStripper`]).
+//!
+//! # Refresh classification (D12)
+//!
+//! [`parse_token_response`] classifies every answer of the token endpoint. "Permanent" disables
+//! the account until the user logs in again (never deletes it); it needs evidence in the body.
+//! The OAuth error code is read from `{"error": "<code>", "error_description": …}` (RFC 6749),
+//! `{"error": {"code" or "type": "<code>", "message": …}}` (OpenAI, Anthropic) or a top-level
+//! `code`; codes compare case-insensitively.
+//!
+//! | Response | Kind |
+//! |---|---|
+//! | 2xx with a non-empty `access_token` | success: [`TokenGrant`]; a missing `expires_in` is 3600 s for Codex, and a missing or unreadable one otherwise [`UNKNOWN_EXPIRY_FALLBACK`] (5 min) — the grant may hold a rotated refresh token, so it is never thrown away |
+//! | 2xx that is not JSON, not an object, or lacks `access_token` | transient |
+//! | 4xx (not 408/429) with code `invalid_grant` / `invalid_refresh_token` | permanent `InvalidGrant` |
+//! | 4xx with `invalid_client` / `unauthorized_client` | permanent `InvalidClient` / `UnauthorizedClient` (concerns the client, so every account: [`PermanentReason::concerns_account`] is `false`) |
+//! | 4xx with `refresh_token_reused` / `refresh_token_expired` | permanent `RefreshTokenReused` / `RefreshTokenExpired` |
+//! | 4xx with `refresh_token_invalidated` / `refresh_token_revoked` / `token_revoked` | permanent `Revoked` |
+//! | 4xx with `invalid_scope` / `access_denied` | permanent `InvalidScope` / `AccessDenied` |
+//! | 4xx whose description / message mentions the refresh token and says `already used`/`reused`, `revoked`/`invalidated`, `expired`, `no longer valid` or `invalid` (SEED L3) | permanent `RefreshTokenReused`, `Revoked`, `RefreshTokenExpired`, `InvalidGrant` |
+//! | any other 4xx, e.g. a bare 400/401/403, `invalid_request`, an HTML page | transient |
+//! | 408, 429, 5xx, 1xx, 3xx — whatever the body says | transient |
+//! | a body that is not UTF-8, not JSON (truncated, HTML) or over 1 MiB | transient |
+//! | no refresh token stored ([`RefreshFailure::missing_refresh_token`], no request) | permanent `MissingRefreshToken` |
+//! | network error, timeout ([`RefreshFailure::transient`], by the HTTP layer) | transient |
+//!
+//! SEED L3's broader "auth … invalid" pattern is not used: a proxy's "authorization header
+//! invalid" would disable a good account. A failure's message holds the status, the code and
+//! the `error_description` cut to 200 characters with token-like words replaced by
+//! `[redacted]` — never a raw body.
 
+mod callback;
 mod descriptor;
 
+pub mod jwt;
+mod pkce;
+mod profile;
+mod shaping;
+mod stream_transform;
+mod token;
+mod usage;
+
+pub use callback::{
+    CALLBACK_PATH, CallbackCode, CallbackError, CallbackServer, code_from_redirect_url,
+};
 pub use descriptor::{BadEndpoint, ENDPOINT_KEYS, EndpointKeyError, Endpoints, ProviderDescriptor};
+pub use pkce::{PKCE_VERIFIER_LEN, Pkce, RandomnessError, generate_state, pkce_challenge};
+pub use profile::{Profile, ProfileError, codex_profile, parse_anthropic_profile};
+pub use shaping::{AnthropicShaping, Headers, HttpRequest, Method, shape_anthropic, shape_codex};
+pub use stream_transform::ToolPrefixStripper;
+pub use token::{
+    CODEX_DEFAULT_EXPIRES_IN, CONTENT_TYPE_FORM, CONTENT_TYPE_JSON, CodeExchange, FailureKind,
+    PermanentReason, RefreshFailure, TokenGrant, TokenRequestBody, UNKNOWN_EXPIRY_FALLBACK,
+    code_exchange_request, parse_token_response, refresh_request,
+};
+pub use usage::{CodexUsage, UsageError, parse_anthropic_usage, parse_codex_usage};

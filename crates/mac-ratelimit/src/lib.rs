@@ -1,6 +1,6 @@
-//! When an account may be used again: rate-limit headers and usage bodies parsed into
-//! observations, 429/529 responses classified, cooldown deadlines decided and recorded, and
-//! optional client-side pacing (DECISIONS.md D9, D10).
+//! When an account may be used again: rate-limit headers and error bodies parsed into
+//! observations, 429/529 responses classified, cooldown deadlines decided and recorded, usage
+//! snapshots judged, and optional client-side pacing (DECISIONS.md D9, D10).
 //!
 //! Must not depend on: any `mac-*` crate but `mac-storage`, network or HTTP crates, an async
 //! runtime (parsing is pure).
@@ -16,9 +16,11 @@
 //! 4. Selection asks [`blocked_until`] / [`is_usable`]; the executor's bounded wait asks
 //!    [`soonest_usable`]. Deadlines pass by themselves: nothing is ever cleared (D10).
 //!
-//! Usage bodies become the accounts file's `UsageLimits` with [`parse_anthropic_usage`] and
-//! [`parse_codex_usage`]; `AccountStore::record_usage` stores them without touching the 429
-//! deadline, and [`usage_exhausted_until`] derives the usage block from the snapshot itself.
+//! Usage bodies are parsed into the accounts file's `UsageLimits` by `mac-adapters`
+//! (`parse_anthropic_usage`, `parse_codex_usage`): a usage body is a provider HTTP fact, the
+//! adapters fetch it, and layer-2 crates cannot depend on each other. This crate works on the
+//! parsed snapshot: `AccountStore::record_usage` stores it without touching the 429 deadline,
+//! and [`usage_exhausted_until`] derives the usage block from the snapshot itself.
 //!
 //! # Classification
 //!
@@ -92,7 +94,6 @@ mod observation;
 mod pacing;
 mod record;
 mod state;
-mod usage;
 mod value;
 mod wait;
 
@@ -108,5 +109,4 @@ pub use state::{
     apply, blocked_until, exceeds_soft_quota, header_blocked_until, is_rate_limited, is_usable,
     usage_exhausted_until,
 };
-pub use usage::{CodexUsage, UsageError, parse_anthropic_usage, parse_codex_usage};
 pub use wait::{PoolWait, soonest_usable};

@@ -10,7 +10,6 @@ mod pacing;
 mod props;
 mod record;
 mod state;
-mod usage;
 mod wait;
 
 use std::time::Duration;

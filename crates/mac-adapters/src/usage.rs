@@ -1,17 +1,28 @@
 //! Usage bodies (SEED §2.12) into the accounts file's [`UsageLimits`]: Anthropic's
 //! `/api/oauth/usage` has that shape already; Codex's `wham/usage` is mapped into it.
 //!
+//! These parsers lived in `mac-ratelimit` first. They moved here because a usage body is a
+//! provider HTTP fact like the endpoint it comes from: the adapters fetch it, and layer-2
+//! crates cannot depend on each other. `mac-ratelimit` works on the parsed [`UsageLimits`].
+//!
 //! Errors name the field and the problem, never a value from the body.
 
-use mac_storage::{EpochMs, UsageLimits, UsageWindow};
+use std::time::Duration;
+
+use mac_storage::{EpochMs, UsageLimits, UsageWindow, format_iso};
 use serde_json::{Map, Value};
 use snafu::Snafu;
 
-use crate::value::{MAX_HORIZON, epoch_number};
-use mac_storage::format_iso;
-
 /// The largest usage body accepted (real ones are well under 4 KiB).
 const MAX_USAGE_BYTES: usize = 1024 * 1024;
+
+/// The furthest ahead a reset time may lie: 31 days, as `mac_ratelimit::MAX_HORIZON` (no
+/// subscription window is longer than 7 days; a later time is garbage and dropped).
+const MAX_HORIZON: Duration = Duration::from_secs(31 * 24 * 3600);
+
+/// Epoch values at or above this are milliseconds, below it seconds (10^11 s is the year
+/// 5138, 10^11 ms is March 1973), the rule `mac-ratelimit` applies to reset headers.
+const EPOCH_MS_THRESHOLD: f64 = 1e11;
 
 /// Why a usage body could not be read. Messages never quote the body.
 #[derive(Clone, Debug, PartialEq, Eq, Snafu)]
@@ -166,6 +177,22 @@ fn seconds_after(seconds: f64, now: EpochMs) -> Option<EpochMs> {
     #[allow(clippy::cast_possible_truncation)] // range-checked just above
     let millis = (seconds * 1000.0).round() as i64;
     Some(EpochMs::from_millis(now.as_millis().saturating_add(millis)))
+}
+
+/// An absolute reset time given as epoch seconds (milliseconds from 10^11 on), kept only
+/// inside `(now, now + MAX_HORIZON]`.
+fn epoch_number(value: f64, now: EpochMs) -> Option<EpochMs> {
+    if !value.is_finite() || value <= 0.0 {
+        return None;
+    }
+    let millis = if value >= EPOCH_MS_THRESHOLD { value } else { value * 1000.0 };
+    // Beyond 2^53 ms (year 287396) nothing is inside the horizon anyway.
+    if millis > 9_007_199_254_740_991.0 {
+        return None;
+    }
+    #[allow(clippy::cast_possible_truncation)] // range-checked just above
+    let at = EpochMs::from_millis(millis.ceil() as i64);
+    (at > now && at <= now.saturating_add(MAX_HORIZON)).then_some(at)
 }
 
 fn parse_object(provider: &'static str, body: &[u8]) -> Result<Map<String, Value>, UsageError> {

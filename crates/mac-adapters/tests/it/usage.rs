@@ -1,6 +1,6 @@
 //! Usage bodies (SEED §2.12) into `UsageLimits`.
 
-use mac_ratelimit::{CodexUsage, UsageError, parse_anthropic_usage, parse_codex_usage};
+use mac_adapters::{CodexUsage, UsageError, parse_anthropic_usage, parse_codex_usage};
 use mac_storage::UsageLimits;
 use serde_json::json;
 

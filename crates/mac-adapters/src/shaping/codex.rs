@@ -1,0 +1,50 @@
+//! Codex (ChatGPT backend) requests with an OAuth token (SEED §2.11, §3.16).
+
+use mac_storage::Secret;
+
+use super::{HttpRequest, authorize, on_base};
+use crate::ProviderDescriptor;
+
+/// Shapes a request for the ChatGPT Codex backend with `access_token`:
+///
+/// - `authorization: Bearer <token>` (the caller's `Authorization` and `x-api-key` dropped);
+/// - `originator` and `User-Agent`: the descriptor's (a caller's `originator` stays only if
+///   the descriptor names none);
+/// - `ChatGPT-Account-Id: <account_id>` when `account_id` is non-empty, else no such header
+///   (a caller's is removed too: it would name another account);
+/// - the URL: a path containing `/v1/responses` or `/chat/completions` becomes the
+///   descriptor's `responses_url` with the request's query (as the seed; a longer path such
+///   as `/v1/responses/<id>` is rewritten too). Every other path keeps its path and query on
+///   `api_base_url` (the seed left such URLs unchanged, but a request reaching the gateway
+///   has a loopback origin and must go to the provider).
+///
+/// Other headers and the body pass through.
+pub fn shape_codex(
+    request: &HttpRequest,
+    descriptor: &ProviderDescriptor,
+    access_token: &Secret,
+    account_id: Option<&str>,
+) -> HttpRequest {
+    let mut headers = request.headers.clone();
+    authorize(&mut headers, access_token);
+    if let Some(originator) = &descriptor.originator {
+        headers.set("originator", originator.as_str());
+    }
+    headers.set("User-Agent", descriptor.user_agent.as_str());
+    match account_id.filter(|id| !id.is_empty()) {
+        Some(id) => headers.set("ChatGPT-Account-Id", id),
+        None => headers.remove("ChatGPT-Account-Id"),
+    }
+
+    let path = request.url.path();
+    let responses = path.contains("/v1/responses") || path.contains("/chat/completions");
+    let url = match &descriptor.endpoints.responses_url {
+        Some(responses_url) if responses => {
+            let mut url = responses_url.clone();
+            url.set_query(request.url.query());
+            url
+        }
+        _ => on_base(&request.url, &descriptor.endpoints.api_base_url),
+    };
+    HttpRequest { method: request.method.clone(), url, headers, body: request.body.clone() }
+}
