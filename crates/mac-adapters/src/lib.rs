@@ -38,6 +38,41 @@
 //! - Request shaping ([`shape_anthropic`], [`shape_codex`]) and the streamed response's
 //!   tool-prefix strip ([`ToolPrefixStripper`]).
 //!
+//! # HTTP ([`AdapterClient`])
+//!
+//! One client per provider pool: a `reqwest::Client` built once (30 s per request,
+//! [`REQUEST_TIMEOUT`], settable with [`AdapterClientBuilder::timeout`]; redirects are not
+//! followed), the pool's [`ProviderDescriptor`] and an injected `mac_storage::Clock`. No
+//! process-global state. At most [`MAX_RESPONSE_BYTES`] (1 MiB) of any body is read.
+//!
+//! | Method | Request | Result |
+//! |---|---|---|
+//! | [`AdapterClient::refresh`] | POST `token_url`, the refresh grant (JSON for Anthropic, a form for Codex), `User-Agent` | [`TokenGrant`] or a classified [`RefreshFailure`]; an empty token fails permanently without a request; network errors and timeouts are transient (`network error: <host>: …`) |
+//! | [`AdapterClient::exchange_code`] | POST `token_url`, the authorization-code grant | as `refresh` |
+//! | [`AdapterClient::fetch_usage`] | GET `usage_url` with the bearer, `User-Agent`; Anthropic adds `anthropic-beta`, Codex `ChatGPT-Account-Id` when given | [`UsageReport`] or [`FetchError`] (`is_unauthorized()` for 401/403) |
+//! | [`AdapterClient::fetch_profile`] | Anthropic: GET `profile_url` (same headers); Codex: no request, the access token's claims | [`Profile`] or [`FetchError`] |
+//!
+//! Spans (`token_request`, `fetch_usage`, `fetch_profile`) carry the provider, the status and
+//! the outcome; no message, span or `Debug` output carries a token or a raw body.
+//!
+//! # Login flows
+//!
+//! Each flow makes a fresh PKCE pair and an independent random `state` (never the verifier,
+//! SEED §5.25) and ends in a [`LoginOutcome`] (credentials + [`Identity`]; see
+//! [`LoginOutcome::into_new_account`]) or a [`LoginError`].
+//!
+//! - Anthropic: [`AnthropicLogin::start`] gives the authorize URL; the user approves and pastes
+//!   the `code#state` Anthropic's page shows; [`AnthropicLogin::finish`] checks the state,
+//!   exchanges the code, and reads the plan from the profile (best effort).
+//! - Codex in a browser: [`CodexBrowserLogin::start`] binds the loopback [`CallbackServer`]
+//!   (port 1455) and gives the authorize URL; [`CodexBrowserLogin::wait`] receives the
+//!   redirect and exchanges the code. Identity from the JWT claims.
+//! - Codex without a reachable loopback: [`CodexManualLogin`] — the user pastes the
+//!   `http://localhost:1455/auth/callback?code=…` URL the browser ended on.
+//! - Codex device flow: [`DeviceAuthorization::start`] gives the user code and the page to
+//!   enter it on; [`DeviceAuthorization::poll`] polls (interval, `slow_down`, expiry) per
+//!   [`DevicePolling`].
+//!
 //! # Refresh classification (D12)
 //!
 //! [`parse_token_response`] classifies every answer of the token endpoint. "Permanent" disables
@@ -69,6 +104,8 @@
 
 mod callback;
 mod descriptor;
+mod http;
+mod login;
 
 pub mod jwt;
 mod pkce;
@@ -82,6 +119,14 @@ pub use callback::{
     CALLBACK_PATH, CallbackCode, CallbackError, CallbackServer, code_from_redirect_url,
 };
 pub use descriptor::{BadEndpoint, ENDPOINT_KEYS, EndpointKeyError, Endpoints, ProviderDescriptor};
+pub use http::{
+    AdapterClient, AdapterClientBuilder, BodyError, ClientBuildError, FetchError,
+    MAX_RESPONSE_BYTES, REQUEST_TIMEOUT, UsageReport,
+};
+pub use login::{
+    AnthropicLogin, CALLBACK_TIMEOUT, CodexBrowserLogin, CodexManualLogin, DeviceAuthorization,
+    DevicePolling, Identity, LoginError, LoginOutcome,
+};
 pub use pkce::{PKCE_VERIFIER_LEN, Pkce, RandomnessError, generate_state, pkce_challenge};
 pub use profile::{Profile, ProfileError, codex_profile, parse_anthropic_profile};
 pub use shaping::{AnthropicShaping, Headers, HttpRequest, Method, shape_anthropic, shape_codex};
