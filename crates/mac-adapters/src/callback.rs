@@ -56,7 +56,7 @@ pub enum CallbackError {
     #[snafu(display("OAuth state mismatch: the callback does not belong to this login"))]
     StateMismatch,
     /// No callback arrived in time.
-    #[snafu(display("no login callback within {}s", after.as_secs()))]
+    #[snafu(display("no login callback within {after:?}"))]
     TimedOut {
         /// The wait.
         after: Duration,

@@ -3,14 +3,12 @@
 //!
 //! Errors name the field and the problem, never a value from the body.
 
+use crate::http::MAX_RESPONSE_BYTES;
 use mac_storage::Secret;
 use serde_json::{Map, Value};
 use snafu::Snafu;
 
 use crate::jwt;
-
-/// The largest profile body accepted (real ones are under 2 KiB).
-const MAX_PROFILE_BYTES: usize = 1024 * 1024;
 
 /// An account's identity and plan.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -63,7 +61,7 @@ pub enum ProfileError {
 /// `false`). The plan is `max` if `has_claude_max`, else `pro` if `has_claude_pro`, else
 /// `free`. Other keys are ignored.
 pub fn parse_anthropic_profile(body: &[u8]) -> Result<Profile, ProfileError> {
-    if body.len() > MAX_PROFILE_BYTES {
+    if body.len() > MAX_RESPONSE_BYTES {
         return TooLargeSnafu { size: body.len() }.fail();
     }
     let top = match serde_json::from_slice::<Value>(body) {

@@ -10,6 +10,7 @@
 //! Nothing here ever puts a token or a raw body into a message: a failure carries the status,
 //! the OAuth error code and a cleaned, shortened `error_description` only.
 
+use crate::http::MAX_RESPONSE_BYTES;
 use std::fmt;
 use std::time::Duration;
 
@@ -36,9 +37,6 @@ pub const CODEX_DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(3600);
 /// it may carry a rotated refresh token — discarding that would lose the account when the
 /// provider has already retired the old one.
 pub const UNKNOWN_EXPIRY_FALLBACK: Duration = Duration::from_secs(300);
-
-/// The largest token response read (real ones are a few KiB).
-const MAX_TOKEN_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// The longest access-token lifetime believed: a year. Real ones are hours to days; a longer
 /// one is cut here, which only means refreshing early, and keeps `expires_at` far inside the
@@ -444,7 +442,7 @@ fn take_string(fields: &mut Map<String, Value>, key: &str) -> Option<String> {
 
 /// The body as a JSON object, or what is wrong with it (never quoting it).
 fn json_object(body: &[u8]) -> Result<Map<String, Value>, &'static str> {
-    if body.len() > MAX_TOKEN_RESPONSE_BYTES {
+    if body.len() > MAX_RESPONSE_BYTES {
         return Err("is larger than 1 MiB");
     }
     if std::str::from_utf8(body).is_err() {

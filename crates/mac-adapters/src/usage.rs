@@ -7,22 +7,16 @@
 //!
 //! Errors name the field and the problem, never a value from the body.
 
+use crate::http::MAX_RESPONSE_BYTES;
 use std::time::Duration;
 
-use mac_storage::{EpochMs, UsageLimits, UsageWindow, format_iso};
+use mac_storage::{EpochMs, UsageLimits, UsageWindow, epoch_from_number, format_iso};
 use serde_json::{Map, Value};
 use snafu::Snafu;
-
-/// The largest usage body accepted (real ones are well under 4 KiB).
-const MAX_USAGE_BYTES: usize = 1024 * 1024;
 
 /// The furthest ahead a reset time may lie: 31 days, as `mac_ratelimit::MAX_HORIZON` (no
 /// subscription window is longer than 7 days; a later time is garbage and dropped).
 const MAX_HORIZON: Duration = Duration::from_secs(31 * 24 * 3600);
-
-/// Epoch values at or above this are milliseconds, below it seconds (10^11 s is the year
-/// 5138, 10^11 ms is March 1973), the rule `mac-ratelimit` applies to reset headers.
-const EPOCH_MS_THRESHOLD: f64 = 1e11;
 
 /// Why a usage body could not be read. Messages never quote the body.
 #[derive(Clone, Debug, PartialEq, Eq, Snafu)]
@@ -179,24 +173,14 @@ fn seconds_after(seconds: f64, now: EpochMs) -> Option<EpochMs> {
     Some(EpochMs::from_millis(now.as_millis().saturating_add(millis)))
 }
 
-/// An absolute reset time given as epoch seconds (milliseconds from 10^11 on), kept only
-/// inside `(now, now + MAX_HORIZON]`.
+/// An absolute reset time given as epoch seconds or milliseconds, kept only inside
+/// `(now, now + MAX_HORIZON]`.
 fn epoch_number(value: f64, now: EpochMs) -> Option<EpochMs> {
-    if !value.is_finite() || value <= 0.0 {
-        return None;
-    }
-    let millis = if value >= EPOCH_MS_THRESHOLD { value } else { value * 1000.0 };
-    // Beyond 2^53 ms (year 287396) nothing is inside the horizon anyway.
-    if millis > 9_007_199_254_740_991.0 {
-        return None;
-    }
-    #[allow(clippy::cast_possible_truncation)] // range-checked just above
-    let at = EpochMs::from_millis(millis.ceil() as i64);
-    (at > now && at <= now.saturating_add(MAX_HORIZON)).then_some(at)
+    epoch_from_number(value).filter(|at| *at > now && *at <= now.saturating_add(MAX_HORIZON))
 }
 
 fn parse_object(provider: &'static str, body: &[u8]) -> Result<Map<String, Value>, UsageError> {
-    if body.len() > MAX_USAGE_BYTES {
+    if body.len() > MAX_RESPONSE_BYTES {
         return TooLargeSnafu { provider, size: body.len() }.fail();
     }
     match serde_json::from_slice::<Value>(body) {

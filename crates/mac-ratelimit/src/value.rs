@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use mac_storage::EpochMs;
 
-use mac_storage::parse_rfc3339;
+use mac_storage::{epoch_from_number, parse_rfc3339};
 
 /// The furthest ahead any deadline read from a response may lie: 31 days. A longer one is not
 /// believed (no subscription window is longer than 7 days) and is dropped as garbage.
@@ -14,10 +14,6 @@ pub const MAX_HORIZON: Duration = Duration::from_secs(31 * 24 * 3600);
 
 /// The longest header value looked at; anything longer is garbage.
 const MAX_VALUE_LEN: usize = 128;
-
-/// Epoch values at or above this are milliseconds, below it seconds: 10^11 seconds is the
-/// year 5138, 10^11 milliseconds is March 1973, so no real reset time is ambiguous.
-const EPOCH_MS_THRESHOLD: f64 = 1e11;
 
 /// The text of a header value: trimmed of spaces and tabs, printable ASCII only, at most
 /// [`MAX_VALUE_LEN`] bytes, not empty.
@@ -71,20 +67,10 @@ pub(crate) fn after_seconds(seconds: f64, now: EpochMs) -> Option<EpochMs> {
     after_millis(seconds * 1000.0, now)
 }
 
-/// An absolute time given as epoch seconds, or epoch milliseconds when the value is at least
-/// 10^11 (see [`EPOCH_MS_THRESHOLD`]); fractions allowed. Kept only inside the horizon.
+/// An absolute time given as epoch seconds or milliseconds (see
+/// [`mac_storage::epoch_from_number`]), kept only inside the horizon.
 pub(crate) fn epoch_number(value: f64, now: EpochMs) -> Option<EpochMs> {
-    if !value.is_finite() || value <= 0.0 {
-        return None;
-    }
-    let millis = if value >= EPOCH_MS_THRESHOLD { value } else { value * 1000.0 };
-    // Beyond 2^53 ms (year 287396) nothing is inside the horizon anyway.
-    if millis > 9_007_199_254_740_991.0 {
-        return None;
-    }
-    #[allow(clippy::cast_possible_truncation)] // range-checked just above
-    let millis = millis.ceil() as i64;
-    within_horizon(EpochMs::from_millis(millis), now)
+    within_horizon(epoch_from_number(value)?, now)
 }
 
 /// A reset time as a header states it: epoch seconds (or milliseconds, see

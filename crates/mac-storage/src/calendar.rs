@@ -89,6 +89,26 @@ pub fn format_iso(at: EpochMs) -> String {
     format!("{year}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{milli:03}Z")
 }
 
+/// Values from this number on are epoch milliseconds, below it epoch seconds: 10^11 seconds is
+/// the year 5138, 10^11 milliseconds is 1973, so no real reset time is ambiguous.
+pub const EPOCH_MS_THRESHOLD: f64 = 1e11;
+
+/// An absolute time as providers send it in headers and bodies: epoch seconds, or epoch
+/// milliseconds from [`EPOCH_MS_THRESHOLD`] on; fractions allowed (rounded up to the next
+/// millisecond). `None` for non-finite, non-positive or out-of-range (beyond 2^53 ms) values;
+/// callers judge whether the time is plausible (in the future, within their horizon).
+pub fn epoch_from_number(value: f64) -> Option<EpochMs> {
+    if !value.is_finite() || value <= 0.0 {
+        return None;
+    }
+    let millis = if value >= EPOCH_MS_THRESHOLD { value } else { value * 1000.0 };
+    if millis > 9_007_199_254_740_991.0 {
+        return None;
+    }
+    #[allow(clippy::cast_possible_truncation)] // range-checked just above
+    Some(EpochMs::from_millis(millis.ceil() as i64))
+}
+
 /// Parses an HTTP-date (RFC 9110 §5.6.7) in any of its three forms:
 ///
 /// - IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT` (the one servers must send);

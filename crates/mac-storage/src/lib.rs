@@ -53,7 +53,9 @@ mod secret;
 mod store;
 
 pub use backup::backup_once;
-pub use calendar::{format_iso, parse_http_date, parse_rfc3339};
+pub use calendar::{
+    EPOCH_MS_THRESHOLD, epoch_from_number, format_iso, parse_http_date, parse_rfc3339,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codec::{DocumentProblem, decode, encode};
 pub use data_dir::{DataDir, DataDirError, MAC_HOME_ENV, Provider, UnknownProvider, lock_path_for};
