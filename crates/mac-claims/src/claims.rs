@@ -160,10 +160,19 @@ impl Claims {
     }
 
     /// Claims `account` for this process: records it (taking it over if another process holds
-    /// it — claims are soft reservations) and returns the guard that keeps it.
+    /// it — claims are soft reservations) and returns the guard that keeps it. A second guard
+    /// on an account this instance already holds costs no write while the heartbeat runs.
     #[tracing::instrument(level = "debug", skip(self), fields(path = %self.inner.path.display()))]
     pub fn claim(&self, account: &str) -> Result<ClaimGuard, ClaimsError> {
         let inner = &self.inner;
+        // Already held by this instance and kept alive by the heartbeat: another guard on the
+        // same claim needs no write (a gateway serving many requests on one account).
+        let heartbeat_running =
+            inner.heartbeat.lock().unwrap_or_else(PoisonError::into_inner).is_some();
+        if heartbeat_running && let Some(count) = inner.held().get_mut(account) {
+            *count += 1;
+            return Ok(ClaimGuard { inner: Arc::clone(inner), account: account.to_owned() });
+        }
         inner.write(|map, now| {
             let since = map.get(account).filter(|e| inner.is_mine(e)).map_or(now, |e| e.claimed_at);
             map.insert(account.to_owned(), inner.entry(since, now));

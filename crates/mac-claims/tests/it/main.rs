@@ -317,3 +317,22 @@ fn assert_mode_0600(path: &Path) {
     #[cfg(not(unix))]
     let _ = path;
 }
+
+#[test]
+fn a_second_guard_on_a_held_claim_writes_nothing_while_the_heartbeat_runs() {
+    let fx = Fixture::new();
+    let options = ClaimsOptions {
+        heartbeat_interval: Some(Duration::from_secs(3600)),
+        ..ClaimsOptions::default()
+    };
+    let claims = Claims::at_path(fx.path(), options, fx.clock.clone());
+    let first = claims.claim("a").unwrap();
+    let written = std::fs::metadata(fx.path()).unwrap().modified().unwrap();
+    fx.clock.advance(Duration::from_secs(1));
+    let second = claims.claim("a").unwrap();
+    assert_eq!(std::fs::metadata(fx.path()).unwrap().modified().unwrap(), written);
+    drop(first);
+    assert_eq!(keys(&fx.raw()), ["a"], "the second guard still holds it");
+    drop(second);
+    assert_eq!(fx.raw(), json!({}));
+}
