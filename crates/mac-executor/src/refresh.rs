@@ -1,0 +1,718 @@
+//! Refresh of an account's tokens exactly once across threads and processes (D11–D13; SEED
+//! §2.8, L9, L16–L18, §5.12–§5.15; PEERS pain 1).
+//!
+//! Refresh tokens rotate: the provider accepts each one once. When two processes refresh the
+//! same account with the same token, the loser gets `invalid_grant` — and if it records that
+//! as a failure, a healthy account is disabled. [`RefreshService`] is the one path by which this
+//! process refreshes, and it refreshes an account at most once however many callers, threads
+//! and processes ask at the same moment.
+//!
+//! [`RefreshService`] documents the guards, cancellation and blocking work.
+
+mod error;
+
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use mac_adapters::{AdapterClient, FailureKind, RefreshFailure, TokenGrant};
+use mac_storage::{
+    AccountStore, AuthFailure, AuthFailureOutcome, CasOutcome, Clock, Credentials, EpochMs,
+    FileLock, LockError, StoreError,
+};
+use sha2::{Digest as _, Sha256};
+use tokio::sync::OwnedMutexGuard;
+use tracing::Instrument as _;
+
+pub use error::RefreshError;
+
+/// How [`RefreshService`] decides and waits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshConfig {
+    /// Credentials are refreshed on demand when the access token expires within this margin
+    /// (D13: one margin for every path). Default 60 s.
+    pub expiry_margin: Duration,
+    /// The longest wait for another process's refresh of the same account. Default 45 s: longer
+    /// than the provider's 30 s request timeout.
+    pub lock_timeout: Duration,
+    /// Consecutive transient failures after which an account is disabled, unless it is the
+    /// last usable one (D12). Default 3.
+    pub max_auth_failures: u32,
+}
+
+impl Default for RefreshConfig {
+    fn default() -> Self {
+        Self {
+            expiry_margin: Duration::from_secs(60),
+            lock_timeout: Duration::from_secs(45),
+            max_auth_failures: 3,
+        }
+    }
+}
+
+/// Where the returned credentials came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Obtained {
+    /// The stored credentials were fresh; nothing was done.
+    Fresh,
+    /// Another caller, thread or process had already stored fresh credentials; this call sent
+    /// no request.
+    Adopted,
+    /// This call refreshed them and stored the result.
+    Refreshed,
+}
+
+/// Usable credentials of an account. `Debug` shows no token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refreshed {
+    /// The credentials, as stored now.
+    pub credentials: Credentials,
+    /// How they were obtained.
+    pub how: Obtained,
+}
+
+/// The one refresh path of a provider pool: refreshes an account at most once however many
+/// callers, threads and processes ask at the same moment. Refresh tokens rotate — the provider
+/// accepts each once — so a second refresh with the same token gets `invalid_grant`, and
+/// recording that would disable a healthy account (PEERS pain 1, SEED L18).
+///
+/// Cheap to clone: clones share the in-process single flight. Two services on one accounts
+/// file (two pools, two processes) coordinate through the file locks; there is no
+/// process-global state.
+///
+/// # The guards (D11)
+///
+/// 1. **Fresh is free.** Credentials whose access token expires later than now + the margin
+///    (60 s, D13) are returned as stored: one `stat` of the accounts file, no lock, no request.
+/// 2. **In-process single flight.** Each account has a turn: a `tokio::sync::Mutex` held by
+///    the one refresh in progress. Other callers for the account wait for the turn and then
+///    re-read the store (one `stat` and a parse of the new version): the tokens the first
+///    refresh stored are fresh, so they adopt them without a lock or a request. A failure is
+///    shared too: a caller that waited while a refresh failed gets the same failure (as long as
+///    the store still holds the credentials that failed) instead of sending the request again.
+///    A mutex plus re-read was chosen over a shared future because every waiter keeps its own
+///    cancellation: dropping a waiter cancels only its wait.
+/// 3. **Cross-process lock.** Inside its turn, a caller takes an OS lock on a sidecar file
+///    next to the accounts file, one per account ([`RefreshService::lock_path`]:
+///    `<accounts file>.refresh.<uuid>.lock`), waiting at most
+///    [`RefreshConfig::lock_timeout`] (45 s: longer than the provider's 30 s request timeout,
+///    so a waiter outlasts a holder's slowest refresh).
+/// 4. **Double check.** Inside the lock the store is read again: if another process refreshed
+///    meanwhile, its tokens are adopted and no request is sent.
+/// 5. **Refresh with the current token, write with compare-and-swap.** Otherwise the refresh
+///    sends the refresh token stored *now*, and the grant is written with
+///    [`AccountStore::patch_credentials`] only if the stored credentials are still the ones the
+///    refresh started from. A conflict means another writer (a re-login) won: its credentials
+///    are adopted if fresh, otherwise the caller gets [`RefreshError::Conflict`].
+/// 6. **Failures count only against what failed.** A failure goes through
+///    [`AccountStore::record_auth_failure`], which applies the one disabling rule
+///    (`auth_failure_verdict`, D12) and only if the stored credentials still equal the ones
+///    that failed: a failure observed on tokens another process has replaced says nothing about
+///    the account. A permanent failure (with evidence: `invalid_grant`, …) disables the
+///    account, never deletes it, and is remembered for that refresh token, so this process
+///    never sends the dead token again; a new login brings a new token, which is not
+///    remembered. A permanent failure about the OAuth client (`invalid_client`) is not held
+///    against the account: every account would fail alike.
+///
+/// # Cancellation
+///
+/// Dropping a caller's future at any point before the request is sent releases everything it
+/// held at once: its wait for the turn, the turn itself, the cross-process lock (the guard
+/// lives in the future's own scope; a lock wait handed to a blocking thread delivers its guard
+/// into a join handle nobody holds, so the guard is dropped the instant it arrives).
+///
+/// Once the request is sent, the refresh is finished even if the caller is gone: the request,
+/// the write of the grant and the release of turn and lock run in a spawned task that owns the
+/// guards. This is deliberate. The provider spends the old refresh token when it receives the
+/// request; abandoning the answer would lose the rotated token and so the account — the very
+/// failure this service exists to prevent. The task ends within the client's request timeout
+/// (30 s) plus one store write, which is shorter than the lock timeout, so a process waiting
+/// for the lock gets it and adopts the stored result; nothing waits for a lock timeout.
+///
+/// # Blocking work
+///
+/// Store writes (`patch_credentials`, `record_auth_failure`: file lock, fsync) and a contended
+/// lock wait run on `spawn_blocking`. Reads ([`AccountStore::load`]) and the first, non-blocking
+/// lock attempt run inline: a read is one `stat` when the file has not changed, and a parse of
+/// a ~10 KiB file when it has; neither waits for another process.
+#[derive(Clone)]
+pub struct RefreshService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<AccountStore>,
+    client: AdapterClient,
+    config: RefreshConfig,
+    clock: Arc<dyn Clock>,
+    /// One turn per account uuid that has needed a refresh; as many as the pool has accounts.
+    flights: Mutex<HashMap<String, Arc<Flight>>>,
+    /// Refresh tokens the provider declared dead, by account and SHA-256 of the token (the
+    /// token itself is not kept), with the failure to answer instead of a request.
+    dead: Mutex<HashMap<(String, [u8; 32]), RefreshFailure>>,
+}
+
+/// The single flight of one account.
+#[derive(Debug, Default)]
+struct Flight {
+    /// Held by the one refresh in progress; holds the failure of the last one to settle, if
+    /// it failed.
+    turn: Arc<tokio::sync::Mutex<Option<Settled>>>,
+    /// Bumped, while the turn is held, each time a refresh settles: a waiter that sees it
+    /// change while it waited knows a refresh ran meanwhile.
+    settled: AtomicU64,
+}
+
+/// A failed refresh, shared with the callers that waited for it.
+#[derive(Debug)]
+struct Settled {
+    used: Credentials,
+    failure: RefreshFailure,
+}
+
+/// What a call wants.
+#[derive(Clone, Debug)]
+enum Mode {
+    /// Credentials that stay valid beyond the margin.
+    OnDemand,
+    /// Credentials other than these, which the API refused (401).
+    Rejected(Credentials),
+    /// Proactive: a refresh if the access token expires within this time.
+    Expiring(Duration),
+}
+
+impl fmt::Debug for RefreshService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshService")
+            .field("accounts_file", &self.inner.store.path())
+            .field("provider", &self.inner.client.descriptor().provider)
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RefreshService {
+    /// The refresh path of the pool in `store`, refreshing through `client`, with time from
+    /// `clock` (the client's clock should be the same one: it stamps the grants' expiry).
+    pub fn new(
+        store: Arc<AccountStore>,
+        client: AdapterClient,
+        config: RefreshConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        if config.lock_timeout <= client.timeout() {
+            tracing::warn!(
+                lock_timeout_ms = config.lock_timeout.as_millis(),
+                request_timeout_ms = client.timeout().as_millis(),
+                "the refresh lock timeout is not longer than the request timeout: a process may \
+                 give up waiting while another is still refreshing"
+            );
+        }
+        let inner = Inner {
+            store,
+            client,
+            config,
+            clock,
+            flights: Mutex::new(HashMap::new()),
+            dead: Mutex::new(HashMap::new()),
+        };
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &RefreshConfig {
+        &self.inner.config
+    }
+
+    /// The pool's store.
+    pub fn store(&self) -> &Arc<AccountStore> {
+        &self.inner.store
+    }
+
+    /// The clock deciding what is fresh.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// The cross-process refresh lock of account `uuid`:
+    /// `<accounts file>.refresh.<uuid>.lock`. Characters outside `[A-Za-z0-9-]` become `_`, and
+    /// such a name (or one longer than 64 characters) gets a hash of the uuid appended, so two
+    /// accounts never share a lock.
+    pub fn lock_path(&self, uuid: &str) -> PathBuf {
+        refresh_lock_path(self.inner.store.path(), uuid)
+    }
+
+    /// Whether `credentials` must be refreshed before use at `now`: no access token, no
+    /// expiry, or an expiry within the margin.
+    pub fn needs_refresh(&self, credentials: &Credentials, now: EpochMs) -> bool {
+        self.inner.needs_refresh(credentials, now)
+    }
+
+    /// Whether the proactive refresher should refresh `credentials` at `now`: they have an
+    /// access token and an expiry, which lies within `within` but not within the on-demand
+    /// margin (those are left to the on-demand path, SEED §2.7).
+    pub fn is_expiring_within(
+        &self,
+        credentials: &Credentials,
+        now: EpochMs,
+        within: Duration,
+    ) -> bool {
+        self.inner.is_expiring_within(credentials, now, within)
+    }
+
+    /// Usable credentials of account `uuid`: the stored ones if fresh, else refreshed exactly
+    /// once across callers, threads and processes (see the type docs).
+    pub async fn fresh_credentials(&self, uuid: &str) -> Result<Refreshed, RefreshError> {
+        let span = tracing::debug_span!("fresh_credentials", account = %uuid);
+        self.inner.obtain(uuid, Mode::OnDemand).instrument(span).await.and_then(|refreshed| {
+            // `OnDemand` always answers credentials (or an error).
+            refreshed.ok_or_else(|| RefreshError::Conflict { uuid: uuid.to_owned() })
+        })
+    }
+
+    /// New credentials after the API refused `rejected` (401): the stored ones if they already
+    /// differ and are fresh (another caller refreshed), else a refresh with the same guards as
+    /// [`RefreshService::fresh_credentials`], even if the expiry says `rejected` is fresh.
+    pub async fn refresh_rejected(
+        &self,
+        uuid: &str,
+        rejected: &Credentials,
+    ) -> Result<Refreshed, RefreshError> {
+        let span = tracing::debug_span!("refresh_rejected", account = %uuid);
+        let mode = Mode::Rejected(rejected.clone());
+        self.inner.obtain(uuid, mode).instrument(span).await.and_then(|refreshed| {
+            refreshed.ok_or_else(|| RefreshError::Conflict { uuid: uuid.to_owned() })
+        })
+    }
+
+    /// The proactive refresh of one account: refreshes it (with the same guards) if its access
+    /// token expires within `within` but not within the on-demand margin. `Ok(None)`: nothing
+    /// to do (no tokens, not expiring yet, or already so close to expiry that the on-demand
+    /// path will refresh it).
+    pub async fn refresh_if_expiring(
+        &self,
+        uuid: &str,
+        within: Duration,
+    ) -> Result<Option<Refreshed>, RefreshError> {
+        let span = tracing::debug_span!("refresh_if_expiring", account = %uuid);
+        self.inner.obtain(uuid, Mode::Expiring(within)).instrument(span).await
+    }
+}
+
+impl Inner {
+    fn needs_refresh(&self, credentials: &Credentials, now: EpochMs) -> bool {
+        match (&credentials.access_token, credentials.expires_at) {
+            (Some(access), Some(expires_at)) if !access.is_empty() => {
+                expires_at <= now.saturating_add(self.config.expiry_margin)
+            }
+            _ => true,
+        }
+    }
+
+    fn is_expiring_within(
+        &self,
+        credentials: &Credentials,
+        now: EpochMs,
+        within: Duration,
+    ) -> bool {
+        !self.needs_refresh(credentials, now)
+            && credentials.expires_at.is_some_and(|at| at <= now.saturating_add(within))
+    }
+
+    /// Whether `credentials` already give the caller what it asked for.
+    fn satisfies(&self, mode: &Mode, credentials: &Credentials, now: EpochMs) -> bool {
+        match mode {
+            Mode::OnDemand => !self.needs_refresh(credentials, now),
+            Mode::Rejected(rejected) => {
+                credentials != rejected && !self.needs_refresh(credentials, now)
+            }
+            // Inside the turn, credentials within the margin are refreshed too: the caller
+            // already holds what the on-demand path would take.
+            Mode::Expiring(within) => {
+                !self.needs_refresh(credentials, now)
+                    && credentials.expires_at.is_some_and(|at| at > now.saturating_add(*within))
+            }
+        }
+    }
+
+    /// The answer when `current` satisfies the caller: fresh if unchanged since the caller
+    /// looked, adopted otherwise; a proactive call that finds nothing changed did nothing.
+    fn satisfied(mode: &Mode, observed: &Credentials, current: Credentials) -> Option<Refreshed> {
+        match (mode, &current == observed) {
+            (Mode::Expiring(_), true) => None,
+            (Mode::Rejected(_), _) | (_, false) => {
+                Some(Refreshed { credentials: current, how: Obtained::Adopted })
+            }
+            (Mode::OnDemand, true) => {
+                Some(Refreshed { credentials: current, how: Obtained::Fresh })
+            }
+        }
+    }
+
+    async fn obtain(
+        self: &Arc<Self>,
+        uuid: &str,
+        mode: Mode,
+    ) -> Result<Option<Refreshed>, RefreshError> {
+        // 1. Fresh is free.
+        let stored = self.stored(uuid)?;
+        let now = self.clock.now();
+        if self.satisfies(&mode, &stored, now) {
+            return Ok(Self::satisfied(&mode, &stored, stored.clone()));
+        }
+        if let Mode::Expiring(_) = mode
+            && self.needs_refresh(&stored, now)
+        {
+            tracing::debug!(
+                "left to the on-demand refresh: no tokens, or expiring within the margin"
+            );
+            return Ok(None);
+        }
+        if let Some(failure) = self.known_dead(uuid, &stored) {
+            return Err(RefreshError::Provider {
+                uuid: uuid.to_owned(),
+                source: failure,
+                recorded: None,
+            });
+        }
+        // What the caller found unsatisfying: for a 401, the credentials the API refused.
+        let observed = match &mode {
+            Mode::Rejected(rejected) => rejected.clone(),
+            Mode::OnDemand | Mode::Expiring(_) => stored,
+        };
+        self.guarded(uuid, mode, observed).await
+    }
+
+    /// Guards 2–6 for a caller that found `observed` unsatisfying.
+    async fn guarded(
+        self: &Arc<Self>,
+        uuid: &str,
+        mode: Mode,
+        observed: Credentials,
+    ) -> Result<Option<Refreshed>, RefreshError> {
+        // 2. In-process single flight.
+        let flight = self.flight(uuid);
+        let seen = flight.settled.load(Ordering::Acquire);
+        let turn = Arc::clone(&flight.turn).lock_owned().await;
+        let current = self.stored(uuid)?;
+        if flight.settled.load(Ordering::Acquire) != seen
+            && let Some(settled) = turn.as_ref()
+            && settled.used == current
+        {
+            tracing::debug!("sharing the failure of the refresh this call waited for");
+            let failure = settled.failure.clone();
+            return Err(RefreshError::Provider {
+                uuid: uuid.to_owned(),
+                source: failure,
+                recorded: None,
+            });
+        }
+        if self.satisfies(&mode, &current, self.clock.now()) {
+            return Ok(Self::satisfied(&mode, &observed, current));
+        }
+
+        // 3. Cross-process lock; 4. double check inside it.
+        let lock = self.lock(uuid).await?;
+        let current = self.stored(uuid)?;
+        if self.satisfies(&mode, &current, self.clock.now()) {
+            tracing::debug!("adopting credentials another process stored");
+            return Ok(Self::satisfied(&mode, &observed, current));
+        }
+        if let Some(failure) = self.known_dead(uuid, &current) {
+            return Err(RefreshError::Provider {
+                uuid: uuid.to_owned(),
+                source: failure,
+                recorded: None,
+            });
+        }
+
+        // 5–6. The request: from here on it is finished even if the caller goes away.
+        let task = tokio::spawn(
+            Arc::clone(self)
+                .commit(flight, turn, lock, uuid.to_owned(), current)
+                .instrument(tracing::Span::current()),
+        );
+        match task.await {
+            Ok(result) => result.map(Some),
+            Err(source) => Err(RefreshError::Task { uuid: uuid.to_owned(), source }),
+        }
+    }
+
+    /// Refreshes with `used`, stores or records the outcome, settles the flight, and releases
+    /// the turn and the lock (by dropping them, on every path).
+    async fn commit(
+        self: Arc<Self>,
+        flight: Arc<Flight>,
+        mut turn: OwnedMutexGuard<Option<Settled>>,
+        lock: FileLock,
+        uuid: String,
+        used: Credentials,
+    ) -> Result<Refreshed, RefreshError> {
+        tracing::debug!("refreshing");
+        let outcome = match self.client.refresh(&used.refresh_token).await {
+            Ok(grant) => self.persist(&uuid, &used, grant).await,
+            Err(failure) => self.fail(&uuid, &used, failure).await,
+        };
+        *turn = match &outcome {
+            Err(RefreshError::Provider { source, .. }) => {
+                Some(Settled { used, failure: source.clone() })
+            }
+            _ => None,
+        };
+        flight.settled.fetch_add(1, Ordering::AcqRel);
+        drop(lock);
+        drop(turn);
+        outcome
+    }
+
+    /// Stores a grant obtained with `used` (compare-and-swap).
+    async fn persist(
+        &self,
+        uuid: &str,
+        used: &Credentials,
+        grant: TokenGrant,
+    ) -> Result<Refreshed, RefreshError> {
+        let patch = grant.into_patch();
+        let mut expected = used.clone();
+        // At most two rounds: the second only when the first met the same refresh token with
+        // other access fields (a revoked 403 cleared the access token meanwhile, say). The grant
+        // belongs to that refresh token, and the token it rotated to must not be lost.
+        for round in 0..2 {
+            let store = Arc::clone(&self.store);
+            let (account, exp, patch) = (uuid.to_owned(), expected.clone(), patch.clone());
+            let outcome = blocking(uuid, move || store.patch_credentials(&account, &exp, patch))
+                .await?
+                .map_err(|source| store_error(uuid, &self.store, source))?;
+            match outcome {
+                CasOutcome::Applied(credentials) => {
+                    tracing::info!("refreshed and stored");
+                    return Ok(Refreshed { credentials, how: Obtained::Refreshed });
+                }
+                CasOutcome::Conflict(stored)
+                    if round == 0 && stored.refresh_token == used.refresh_token =>
+                {
+                    expected = stored;
+                }
+                CasOutcome::Conflict(stored) => {
+                    return if self.needs_refresh(&stored, self.clock.now()) {
+                        tracing::warn!(
+                            "another writer replaced the credentials during the refresh; the stored ones are not fresh"
+                        );
+                        Err(RefreshError::Conflict { uuid: uuid.to_owned() })
+                    } else {
+                        tracing::info!(
+                            "another writer stored fresh credentials during the refresh; adopting them"
+                        );
+                        Ok(Refreshed { credentials: stored, how: Obtained::Adopted })
+                    };
+                }
+            }
+        }
+        Err(RefreshError::Conflict { uuid: uuid.to_owned() })
+    }
+
+    /// Records a failed refresh with `used` against the account (if it concerns the account)
+    /// and remembers a dead token.
+    async fn fail(
+        &self,
+        uuid: &str,
+        used: &Credentials,
+        failure: RefreshFailure,
+    ) -> Result<Refreshed, RefreshError> {
+        let kind = match failure.kind {
+            FailureKind::Transient => Some(AuthFailure::Transient),
+            FailureKind::Permanent(reason) if reason.concerns_account() => {
+                self.remember_dead(uuid, used, &failure);
+                Some(AuthFailure::Permanent)
+            }
+            FailureKind::Permanent(reason) => {
+                tracing::error!(%reason, "the provider refused the OAuth client itself; the account is not held responsible");
+                None
+            }
+        };
+        let recorded = match kind {
+            None => None,
+            Some(kind) => {
+                let store = Arc::clone(&self.store);
+                let max = self.config.max_auth_failures;
+                let (account, observed) = (uuid.to_owned(), used.clone());
+                let result = blocking(uuid, move || {
+                    store.record_auth_failure(&account, &observed, kind, max)
+                })
+                .await?;
+                match result {
+                    Ok(outcome) => Some(outcome),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "could not record the refresh failure");
+                        None
+                    }
+                }
+            }
+        };
+        match &recorded {
+            Some(AuthFailureOutcome::Stale) => {
+                // Another writer replaced the credentials while this refresh failed.
+                let current = self.stored(uuid)?;
+                if !self.needs_refresh(&current, self.clock.now()) {
+                    tracing::info!(
+                        "the refresh failed on replaced credentials; adopting the stored ones"
+                    );
+                    return Ok(Refreshed { credentials: current, how: Obtained::Adopted });
+                }
+            }
+            Some(AuthFailureOutcome::Disabled { reason }) => {
+                tracing::warn!(%reason, "account disabled");
+            }
+            Some(AuthFailureOutcome::Counted { failures }) => {
+                tracing::debug!(failures, "refresh failure counted");
+            }
+            None => {}
+        }
+        Err(RefreshError::Provider { uuid: uuid.to_owned(), source: failure, recorded })
+    }
+
+    /// The stored credentials of `uuid`.
+    fn stored(&self, uuid: &str) -> Result<Credentials, RefreshError> {
+        let document =
+            self.store.load().map_err(|source| store_error(uuid, &self.store, source))?;
+        match document.account(uuid) {
+            Some(account) => Ok(account.credentials()),
+            None => Err(RefreshError::UnknownAccount {
+                uuid: uuid.to_owned(),
+                path: self.store.path().to_owned(),
+            }),
+        }
+    }
+
+    fn flight(&self, uuid: &str) -> Arc<Flight> {
+        let mut flights = lock_ignoring_poison(&self.flights);
+        Arc::clone(flights.entry(uuid.to_owned()).or_default())
+    }
+
+    /// Takes the account's cross-process lock: at once if it is free, else on a blocking
+    /// thread with the timeout.
+    async fn lock(&self, uuid: &str) -> Result<FileLock, RefreshError> {
+        let path = refresh_lock_path(self.store.path(), uuid);
+        match FileLock::try_acquire(&path) {
+            Ok(Some(lock)) => return Ok(lock),
+            Ok(None) => {}
+            Err(source) => return Err(lock_error(uuid, source)),
+        }
+        tracing::debug!(lock = %path.display(), "waiting for another process's refresh");
+        let timeout = self.config.lock_timeout;
+        // If this future is dropped during the wait, the guard lands in a join handle nobody
+        // holds and is dropped at once, releasing the lock.
+        blocking(uuid, move || FileLock::acquire(&path, timeout))
+            .await?
+            .map_err(|source| lock_error(uuid, source))
+    }
+
+    fn known_dead(&self, uuid: &str, credentials: &Credentials) -> Option<RefreshFailure> {
+        let key = (uuid.to_owned(), token_digest(credentials));
+        let failure = lock_ignoring_poison(&self.dead).get(&key).cloned();
+        if failure.is_some() {
+            tracing::debug!("the refresh token was declared dead earlier; not sending it again");
+        }
+        failure
+    }
+
+    fn remember_dead(&self, uuid: &str, credentials: &Credentials, failure: &RefreshFailure) {
+        let key = (uuid.to_owned(), token_digest(credentials));
+        lock_ignoring_poison(&self.dead).insert(key, failure.clone());
+    }
+}
+
+/// Runs blocking `work` on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    uuid: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, RefreshError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|source| RefreshError::Task { uuid: uuid.to_owned(), source })
+}
+
+fn store_error(uuid: &str, store: &AccountStore, source: StoreError) -> RefreshError {
+    if source.is_unknown_account() {
+        RefreshError::UnknownAccount { uuid: uuid.to_owned(), path: store.path().to_owned() }
+    } else {
+        RefreshError::Store { uuid: uuid.to_owned(), source }
+    }
+}
+
+fn lock_error(uuid: &str, source: LockError) -> RefreshError {
+    match source {
+        LockError::Timeout { path, waited } => {
+            RefreshError::LockTimeout { uuid: uuid.to_owned(), path, waited }
+        }
+        source @ LockError::Io { .. } => RefreshError::Lock { uuid: uuid.to_owned(), source },
+    }
+}
+
+fn lock_ignoring_poison<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn token_digest(credentials: &Credentials) -> [u8; 32] {
+    Sha256::digest(credentials.refresh_token.expose().as_bytes()).into()
+}
+
+/// `<accounts file>.refresh.<uuid>.lock`, the uuid made safe for a file name.
+fn refresh_lock_path(accounts_file: &Path, uuid: &str) -> PathBuf {
+    let mut name = accounts_file.as_os_str().to_owned();
+    name.push(".refresh.");
+    name.push(safe_file_part(uuid));
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// `uuid` if it is made of `[A-Za-z0-9-]` only and at most 64 characters; otherwise its first
+/// 36 characters with the others replaced by `_`, then `-` and 16 hex digits of its SHA-256.
+fn safe_file_part(uuid: &str) -> String {
+    let clean = !uuid.is_empty()
+        && uuid.len() <= 64
+        && uuid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if clean {
+        return uuid.to_owned();
+    }
+    let mut part: String = uuid
+        .chars()
+        .take(36)
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .collect();
+    part.push('-');
+    for byte in &Sha256::digest(uuid.as_bytes())[..8] {
+        // Writing to a `String` cannot fail.
+        let _ = write!(part, "{byte:02x}");
+    }
+    part
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_names_are_safe_and_distinct() {
+        let file = Path::new("/d/anthropic-accounts.json");
+        assert_eq!(
+            refresh_lock_path(file, "3f1c-AB09"),
+            Path::new("/d/anthropic-accounts.json.refresh.3f1c-AB09.lock")
+        );
+        let a = safe_file_part("../x");
+        let b = safe_file_part("__x");
+        let c = safe_file_part("");
+        assert!(a.starts_with("___x-") && b.starts_with("__x-"), "{a} {b}");
+        assert_ne!(safe_file_part("a.b"), safe_file_part("a_b"));
+        assert_eq!(safe_file_part("a_b").len(), "a_b-".len() + 16);
+        assert!(c.starts_with('-') && c.len() == 17, "{c}");
+        let long = "x".repeat(100);
+        assert_eq!(safe_file_part(&long).len(), 36 + 1 + 16);
+        for part in [a, b, c, safe_file_part(&long)] {
+            assert!(part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests of mac-executor (one binary, modules by area).
+
+// Test code: a failed unwrap is a failed assertion, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod proactive;
+mod refresh;
+mod selection;
+mod session;
