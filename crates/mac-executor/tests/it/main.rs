@@ -3,6 +3,7 @@
 // Test code: a failed unwrap is a failed assertion, with its location.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod executor;
 mod proactive;
 mod refresh;
 mod selection;

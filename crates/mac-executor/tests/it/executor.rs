@@ -1,0 +1,471 @@
+//! `Pool::execute` against the loopback fake provider (D15, D16; SEED §3.10 as revised, L2):
+//! every outcome of an attempt, the account sequence and the final state asserted exactly.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mac_adapters::{AdapterClient, ProviderDescriptor};
+use mac_claims::{Claims, ClaimsOptions};
+use mac_executor::{
+    Attempt, BufferedResponse, ExecuteError, Pool, PoolConfig, PoolEvent, ProactiveConfig,
+    RequestInfo, RotationCause, SendError, SessionKey, Strategy,
+};
+use mac_storage::{
+    AccountStore, Credentials, EpochMs, NewAccount, Provider, Secret, StoreOptions, SystemClock,
+};
+use mac_test_support::{Endpoint, FakeGrant, FakeProvider, Scripted, TempDataDir};
+
+/// Three Anthropic accounts `a0`, `a1`, `a2` at the fake; every token of account `aN` starts
+/// with `aN-`, so a recorded bearer names its account.
+struct Harness {
+    fake: FakeProvider,
+    dir: TempDataDir,
+    store: Arc<AccountStore>,
+    uuids: Vec<String>,
+    events: Arc<Mutex<Vec<PoolEvent>>>,
+}
+
+impl Harness {
+    async fn new(accounts: usize) -> Self {
+        let fake = FakeProvider::start().await.unwrap();
+        let dir = TempDataDir::new().unwrap();
+        let store = Arc::new(
+            AccountStore::open(dir.data_dir(), Provider::Anthropic, StoreOptions::default())
+                .unwrap(),
+        );
+        let mut uuids = Vec::new();
+        for n in 0..accounts {
+            uuids.push(add_account(&fake, &store, n, Some(3_600)));
+        }
+        Self { fake, dir, store, uuids, events: Arc::new(Mutex::new(Vec::new())) }
+    }
+
+    fn config() -> PoolConfig {
+        PoolConfig {
+            server_retry_base: Duration::from_millis(5),
+            server_retry_max: Duration::from_millis(20),
+            max_wait: Duration::from_millis(0),
+            proactive: ProactiveConfig { enabled: false, ..ProactiveConfig::default() },
+            ..PoolConfig::default()
+        }
+    }
+
+    fn pool(&self, config: PoolConfig) -> Pool {
+        let descriptor = ProviderDescriptor::anthropic().with_origin(&self.fake.origin()).unwrap();
+        let client = AdapterClient::builder(descriptor).no_proxy().build().unwrap();
+        let events = Arc::clone(&self.events);
+        Pool::builder(Arc::clone(&self.store), client)
+            .config(config)
+            .on_event(Arc::new(move |event: &PoolEvent| events.lock().unwrap().push(event.clone())))
+            .build()
+    }
+
+    /// Which accounts the Messages requests went to, in order (`0`, `1`, `2`).
+    fn sequence(&self) -> Vec<usize> {
+        self.fake
+            .requests(Endpoint::Messages)
+            .iter()
+            .map(|request| {
+                let bearer = request.bearer().unwrap();
+                bearer[1..bearer.find('-').unwrap()].parse().unwrap()
+            })
+            .collect()
+    }
+
+    fn account(&self, n: usize) -> mac_storage::StoredAccount {
+        self.store.load().unwrap().account(&self.uuids[n]).unwrap().clone()
+    }
+
+    fn rotations(&self) -> Vec<RotationCause> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|event| match event {
+                PoolEvent::Rotated { why, .. } => Some(why.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Adds account `aN` with a valid access token expiring in `expires_in` seconds (or none) and
+/// a rotating refresh token the fake accepts once.
+fn add_account(
+    fake: &FakeProvider,
+    store: &AccountStore,
+    n: usize,
+    expires_in: Option<i64>,
+) -> String {
+    let grant = FakeGrant {
+        access_token_prefix: format!("a{n}-access-"),
+        ..FakeGrant::anthropic(&format!("remote-{n}"), &format!("a{n}@example.com"))
+    };
+    let refresh = format!("a{n}-refresh");
+    fake.add_refresh_token(&refresh, grant.clone());
+    let access = format!("a{n}-initial");
+    fake.add_access_token(&access, grant);
+    let now = EpochMs::now();
+    let mut new = NewAccount::from_credentials(Credentials {
+        refresh_token: Secret::new(refresh),
+        access_token: expires_in.map(|_| Secret::new(access)),
+        expires_at: expires_in.map(|s| EpochMs::from_millis(now.as_millis() + s * 1000)),
+    });
+    new.email = Some(format!("a{n}@example.com"));
+    match store.add_account(&new, now).unwrap() {
+        mac_storage::AddOutcome::Added { uuid } | mac_storage::AddOutcome::Updated { uuid, .. } => {
+            uuid
+        }
+    }
+}
+
+/// A send closure: POST /v1/messages with the attempt's bearer; the whole response buffered.
+fn sender(
+    fake: &FakeProvider,
+) -> impl FnMut(
+    Attempt,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<BufferedResponse, SendError>> + Send>,
+> {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = fake.url("/v1/messages");
+    move |attempt: Attempt| {
+        let request = client
+            .post(&url)
+            .bearer_auth(attempt.access_token.expose())
+            .header("content-type", "application/json")
+            .body(r#"{"model":"claude","messages":[{"role":"user","content":"hi"}]}"#);
+        Box::pin(async move {
+            let response = request.send().await.map_err(|e| SendError::network(e.to_string()))?;
+            let status = response.status().as_u16();
+            let headers = response
+                .headers()
+                .iter()
+                .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
+                .collect();
+            let body = response.bytes().await.map_err(|e| SendError::network(e.to_string()))?;
+            Ok(BufferedResponse { status, headers, body })
+        })
+    }
+}
+
+fn retry_after_ms(ms: u64) -> Scripted {
+    Scripted::rate_limited(vec![("retry-after-ms".into(), ms.to_string())])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_success_is_returned_and_recorded() {
+    let h = Harness::new(3).await;
+    let pool = h.pool(Harness::config());
+    let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
+    assert_eq!((done.response.status, done.attempts, done.gave_up), (200, 1, false));
+    assert_eq!(done.account, h.uuids[0]);
+    assert_eq!(h.sequence(), [0]);
+    assert_eq!(h.fake.count(Endpoint::AnthropicToken), 0, "a fresh token is not refreshed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_cools_the_account_down_and_the_next_one_answers() {
+    let h = Harness::new(3).await;
+    h.fake.script(Endpoint::Messages, vec![retry_after_ms(60_000)]);
+    let pool = h.pool(Harness::config());
+    let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
+    assert_eq!((done.response.status, done.account.clone()), (200, h.uuids[1].clone()));
+    assert_eq!(h.sequence(), [0, 1]);
+    let until = h.account(0).rate_limit_reset_at.unwrap();
+    assert!(until > EpochMs::now().saturating_add(Duration::from_secs(50)), "retry-after honoured");
+    assert_eq!(h.rotations(), [RotationCause::RateLimited]);
+    // The next request goes straight to the account that worked (sticky moved the pointer).
+    pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
+    assert_eq!(h.sequence(), [0, 1, 1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_401_refreshes_once_and_retries_the_same_account() {
+    let h = Harness::new(3).await;
+    h.fake.script(Endpoint::Messages, vec![Scripted::unauthorized()]);
+    let pool = h.pool(Harness::config());
+    let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
+    assert_eq!((done.response.status, done.account.clone()), (200, h.uuids[0].clone()));
+    assert_eq!(h.sequence(), [0, 0]);
+    assert_eq!(h.fake.count(Endpoint::AnthropicToken), 1);
+    let bearers: Vec<String> = h
+        .fake
+        .requests(Endpoint::Messages)
+        .iter()
+        .map(|r| r.bearer().unwrap().to_owned())
+        .collect();
+    assert_eq!(bearers[0], "a0-initial");
+    assert!(bearers[1].starts_with("a0-access-"), "the retry carries the new token: {bearers:?}");
+    assert_eq!(
+        h.account(0).refresh_token.expose(),
+        h.fake.current_refresh_token("a0-refresh").unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_401_counts_a_failure_and_rotates() {
+    let h = Harness::new(3).await;
+    h.fake.script(Endpoint::Messages, vec![Scripted::unauthorized(), Scripted::unauthorized()]);
+    let pool = h.pool(Harness::config());
+    let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
+    assert_eq!(done.account, h.uuids[1]);
+    assert_eq!(h.sequence(), [0, 0, 1]);
+    let first = h.account(0);
+    assert_eq!((first.consecutive_auth_failures, first.is_auth_disabled), (1, false));
+    assert_eq!(h.rotations(), [RotationCause::AuthFailed]);
+}
+
+/// SEED L2: the retry after a 401 goes through the same classifier.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l2_a_429_after_the_401_retry_is_a_rate_limit_not_a_success() {
+    let h = Harness::new(3).await;
+    h.fake.script(Endpoint::Messages, vec![Scripted::unauthorized(), retry_after_ms(60_000)]);
+    let pool = h.pool(Harness::config());
+    let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
+    assert_eq!((done.response.status, done.account.clone()), (200, h.uuids[1].clone()));
+    assert_eq!(h.sequence(), [0, 0, 1]);
+    let first = h.account(0);
+    assert!(first.rate_limit_reset_at.is_some());
+    assert_eq!(first.last_used, h.account(0).added_at, "no success recorded on the 429");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l2_a_revoked_403_after_the_401_retry_disables_the_account() {
+    let h = Harness::new(3).await;
+    h.fake.script(Endpoint::Messages, vec![Scripted::unauthorized(), Scripted::revoked()]);
+    let pool = h.pool(Harness::config());
+    let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
+    assert_eq!(done.account, h.uuids[1]);
+    let first = h.account(0);
+    assert!(first.is_auth_disabled, "revoked, another usable account remains");
+    assert_eq!(h.store.load().unwrap().accounts.len(), 3, "disabled, never deleted");
+    assert!(h.events.lock().unwrap().iter().any(|e| matches!(e, PoolEvent::Disabled { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l2_5xx_after_the_401_retry_takes_the_server_retry_path() {
+    let h = Harness::new(3).await;
+    h.fake.script(
+        Endpoint::Messages,
+        vec![
+            Scripted::unauthorized(),
+            Scripted::server_error(500),
+            Scripted::server_error(502),
+            Scripted::server_error(503),
+        ],
+    );
+    let pool = h.pool(Harness::config());
+    let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
+    assert_eq!(done.account, h.uuids[1]);
+    assert_eq!(h.sequence(), [0, 0, 0, 0, 1], "401, refresh, three 5xx (two retries), rotate");
+    assert_eq!(h.rotations(), [RotationCause::ServerError(503)]);
+    assert_eq!(h.account(0).consecutive_auth_failures, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_403_that_is_not_revoked_is_returned_as_is() {
+    let h = Harness::new(3).await;
+    h.fake.script(Endpoint::Messages, vec![Scripted::json(403, serde_json::json!({"error": {"type": "permission_error", "message": "model not allowed"}}))]);
+    let pool = h.pool(Harness::config());
+    let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
+    assert_eq!((done.response.status, done.gave_up), (403, false));
+    assert!(
+        String::from_utf8_lossy(&done.response.body).contains("model not allowed"),
+        "body kept"
+    );
+    assert!(!h.account(0).is_auth_disabled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_are_retried_twice_on_the_same_account_then_rotate() {
+    let h = Harness::new(3).await;
+    h.fake
+        .script(Endpoint::Messages, vec![Scripted::server_error(500), Scripted::server_error(500)]);
+    let pool = h.pool(Harness::config());
+    let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
+    assert_eq!(h.sequence(), [0, 0, 0], "500, 500, then 200 on the same account");
+    assert_eq!(done.account, h.uuids[0]);
+
+    h.fake.reset_counts();
+    h.fake.script(
+        Endpoint::Messages,
+        vec![Scripted::server_error(500), Scripted::server_error(500), Scripted::server_error(500)],
+    );
+    let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
+    assert_eq!(done.account, h.uuids[1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_rotates() {
+    let h = Harness::new(3).await;
+    h.fake.script(Endpoint::Messages, vec![Scripted::dropped()]);
+    let pool = h.pool(Harness::config());
+    let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
+    assert_eq!(done.account, h.uuids[1]);
+    assert_eq!(h.rotations(), [RotationCause::NetworkError]);
+    assert!(
+        h.account(0).rate_limit_reset_at.is_none(),
+        "a network error is not the account's fault"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_header_form_of_a_429_rotates_and_cools_down() {
+    let h = Harness::new(3).await;
+    let soon = (EpochMs::now().as_millis() / 1000 + 3_600).to_string();
+    h.fake.script(
+        Endpoint::Messages,
+        vec![
+            Scripted::rate_limited(vec![("retry-after".into(), "30".into())]),
+            Scripted::rate_limited(vec![
+                ("anthropic-ratelimit-unified-status".into(), "rejected".into()),
+                ("anthropic-ratelimit-unified-5h-status".into(), "rejected".into()),
+                ("anthropic-ratelimit-unified-5h-reset".into(), soon.clone()),
+            ]),
+            Scripted::overloaded(),
+        ],
+    );
+    let pool = h.pool(PoolConfig { max_wait: Duration::from_millis(0), ..Harness::config() });
+    let err = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap_err();
+    assert!(matches!(err, ExecuteError::AllRateLimited { .. }), "{err}");
+    assert_eq!(h.sequence(), [0, 1, 2]);
+    let classes: Vec<String> = h
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            PoolEvent::CooledDown { class, .. } => Some(format!("{class:?}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(classes, ["Throttle", "FiveHourExhausted", "Overload"]);
+    assert_eq!(
+        h.account(1).rate_limit_reset_at,
+        Some(EpochMs::from_millis(soon.parse::<i64>().unwrap() * 1000))
+    );
+    let retry_after = err.retry_after().unwrap();
+    assert!(
+        retry_after <= Duration::from_secs(16),
+        "the soonest is the 15 s overload rest: {retry_after:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_every_account_is_blocked_briefly_the_request_waits_within_max_wait() {
+    let h = Harness::new(2).await;
+    h.fake.script(Endpoint::Messages, vec![retry_after_ms(300), retry_after_ms(400)]);
+    let pool = h.pool(PoolConfig { max_wait: Duration::from_secs(5), ..Harness::config() });
+    let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
+    assert_eq!(done.response.status, 200);
+    assert_eq!(h.sequence(), [0, 1, 0], "waited for account 0's reset");
+    assert!(h.events.lock().unwrap().iter().any(|e| matches!(e, PoolEvent::Waiting { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_is_refreshed_before_sending() {
+    let h = Harness::new(0).await;
+    let uuid = add_account(&h.fake, &h.store, 0, None);
+    let pool = h.pool(Harness::config());
+    let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
+    assert_eq!((done.response.status, done.account), (200, uuid));
+    assert_eq!(h.fake.count(Endpoint::AnthropicToken), 1);
+    assert_eq!(h.fake.count(Endpoint::Messages), 1, "no 401 round trip");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_usable_account_is_never_disabled_by_transient_failures() {
+    let h = Harness::new(1).await;
+    h.fake.script(Endpoint::Messages, (0..12).map(|_| Scripted::unauthorized()).collect());
+    let pool = h.pool(Harness::config());
+    let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
+    assert!(done.gave_up, "the budget ran out; the last 401 is handed back");
+    assert_eq!(done.response.status, 401);
+    let only = h.account(0);
+    assert!(!only.is_auth_disabled, "never disabled by transient failures");
+    assert!(only.consecutive_auth_failures >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_refresh_failure_disables_but_never_deletes() {
+    let h = Harness::new(0).await;
+    let dead = add_account(&h.fake, &h.store, 0, None);
+    h.fake.revoke_refresh_token("a0-refresh");
+    let alive = add_account(&h.fake, &h.store, 1, Some(3_600));
+    let pool = h.pool(Harness::config());
+    let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
+    assert_eq!(done.account, alive);
+    let document = h.store.load().unwrap();
+    let account = document.account(&dead).unwrap();
+    assert!(account.is_auth_disabled);
+    assert!(account.auth_disabled_reason.as_deref().unwrap().contains("needs login"));
+    assert_eq!(document.accounts.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_usable_account_is_a_typed_error() {
+    let h = Harness::new(1).await;
+    h.store.set_enabled(&h.uuids[0], false).unwrap();
+    let pool = h.pool(Harness::config());
+    let err = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap_err();
+    assert!(matches!(err, ExecuteError::NoUsableAccount { .. }), "{err}");
+    assert!(err.to_string().contains("mac login anthropic"), "{err}");
+    assert_eq!(h.fake.count(Endpoint::Messages), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_stays_on_its_account_and_moves_when_it_is_blocked() {
+    let h = Harness::new(3).await;
+    let pool = h.pool(PoolConfig { strategy: Strategy::RoundRobin, ..Harness::config() });
+    let session = RequestInfo { session_key: SessionKey::explicit("conversation-1") };
+    for _ in 0..3 {
+        pool.execute(&session, sender(&h.fake)).await.unwrap();
+    }
+    assert_eq!(h.sequence(), [0, 0, 0], "round-robin would spread; the binding keeps one account");
+    pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
+    h.fake.script(Endpoint::Messages, vec![retry_after_ms(60_000)]);
+    pool.execute(&session, sender(&h.fake)).await.unwrap();
+    pool.execute(&session, sender(&h.fake)).await.unwrap();
+    let sequence = h.sequence();
+    assert_eq!(
+        &sequence[4..],
+        [0, sequence[5], sequence[5]],
+        "rebound at once and kept: {sequence:?}"
+    );
+    assert_ne!(sequence[5], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_request_releases_its_claim() {
+    let h = Harness::new(2).await;
+    let claims = Claims::open(
+        h.dir.data_dir(),
+        Provider::Anthropic,
+        ClaimsOptions::default(),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let descriptor = ProviderDescriptor::anthropic().with_origin(&h.fake.origin()).unwrap();
+    let client = AdapterClient::builder(descriptor).no_proxy().build().unwrap();
+    let pool = Pool::builder(Arc::clone(&h.store), client)
+        .config(Harness::config())
+        .claims(claims)
+        .build();
+    let observer = Claims::open(
+        h.dir.data_dir(),
+        Provider::Anthropic,
+        ClaimsOptions { heartbeat_interval: None, ..ClaimsOptions::default() },
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    h.fake.script(Endpoint::Messages, vec![Scripted::slow(Duration::from_secs(30))]);
+    let info = RequestInfo::default();
+    let request = pool.execute(&info, sender(&h.fake));
+    let cancelled = tokio::time::timeout(Duration::from_millis(300), request).await;
+    assert!(cancelled.is_err(), "the slow request was cancelled");
+    assert!(observer.snapshot().unwrap().is_empty(), "no claim left behind");
+    // The account is usable again at once by another request.
+    let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
+    assert_eq!(done.response.status, 200);
+}
