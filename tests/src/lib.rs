@@ -6,4 +6,6 @@
 //! crate may depend on it.
 
 pub mod claims_driver;
+pub mod executor_work;
+pub mod refresh_race;
 pub mod storage_work;

@@ -3,6 +3,56 @@
 //!
 //! Must not depend on: `mac-core`, `mac-cli`, `mac-ui`, HTTP servers (the request is a closure
 //! the caller passes), terminal crates.
+//!
+//! # A pool in a few lines
+//!
+//! A plugin builds a [`Pool`] over the accounts file and the provider's client, and hands
+//! [`Pool::execute`] a closure that sends one attempt with the credentials it is given. The pool
+//! chooses the account, refreshes its token exactly once across processes, rotates on rate
+//! limits, auth failures, revoked tokens, 5xx and network errors, and waits (boundedly) when
+//! every account is cooling down.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use mac_adapters::{AdapterClient, ProviderDescriptor};
+//! use mac_executor::{Attempt, BufferedResponse, Pool, RequestInfo, SendError};
+//! use mac_storage::{AccountStore, DataDir, Provider, StoreOptions};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let data_dir = DataDir::from_process_env()?;
+//! let store = Arc::new(AccountStore::open(&data_dir, Provider::Anthropic, StoreOptions::default())?);
+//! let client = AdapterClient::builder(ProviderDescriptor::anthropic()).build()?;
+//! let pool = Pool::builder(store, client).build();
+//!
+//! let http = reqwest::Client::new();
+//! let body = r#"{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}"#;
+//! let done = pool
+//!     .execute(&RequestInfo::default(), |attempt: Attempt| {
+//!         let request = http
+//!             .post("https://api.anthropic.com/v1/messages?beta=true")
+//!             .bearer_auth(attempt.access_token.expose())
+//!             .header("anthropic-beta", "oauth-2025-04-20")
+//!             .body(body);
+//!         async move {
+//!             let response = request.send().await.map_err(|e| SendError::network(e.to_string()))?;
+//!             let status = response.status().as_u16();
+//!             let headers = response.headers().iter()
+//!                 .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+//!                 .collect();
+//!             let body = response.bytes().await.map_err(|e| SendError::network(e.to_string()))?;
+//!             Ok(BufferedResponse { status, headers, body })
+//!         }
+//!     })
+//!     .await?;
+//! println!("{} answered by {}", done.response.status, done.account);
+//! pool.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! (A gateway implements [`AttemptResponse`] for a streaming response instead of buffering,
+//! and shapes the request with `mac_adapters::shape_anthropic` / `shape_codex`.)
 
 // Modules (each owner inserts its own line; keep one module per line, sorted).
 mod config;

@@ -296,7 +296,7 @@ impl AccountStore {
 
     /// Records a successful request at `now`: clears the failure count, a rate-limit deadline
     /// and the backoff ladder (written at once when there is one of them), and bumps `lastUsed`, which is coalesced
-    /// to at most one write per account per [`crate::StoreOptions::bookkeeping_interval`]
+    /// with every other account's to at most one write per [`crate::StoreOptions::bookkeeping_interval`]
     /// (D7). A healthy account's success therefore usually costs one `stat` and no write.
     pub fn record_success(&self, uuid: &str, now: EpochMs) -> Result<SuccessOutcome, StoreError> {
         let current = self.load()?;

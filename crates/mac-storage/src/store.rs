@@ -6,6 +6,7 @@
 //! lock, and writes only if the closure changed something.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -63,6 +64,7 @@ pub struct AccountStore {
     options: StoreOptions,
     cache: Mutex<Option<Cached>>,
     bookkeeping: Mutex<Bookkeeping>,
+    parses: AtomicU64,
 }
 
 impl AccountStore {
@@ -79,7 +81,13 @@ impl AccountStore {
     /// A store on an explicit file whose directory exists (tests, imports).
     pub fn at_path(path: impl Into<PathBuf>, options: StoreOptions) -> Self {
         let bookkeeping = Mutex::new(Bookkeeping::new(options.bookkeeping_interval));
-        Self { path: path.into(), options, cache: Mutex::new(None), bookkeeping }
+        Self {
+            path: path.into(),
+            options,
+            cache: Mutex::new(None),
+            bookkeeping,
+            parses: AtomicU64::new(0),
+        }
     }
 
     /// The accounts file.
@@ -158,6 +166,12 @@ impl AccountStore {
         }
     }
 
+    /// How many times this store has read and parsed the file (a diagnostic: on the request
+    /// hot path this stays flat while the file does not change, D7).
+    pub fn parse_count(&self) -> u64 {
+        self.parses.load(Ordering::Relaxed)
+    }
+
     /// Writes pending `lastUsed` bookkeeping now, if there is any.
     pub fn flush(&self) -> Result<(), StoreError> {
         if self.bookkeeping().has_pending() {
@@ -195,6 +209,7 @@ impl AccountStore {
         let Some(contents) = read_file(&self.path, limit)? else {
             return Ok((None, AccountsDocument::empty()));
         };
+        self.parses.fetch_add(1, Ordering::Relaxed);
         // The read stops past the limit; report the size on disk.
         let decoded = if contents.stamp.len() > limit {
             Err(DocumentProblem::TooLarge { size: contents.stamp.len(), limit })

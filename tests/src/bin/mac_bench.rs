@@ -9,6 +9,10 @@
 //!   their own account 200 times (`cycle`) or claiming 25 distinct accounts each and holding
 //!   them (`hold`), and lost claims (must be 0; the seed lost 80 % with 8 writers).
 //!
+//! - `executor`: selection plus bookkeeping per request (load of an unchanged file, `select`,
+//!   a coalesced `record_success`) for 10, 100 and 1,000 accounts per strategy, and the
+//!   cross-process refresh race, 16 processes × 20 races (refresh requests per race must be 1).
+//!
 //! `mac-bench --list` prints the areas. Must not depend on: nothing beyond `mac-tests`' own
 //! dependencies.
 
@@ -25,7 +29,7 @@ use mac_test_support::{ChildGuard, TempDataDir, spawn_guarded};
 use mac_tests::claims_driver::ClaimsWorker;
 use mac_tests::storage_work::{add_accounts, counter_sum};
 
-const AREAS: &[&str] = &["storage", "claims"];
+const AREAS: &[&str] = &["storage", "claims", "executor"];
 const WRITERS: &[usize] = &[1, 4, 8];
 const MUTATIONS_PER_WRITER: usize = 200;
 const ACCOUNTS: usize = 10;
@@ -39,9 +43,12 @@ fn main() -> ExitCode {
             }
             Ok(())
         }
-        None | Some("all") => bench_storage().and_then(|()| bench_claims()),
+        None | Some("all") => {
+            bench_storage().and_then(|()| bench_claims()).and_then(|()| bench_executor())
+        }
         Some("storage") => bench_storage(),
         Some("claims") => bench_claims(),
+        Some("executor") => bench_executor(),
         Some(other) => Err(format!("unknown area {other:?}; areas: {}", AREAS.join(", "))),
     };
     match result {
@@ -281,5 +288,151 @@ fn bench_claims() -> Result<(), String> {
     if lost_any {
         return Err("lost claims".into());
     }
+    Ok(())
+}
+
+/// Executor: the per-request hot path, then the refresh race.
+#[allow(clippy::cast_precision_loss)] // counts and durations far below 2^52
+fn bench_executor() -> Result<(), String> {
+    const RACES: usize = 20;
+    const PROCESSES: usize = 16;
+    println!("## executor: selection + bookkeeping per request (one process, file unchanged)");
+    println!();
+    println!(
+        "| accounts | strategy | requests | p50 µs | p99 µs | max µs | file reads | file writes |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
+    for accounts in [10_usize, 100, 1_000] {
+        for strategy in [
+            mac_executor::Strategy::Sticky,
+            mac_executor::Strategy::RoundRobin,
+            mac_executor::Strategy::Hybrid,
+        ] {
+            hot_request_path(accounts, strategy)?;
+        }
+    }
+    println!();
+    let worker = sibling_binary("executor-worker")?;
+    let mut outcomes = Vec::with_capacity(RACES);
+    for _ in 0..RACES {
+        outcomes.push(mac_tests::refresh_race::run(
+            &worker,
+            PROCESSES,
+            Duration::from_millis(300),
+        )?);
+    }
+    let requests: Vec<usize> = outcomes.iter().map(|o| o.refresh_requests).collect();
+    let served: usize = outcomes.iter().map(|o| o.successes).sum();
+    let disabled = outcomes.iter().filter(|o| o.disabled).count();
+    let current = outcomes.iter().filter(|o| o.stored_token_is_current).count();
+    let mean_ms =
+        outcomes.iter().map(|o| o.elapsed.as_secs_f64()).sum::<f64>() * 1000.0 / RACES as f64;
+    println!(
+        "## executor: cross-process refresh race ({PROCESSES} processes, token endpoint answering after 300 ms)"
+    );
+    println!();
+    println!(
+        "| races | processes per race | refresh requests per race (min–max) | requests served | accounts disabled | stored token current | mean race ms |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| {RACES} | {PROCESSES} | {}–{} | {served}/{} | {disabled} | {current}/{RACES} | {mean_ms:.0} |",
+        requests.iter().min().copied().unwrap_or(0),
+        requests.iter().max().copied().unwrap_or(0),
+        RACES * PROCESSES,
+    );
+    println!();
+    if requests.iter().any(|&r| r != 1)
+        || served != RACES * PROCESSES
+        || disabled != 0
+        || current != RACES
+    {
+        return Err("the refresh race broke an invariant".into());
+    }
+    Ok(())
+}
+
+/// One row: `accounts` accounts with varied usage, per request: `load` (unchanged file),
+/// `select`, and `record_success` on the chosen account (coalesced after the first).
+#[allow(clippy::cast_precision_loss)] // counts far below 2^52
+fn hot_request_path(accounts: usize, strategy: mac_executor::Strategy) -> Result<(), String> {
+    use std::collections::HashSet;
+    let rounds: usize = if accounts >= 1_000 { 2_000 } else { 20_000 };
+    let dir = TempDataDir::new().map_err(|e| e.to_string())?;
+    let store = AccountStore::open(dir.data_dir(), Provider::Anthropic, StoreOptions::default())
+        .map_err(|e| e.to_string())?;
+    let now = EpochMs::now();
+    store
+        .mutate(|doc| {
+            for i in 0..accounts {
+                let credentials = mac_storage::Credentials {
+                    refresh_token: mac_storage::Secret::new(format!("rt-{i}")),
+                    access_token: Some(mac_storage::Secret::new(format!("at-{i}"))),
+                    expires_at: Some(now.saturating_add(Duration::from_secs(3_600))),
+                };
+                let mut account = mac_storage::StoredAccount::new(credentials, now);
+                let used = (i * 37 % 100) as f64;
+                let reset = mac_storage::format_iso(
+                    now.saturating_add(Duration::from_secs(3_600 + (i as u64 % 7) * 600)),
+                );
+                account.cached_usage = Some(mac_storage::UsageLimits {
+                    five_hour: Some(mac_storage::UsageWindow {
+                        utilization: used,
+                        resets_at: Some(reset.clone()),
+                        extra: serde_json::Map::new(),
+                    }),
+                    seven_day: Some(mac_storage::UsageWindow {
+                        utilization: used / 2.0,
+                        resets_at: Some(reset),
+                        extra: serde_json::Map::new(),
+                    }),
+                    ..mac_storage::UsageLimits::default()
+                });
+                doc.accounts.push(account);
+            }
+            Ok(())
+        })
+        .map_err(|e| e.to_string())?;
+    let generation = store.load().map_err(|e| e.to_string())?.generation;
+    let parses = store.parse_count();
+    let avoid = HashSet::new();
+    let claimed = |_: &str| false;
+    let mut cursor = 0;
+    let mut latencies = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let started = Instant::now();
+        let document = store.load().map_err(|e| e.to_string())?;
+        let now = EpochMs::now();
+        let input = mac_executor::SelectionInput {
+            accounts: &document.accounts,
+            active_uuid: document.active_account_uuid.as_deref(),
+            now,
+            claimed_by_other: &claimed,
+            avoid: &avoid,
+            session_account: None,
+            soft_quota_percent: 100.0,
+            max_auth_failures: 3,
+            round_robin_cursor: cursor,
+        };
+        let selection = mac_executor::select(strategy, &input).ok_or("nothing selectable")?;
+        cursor = selection.next_round_robin_cursor;
+        store.record_success(&selection.uuid, now).map_err(|e| e.to_string())?;
+        latencies.push(started.elapsed().as_nanos());
+    }
+    let writes = store.load().map_err(|e| e.to_string())?.generation - generation;
+    let reads = store.parse_count() - parses;
+    latencies.sort_unstable();
+    let pick = |q: f64| {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // in 0..len
+        let rank = ((q * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len());
+        latencies[rank - 1] as f64 / 1000.0
+    };
+    println!(
+        "| {accounts} | {} | {rounds} | {:.1} | {:.1} | {:.1} | {reads} | {writes} |",
+        strategy.as_str(),
+        pick(0.5),
+        pick(0.99),
+        pick(1.0),
+    );
     Ok(())
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod claims_multi_process;
+mod executor_refresh_race;
 mod storage_crash;
 mod storage_multi_process;
 

@@ -13,8 +13,13 @@ fn an_unchanged_file_yields_the_same_parsed_document() {
     let fx = Fixture::new();
     add(&fx.store, &new_account("r1"));
     let first = fx.store.load().unwrap();
+    let parses = fx.store.parse_count();
     let second = fx.store.load().unwrap();
     assert!(Arc::ptr_eq(&first, &second));
+    assert_eq!(fx.store.parse_count(), parses, "no read of an unchanged file");
+    fx.other_store().clear().unwrap();
+    fx.store.load().unwrap();
+    assert_eq!(fx.store.parse_count(), parses + 1, "one read after another store changed it");
 }
 
 #[test]

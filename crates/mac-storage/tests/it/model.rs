@@ -14,7 +14,7 @@
 //! step; with the default interval it is only bounded after every step (between `addedAt` and
 //! the model's value), compared exactly once both stores have flushed, and the coalescing
 //! itself is checked against what the doc promises (a state change is written at once; through
-//! one store, at most one `lastUsed`-only write per account per interval).
+//! one store, at most one `lastUsed`-only write per interval, whatever the accounts).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -569,10 +569,10 @@ struct Harness {
     now: i64,
     /// The file's generation at the last check.
     generation: u64,
-    /// Coalesced mode: per (store instance, account), the last success through that store, and
+    /// Coalesced mode: per store instance, the last success through that store, and
     /// the last success whose call wrote the file.
-    last_success: HashMap<(u32, String), i64>,
-    last_success_write: HashMap<(u32, String), i64>,
+    last_success: HashMap<u32, i64>,
+    last_success_write: HashMap<u32, i64>,
     // Last, so the stores flush before the folder goes.
     _dir: tempfile::TempDir,
 }
@@ -944,19 +944,18 @@ impl Harness {
         match self.mode {
             // Every use is due: every success writes (or finds `lastUsed` already there).
             LastUsed::EveryUseWritten => prop_assert_eq!(outcome, SuccessOutcome::Written),
-            LastUsed::Coalesced => self.check_coalescing(who, &uuid, state_changes, outcome)?,
+            LastUsed::Coalesced => self.check_coalescing(who, state_changes, outcome)?,
         }
         Ok(())
     }
 
     /// What D7 and `record_success`'s doc promise of coalescing, for one success at `now`:
     /// a state change is written at once; only a use within the interval after another use
-    /// through the same store is coalesced; and `lastUsed`-only writes of one account through
-    /// one store are at least an interval apart.
+    /// through the same store is coalesced; and `lastUsed`-only writes through one store are at
+    /// least an interval apart, whatever the accounts.
     fn check_coalescing(
         &mut self,
         who: usize,
-        uuid: &str,
         state_changes: bool,
         outcome: SuccessOutcome,
     ) -> Result<(), TestCaseError> {
@@ -964,7 +963,8 @@ impl Harness {
         let within_interval = |earlier: i64| {
             u64::try_from(self.now - earlier).is_ok_and(|ms| Duration::from_millis(ms) < interval)
         };
-        let key = (self.store_ids[who], uuid.to_owned());
+        // Coalescing is per store, shared by all its accounts (a batch of `lastUsed` values).
+        let key = self.store_ids[who];
         let wrote = ok(self.stores[who].load())?.generation != self.generation;
         if state_changes {
             prop_assert_eq!(outcome, SuccessOutcome::Written, "a state change must be written");
@@ -984,7 +984,7 @@ impl Harness {
             );
         }
         if wrote {
-            self.last_success_write.insert(key.clone(), self.now);
+            self.last_success_write.insert(key, self.now);
         }
         self.last_success.insert(key, self.now);
         Ok(())
