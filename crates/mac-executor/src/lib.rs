@@ -68,6 +68,7 @@ mod session;
 pub use config::PoolConfig;
 pub use error::ExecuteError;
 pub use events::{EventSink, PoolEvent, RotationCause};
+pub use mac_ratelimit::PoolWait;
 pub use pool::{Attempt, Executed, Pool, PoolBuilder, RequestInfo};
 pub use proactive::{OnRefreshed, ProactiveConfig, ProactiveRefresher};
 pub use refresh::{Obtained, RefreshConfig, RefreshError, RefreshService, Refreshed};

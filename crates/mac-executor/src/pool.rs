@@ -38,7 +38,8 @@ use mac_adapters::AdapterClient;
 use mac_claims::{ClaimGuard, Claims, ClaimsSnapshot};
 use mac_ratelimit::{PoolWait, observe, soonest_usable};
 use mac_storage::{
-    AccountStore, AuthFailure, AuthFailureOutcome, Clock, Credentials, EpochMs, Provider, Secret,
+    AccountStore, AccountsDocument, AuthFailure, AuthFailureOutcome, Clock, Credentials, EpochMs,
+    Provider, Secret,
 };
 use snafu::{IntoError, OptionExt};
 
@@ -271,6 +272,23 @@ impl Pool {
     /// The provider.
     pub fn provider(&self) -> Provider {
         self.inner.provider
+    }
+
+    /// The pool as it is on disk now (one `stat` when unchanged; SEED §2.3's `getAccounts`).
+    pub fn accounts(&self) -> Result<Arc<AccountsDocument>, ExecuteError> {
+        Ok(self.inner.store.load()?)
+    }
+
+    /// How many accounts are enabled and logged in (`getAccountCount`).
+    pub fn eligible_count(&self) -> Result<usize, ExecuteError> {
+        Ok(self.accounts()?.accounts.iter().filter(|a| a.is_eligible()).count())
+    }
+
+    /// When an account is usable: now, at a time, or never without a login
+    /// (`hasAnyUsableAccount` / `getMinWaitTime` in one answer).
+    pub fn availability(&self) -> Result<PoolWait, ExecuteError> {
+        let document = self.accounts()?;
+        Ok(soonest_usable(document.accounts.iter(), self.inner.clock.now()))
     }
 
     /// Stops the proactive refresher (awaiting a refresh in flight), releases this pool's

@@ -404,6 +404,22 @@ async fn a_permanent_refresh_failure_disables_but_never_deletes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_answers_the_seed_queries() {
+    let h = Harness::new(2).await;
+    let pool = h.pool(Harness::config());
+    assert_eq!(pool.eligible_count().unwrap(), 2);
+    assert_eq!(pool.availability().unwrap(), mac_ratelimit::PoolWait::UsableNow);
+    let until = EpochMs::now().saturating_add(Duration::from_secs(60));
+    for uuid in &h.uuids {
+        h.store.record_rate_limit(uuid, until).unwrap();
+    }
+    assert_eq!(pool.availability().unwrap(), mac_ratelimit::PoolWait::At(until));
+    h.store.set_enabled(&h.uuids[0], false).unwrap();
+    assert_eq!(pool.eligible_count().unwrap(), 1);
+    assert_eq!(pool.accounts().unwrap().accounts.len(), 2, "disabled accounts are still listed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_usable_account_is_a_typed_error() {
     let h = Harness::new(1).await;
     h.store.set_enabled(&h.uuids[0], false).unwrap();
