@@ -1,6 +1,6 @@
 //! The all-in-one facade of `mac`: re-exports of the lower crates, `config.toml`, import of
 //! existing credentials, and one-call pool setup (DECISIONS.md D17).
 //!
-//! Must not depend on: `mac-cli`, terminal crates.
-//!
-//! Status: filled by the facade issue; this crate has no items yet.
+//! Must not depend on: `mac-cli`, terminal crates, HTTP servers.
+
+// Modules (each owner inserts its own line; keep one module per line, sorted).
