@@ -55,6 +55,16 @@ pub fn plan_from_claims(claims: &Map<String, Value>) -> Option<String> {
     non_empty(claims.get(AUTH_CLAIM)?.get("chatgpt_plan_type"))
 }
 
+/// When a JWT expires: its `exp` claim (epoch seconds). `None` when the token is not a JWT or
+/// has no usable `exp`.
+pub fn expiry(token: &str) -> Option<mac_storage::EpochMs> {
+    let seconds = decode_payload(token)?.get("exp")?.as_f64()?;
+    if !(seconds.is_finite() && seconds > 0.0 && seconds < mac_storage::EPOCH_MS_THRESHOLD) {
+        return None;
+    }
+    mac_storage::epoch_from_number(seconds)
+}
+
 /// A plan tier as stored: lower-cased and trimmed; missing or empty is `free`.
 pub fn derive_plan_tier(plan: Option<&str>) -> String {
     match plan.map(str::trim) {
@@ -76,6 +86,19 @@ mod tests {
 
     fn jwt(claims: &Value) -> String {
         format!("e30.{}.sig", URL_SAFE_NO_PAD.encode(claims.to_string()))
+    }
+
+    #[test]
+    fn expiry_reads_the_exp_claim_in_seconds() {
+        assert_eq!(
+            expiry(&jwt(&json!({"exp": 1_800_000_000}))),
+            Some(mac_storage::EpochMs::from_millis(1_800_000_000_000))
+        );
+        for claims in [json!({}), json!({"exp": "soon"}), json!({"exp": -5}), json!({"exp": 1e300})]
+        {
+            assert_eq!(expiry(&jwt(&claims)), None, "{claims}");
+        }
+        assert_eq!(expiry("not a jwt"), None);
     }
 
     #[test]

@@ -4,3 +4,12 @@
 //! Must not depend on: `mac-cli`, terminal crates, HTTP servers.
 
 // Modules (each owner inserts its own line; keep one module per line, sorted).
+pub mod config;
+mod facade;
+pub mod http_response;
+pub mod import;
+mod reexports;
+
+pub use config::{ConfigError, ConfigErrors, MacConfig};
+pub use facade::{MacPool, MacPoolBuilder, SetupError};
+pub use reexports::*;

@@ -330,6 +330,16 @@ impl AccountStore {
     }
 }
 
+impl AccountsDocument {
+    /// The account of this document that is the same account as `new`, and how it was
+    /// recognized — the identity rules of [`AccountStore::add_account`] (D4): same refresh
+    /// token; else the same provider id without a conflicting email or other provider id; else
+    /// the same email without a conflicting provider id.
+    pub fn find_same_account(&self, new: &NewAccount) -> Option<(usize, MatchedBy)> {
+        find_same_account(self, new)
+    }
+}
+
 fn find_same_account(doc: &AccountsDocument, new: &NewAccount) -> Option<(usize, MatchedBy)> {
     let accounts = &doc.accounts;
     if let Some(i) = accounts.iter().position(|a| a.refresh_token == new.credentials.refresh_token)

@@ -1,0 +1,508 @@
+//! The one table of every `config.toml` key: section, key, kind (type and range), doc, and
+//! how it reads and writes [`MacConfig`]; defaults and environment variable names derive from
+//! it. `docs/CONFIG.md` is rendered from it ([`docs_table`]).
+
+use std::fmt;
+use std::time::Duration;
+
+use mac_adapters::{ProviderDescriptor, REQUEST_TIMEOUT};
+use mac_executor::Strategy;
+use mac_storage::Provider;
+
+use super::MacConfig;
+use super::duration::format_duration;
+use super::section::Section;
+use super::value::{Kind, LONGEST_DURATION, Value};
+
+/// How a key reads and writes its field of [`MacConfig`].
+#[derive(Clone, Copy)]
+struct Access {
+    get: fn(&MacConfig) -> Value,
+    set: fn(&mut MacConfig, Value),
+}
+
+/// One key of `config.toml`.
+#[derive(Clone, Copy)]
+pub struct KeySpec {
+    /// Its section.
+    pub section: Section,
+    /// Its name in the section.
+    pub key: &'static str,
+    /// Its type and accepted values.
+    pub kind: Kind,
+    /// One line saying what it does.
+    pub doc: &'static str,
+    access: Access,
+}
+
+impl fmt::Debug for KeySpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeySpec")
+            .field("section", &self.section)
+            .field("key", &self.key)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeySpec {
+    const fn new(
+        section: Section,
+        key: &'static str,
+        kind: Kind,
+        doc: &'static str,
+        access: Access,
+    ) -> Self {
+        Self { section, key, kind, doc, access }
+    }
+
+    /// The key of `section` named `key`.
+    pub fn find(section: Section, key: &str) -> Option<&'static KeySpec> {
+        lookup(section, key).map(|(_, spec)| spec)
+    }
+
+    /// The environment variable overriding it: `MAC_<SECTION>_<KEY>`, upper-case, the dot of
+    /// `providers.<name>` an underscore (`MAC_PROVIDERS_CODEX_TOKEN_URL`).
+    pub fn env_var(&self) -> String {
+        format!("MAC_{}_{}", self.section.name().replace('.', "_"), self.key).to_ascii_uppercase()
+    }
+
+    /// Its value in `config`.
+    pub fn get(&self, config: &MacConfig) -> Value {
+        (self.access.get)(config)
+    }
+
+    /// Sets it in `config`, if `value` is of its kind and in range; else what is accepted.
+    pub fn set(&self, config: &mut MacConfig, value: Value) -> Result<(), String> {
+        let value = self.kind.check(value)?;
+        (self.access.set)(config, value);
+        Ok(())
+    }
+
+    /// Its value when nothing sets it.
+    pub fn default_value(&self) -> Value {
+        self.get(&MacConfig::default())
+    }
+
+    /// Reads its value from text, as an environment variable gives it.
+    pub fn parse_text(&self, text: &str) -> Result<Value, String> {
+        self.kind.parse_text(text)
+    }
+}
+
+impl fmt::Display for KeySpec {
+    /// `[pool] strategy`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.section, self.key)
+    }
+}
+
+/// The index in [`SCHEMA`] and the spec of `key` in `section`.
+pub(crate) fn lookup(section: Section, key: &str) -> Option<(usize, &'static KeySpec)> {
+    SCHEMA.iter().enumerate().find(|(_, spec)| spec.section == section && spec.key == key)
+}
+
+/// Typed fields to and from [`Value`]s; `from_value` gets only values of the field's kind.
+trait Typed: Sized {
+    fn to_value(&self) -> Value;
+    fn from_value(value: Value) -> Option<Self>;
+}
+
+impl Typed for bool {
+    fn to_value(&self) -> Value {
+        Value::Bool(*self)
+    }
+    fn from_value(value: Value) -> Option<Self> {
+        if let Value::Bool(flag) = value { Some(flag) } else { None }
+    }
+}
+
+impl Typed for u32 {
+    fn to_value(&self) -> Value {
+        Value::Integer(u64::from(*self))
+    }
+    fn from_value(value: Value) -> Option<Self> {
+        if let Value::Integer(n) = value { n.try_into().ok() } else { None }
+    }
+}
+
+impl Typed for usize {
+    fn to_value(&self) -> Value {
+        Value::Integer(u64::try_from(*self).unwrap_or(u64::MAX))
+    }
+    fn from_value(value: Value) -> Option<Self> {
+        if let Value::Integer(n) = value { n.try_into().ok() } else { None }
+    }
+}
+
+impl Typed for f64 {
+    fn to_value(&self) -> Value {
+        Value::Number(*self)
+    }
+    fn from_value(value: Value) -> Option<Self> {
+        if let Value::Number(n) = value { Some(n) } else { None }
+    }
+}
+
+impl Typed for Duration {
+    fn to_value(&self) -> Value {
+        Value::Duration(*self)
+    }
+    fn from_value(value: Value) -> Option<Self> {
+        if let Value::Duration(d) = value { Some(d) } else { None }
+    }
+}
+
+impl Typed for Strategy {
+    fn to_value(&self) -> Value {
+        Value::Text(self.as_str().to_owned())
+    }
+    fn from_value(value: Value) -> Option<Self> {
+        if let Value::Text(name) = value { name.parse().ok() } else { None }
+    }
+}
+
+/// The [`Access`] of a plain field: `field!(pool.strategy)`.
+macro_rules! field {
+    ($section:ident . $field:ident) => {
+        Access {
+            get: |config| Typed::to_value(&config.$section.$field),
+            set: |config, value| {
+                if let Some(value) = Typed::from_value(value) {
+                    config.$section.$field = value;
+                }
+            },
+        }
+    };
+}
+
+/// The [`Access`] of an endpoint override: `endpoint!(Provider::Codex, "token_url")`.
+macro_rules! endpoint {
+    ($provider:expr, $key:literal) => {
+        Access {
+            get: |config| {
+                let settings = config.providers.get($provider);
+                Value::Text(
+                    settings
+                        .endpoints
+                        .get($key)
+                        .cloned()
+                        .unwrap_or_else(|| builtin_endpoint($provider, $key).unwrap_or_default()),
+                )
+            },
+            set: |config, value| {
+                if let Value::Text(url) = value {
+                    config.providers.get_mut($provider).endpoints.insert($key.to_owned(), url);
+                }
+            },
+        }
+    };
+}
+
+/// The [`Access`] of an optional text override of the descriptor: `text!(Provider::Codex,
+/// user_agent)`.
+macro_rules! text {
+    ($provider:expr, $field:ident, $builtin:expr) => {
+        Access {
+            get: |config| {
+                let builtin: fn(ProviderDescriptor) -> String = $builtin;
+                Value::Text(
+                    config
+                        .providers
+                        .get($provider)
+                        .$field
+                        .clone()
+                        .unwrap_or_else(|| builtin(ProviderDescriptor::for_provider($provider))),
+                )
+            },
+            set: |config, value| {
+                if let Value::Text(text) = value {
+                    config.providers.get_mut($provider).$field = Some(text);
+                }
+            },
+        }
+    };
+}
+
+/// The built-in URL of endpoint `key` of `provider`, as text; `None` where it has none.
+pub(crate) fn builtin_endpoint(provider: Provider, key: &str) -> Option<String> {
+    let e = ProviderDescriptor::for_provider(provider).endpoints;
+    let url = match key {
+        "authorize_url" => Some(e.authorize_url),
+        "token_url" => Some(e.token_url),
+        "redirect_uri" => Some(e.redirect_uri),
+        "usage_url" => Some(e.usage_url),
+        "profile_url" => e.profile_url,
+        "api_base_url" => Some(e.api_base_url),
+        "responses_url" => e.responses_url,
+        "device_code_url" => e.device_code_url,
+        "device_token_url" => e.device_token_url,
+        "device_verification_url" => e.device_verification_url,
+        _ => None,
+    };
+    url.map(String::from)
+}
+
+const ANTHROPIC: Provider = Provider::Anthropic;
+const CODEX: Provider = Provider::Codex;
+const STRATEGIES: &[&str] =
+    &[Strategy::Sticky.as_str(), Strategy::RoundRobin.as_str(), Strategy::Hybrid.as_str()];
+const UNBOUNDED: u64 = u32::MAX as u64;
+
+const fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+const fn durations(min: Duration, max: Duration) -> Kind {
+    Kind::Duration { min, max }
+}
+
+const fn integers(min: u64, max: u64) -> Kind {
+    Kind::Integer { min, max }
+}
+
+use Section::{Claims, Pool, RateLimit, Refresh, Retry, Sessions, Storage};
+
+const ANTHROPIC_SECTION: Section = Section::Provider(ANTHROPIC);
+const CODEX_SECTION: Section = Section::Provider(CODEX);
+
+/// Every key of `config.toml`, in the order of the docs.
+#[rustfmt::skip]
+pub static SCHEMA: &[KeySpec] = &[
+    KeySpec::new(Pool, "strategy", Kind::Choice(STRATEGIES),
+        "How the next account is chosen: stay on one (sticky), take turns (round-robin), or score usage, reset pace and health (hybrid).",
+        field!(pool.strategy)),
+    KeySpec::new(Pool, "soft_quota_percent", Kind::Percent,
+        "Accounts whose 5-hour or 7-day usage reaches this percent are used only when no other is usable; 100 is off.",
+        field!(pool.soft_quota_percent)),
+    KeySpec::new(Pool, "cross_process_claims", Kind::Bool,
+        "Avoid accounts other live processes hold, and claim the ones this process uses.",
+        field!(pool.cross_process_claims)),
+    KeySpec::new(Pool, "max_wait", durations(Duration::ZERO, secs(3600)),
+        "How long a request waits for the soonest rate-limit reset before failing with \"all accounts rate-limited\".",
+        field!(pool.max_wait)),
+    KeySpec::new(Pool, "max_auth_failures", integers(1, UNBOUNDED),
+        "Consecutive failed token refreshes after which an account is disabled (unless it is the last usable one).",
+        field!(pool.max_auth_failures)),
+    KeySpec::new(Pool, "pacing_per_minute", integers(0, UNBOUNDED),
+        "Requests per minute per account inside one process (a burst of that many, then evenly spaced); 0 is off.",
+        field!(pool.pacing_per_minute)),
+    KeySpec::new(Sessions, "binding_ttl", durations(Duration::ZERO, LONGEST_DURATION),
+        "A conversation stays on its account until this long after its last request.",
+        field!(sessions.binding_ttl)),
+    KeySpec::new(Sessions, "binding_cap", integers(0, UNBOUNDED),
+        "At most this many conversation bindings are kept; the oldest is dropped first.",
+        field!(sessions.binding_cap)),
+    KeySpec::new(Refresh, "expiry_margin", durations(Duration::ZERO, secs(3600)),
+        "A token expiring within this margin is refreshed before a request uses it.",
+        field!(refresh.expiry_margin)),
+    KeySpec::new(Refresh, "proactive", Kind::Bool,
+        "Refresh tokens in the background before they expire.",
+        field!(refresh.proactive)),
+    KeySpec::new(Refresh, "buffer", durations(secs(60), LONGEST_DURATION),
+        "The background refresh renews tokens expiring within this time.",
+        field!(refresh.buffer)),
+    KeySpec::new(Refresh, "interval", durations(secs(30), LONGEST_DURATION),
+        "The pause between two background refresh checks (varied by up to 10 %).",
+        field!(refresh.interval)),
+    KeySpec::new(Refresh, "lock_timeout", durations(secs(REQUEST_TIMEOUT.as_secs() + 1), secs(3600)),
+        "The longest wait for another process's refresh of the same account; longer than the 30 s request timeout.",
+        field!(refresh.lock_timeout)),
+    KeySpec::new(Retry, "server_retries", integers(0, 10),
+        "Retries of a 5xx response on the same account before rotating.",
+        field!(retry.server_retries)),
+    KeySpec::new(Retry, "min_attempts", integers(1, UNBOUNDED),
+        "A request is tried at most max(min_attempts, attempts_per_account × eligible accounts) times.",
+        field!(retry.min_attempts)),
+    KeySpec::new(Retry, "attempts_per_account", integers(1, UNBOUNDED),
+        "Attempts per eligible account in a request's budget (see min_attempts).",
+        field!(retry.attempts_per_account)),
+    KeySpec::new(RateLimit, "ladder_start", durations(Duration::from_millis(1), LONGEST_DURATION),
+        "The first rest of an account after a rate limit that names no deadline; each next one doubles.",
+        field!(ratelimit.ladder_start)),
+    KeySpec::new(RateLimit, "ladder_max", durations(Duration::from_millis(1), LONGEST_DURATION),
+        "The longest such rest (at least ladder_start); also the longest overload rest.",
+        field!(ratelimit.ladder_max)),
+    KeySpec::new(RateLimit, "billing_block", durations(Duration::ZERO, LONGEST_DURATION),
+        "How long an account whose provider reports a billing problem rests at least.",
+        field!(ratelimit.billing_block)),
+    KeySpec::new(RateLimit, "overload_cooldown", durations(Duration::ZERO, LONGEST_DURATION),
+        "How long an overloaded (529) response rests the account at least (at most ladder_max).",
+        field!(ratelimit.overload_cooldown)),
+    KeySpec::new(Storage, "lock_timeout", durations(Duration::ZERO, secs(3600)),
+        "The longest a change of the accounts or claims file waits for another process's change.",
+        field!(storage.lock_timeout)),
+    KeySpec::new(Storage, "bookkeeping_interval", durations(Duration::ZERO, secs(3600)),
+        "An account's lastUsed is written at most this often.",
+        field!(storage.bookkeeping_interval)),
+    KeySpec::new(Claims, "expiry", durations(secs(1), secs(3600)),
+        "A claim of a process without a heartbeat for this long is void.",
+        field!(claims.expiry)),
+    KeySpec::new(Claims, "heartbeat", durations(secs(1), secs(3600)),
+        "How often a process renews its claims (shorter than expiry).",
+        field!(claims.heartbeat)),
+    KeySpec::new(ANTHROPIC_SECTION, "authorize_url", Kind::Url,
+        "Where the browser goes to log in.", endpoint!(ANTHROPIC, "authorize_url")),
+    KeySpec::new(ANTHROPIC_SECTION, "token_url", Kind::Url,
+        "Where codes and refresh tokens are exchanged.", endpoint!(ANTHROPIC, "token_url")),
+    KeySpec::new(ANTHROPIC_SECTION, "redirect_uri", Kind::Url,
+        "The OAuth redirect URI registered for the client.", endpoint!(ANTHROPIC, "redirect_uri")),
+    KeySpec::new(ANTHROPIC_SECTION, "usage_url", Kind::Url,
+        "The quota endpoint.", endpoint!(ANTHROPIC, "usage_url")),
+    KeySpec::new(ANTHROPIC_SECTION, "profile_url", Kind::Url,
+        "The profile endpoint (email, plan).", endpoint!(ANTHROPIC, "profile_url")),
+    KeySpec::new(ANTHROPIC_SECTION, "api_base_url", Kind::Url,
+        "The API origin requests are sent to.", endpoint!(ANTHROPIC, "api_base_url")),
+    KeySpec::new(ANTHROPIC_SECTION, "user_agent", Kind::Text,
+        "The User-Agent of token, usage and API requests.",
+        text!(ANTHROPIC, user_agent, |d| d.user_agent)),
+    KeySpec::new(ANTHROPIC_SECTION, "client_id", Kind::Text,
+        "The OAuth client id.", text!(ANTHROPIC, client_id, |d| d.client_id)),
+    KeySpec::new(CODEX_SECTION, "authorize_url", Kind::Url,
+        "Where the browser goes to log in.", endpoint!(CODEX, "authorize_url")),
+    KeySpec::new(CODEX_SECTION, "token_url", Kind::Url,
+        "Where codes and refresh tokens are exchanged.", endpoint!(CODEX, "token_url")),
+    KeySpec::new(CODEX_SECTION, "redirect_uri", Kind::Url,
+        "The OAuth redirect URI of the manual login (the browser login uses its callback_port).",
+        endpoint!(CODEX, "redirect_uri")),
+    KeySpec::new(CODEX_SECTION, "usage_url", Kind::Url,
+        "The quota endpoint.", endpoint!(CODEX, "usage_url")),
+    KeySpec::new(CODEX_SECTION, "api_base_url", Kind::Url,
+        "The API origin.", endpoint!(CODEX, "api_base_url")),
+    KeySpec::new(CODEX_SECTION, "responses_url", Kind::Url,
+        "Where Responses and Chat Completions requests are sent.", endpoint!(CODEX, "responses_url")),
+    KeySpec::new(CODEX_SECTION, "device_code_url", Kind::Url,
+        "Device login: where the user code is requested.", endpoint!(CODEX, "device_code_url")),
+    KeySpec::new(CODEX_SECTION, "device_token_url", Kind::Url,
+        "Device login: where the token is polled for.", endpoint!(CODEX, "device_token_url")),
+    KeySpec::new(CODEX_SECTION, "device_verification_url", Kind::Url,
+        "Device login: the page the user opens to enter the code.",
+        endpoint!(CODEX, "device_verification_url")),
+    KeySpec::new(CODEX_SECTION, "user_agent", Kind::Text,
+        "The User-Agent of token, usage and API requests.",
+        text!(CODEX, user_agent, |d| d.user_agent)),
+    KeySpec::new(CODEX_SECTION, "originator", Kind::Text,
+        "The originator header value.",
+        text!(CODEX, originator, |d| d.originator.unwrap_or_default())),
+    KeySpec::new(CODEX_SECTION, "callback_port", integers(0, 65_535),
+        "The loopback port of the browser login's callback (0 picks a free port).",
+        Access {
+            get: |config| {
+                let port = config.providers.codex.callback_port
+                    .unwrap_or_else(|| ProviderDescriptor::codex().callback_port);
+                Value::Integer(u64::from(port))
+            },
+            set: |config, value| {
+                if let Value::Integer(port) = value {
+                    config.providers.codex.callback_port = u16::try_from(port).ok();
+                }
+            },
+        }),
+    KeySpec::new(CODEX_SECTION, "client_id", Kind::Text,
+        "The OAuth client id.", text!(CODEX, client_id, |d| d.client_id)),
+];
+
+/// The Markdown table of every key, as `docs/CONFIG.md` shows it between its markers.
+pub fn docs_table() -> String {
+    let mut out = String::from(
+        "| Section | Key | Type | Default | Accepted | Environment variable | Meaning |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for spec in SCHEMA {
+        let row = [
+            format!("`[{}]`", spec.section.name()),
+            format!("`{}`", spec.key),
+            spec.kind.type_name().to_owned(),
+            format!("`{}`", spec.default_value()),
+            spec.kind.range(),
+            format!("`{}`", spec.env_var()),
+            spec.doc.to_owned(),
+        ];
+        out.push_str("| ");
+        out.push_str(&row.join(" | ").replace('\n', " "));
+        out.push_str(" |\n");
+    }
+    out
+}
+
+/// A duration as `config.toml` writes it, for messages.
+pub(crate) fn duration_text(duration: Duration) -> String {
+    format_duration(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use mac_adapters::ENDPOINT_KEYS;
+
+    use super::*;
+
+    #[test]
+    fn every_default_is_accepted_by_its_own_kind() {
+        for spec in SCHEMA {
+            let value = spec.default_value();
+            assert_eq!(spec.kind.check(value.clone()), Ok(value), "{spec}");
+        }
+    }
+
+    #[test]
+    fn keys_and_environment_variables_are_unique() {
+        let keys: BTreeSet<_> = SCHEMA.iter().map(|spec| (spec.section, spec.key)).collect();
+        let vars: BTreeSet<_> = SCHEMA.iter().map(KeySpec::env_var).collect();
+        assert_eq!(keys.len(), SCHEMA.len());
+        assert_eq!(vars.len(), SCHEMA.len());
+        assert_eq!(
+            KeySpec::find(Section::Provider(CODEX), "token_url").map(KeySpec::env_var),
+            Some("MAC_PROVIDERS_CODEX_TOKEN_URL".to_owned())
+        );
+    }
+
+    #[test]
+    fn each_provider_section_has_exactly_the_endpoints_its_descriptor_has() {
+        for provider in Provider::ALL {
+            let has: BTreeSet<&str> = ENDPOINT_KEYS
+                .iter()
+                .copied()
+                .filter(|key| builtin_endpoint(provider, key).is_some())
+                .collect();
+            let listed: BTreeSet<&str> = Section::Provider(provider)
+                .keys()
+                .filter(|spec| spec.kind == Kind::Url)
+                .map(|spec| spec.key)
+                .collect();
+            assert_eq!(listed, has, "{provider}");
+        }
+    }
+
+    #[test]
+    fn set_refuses_what_the_file_would_refuse() {
+        let mut config = MacConfig::default();
+        let token_url = KeySpec::find(Section::Provider(CODEX), "token_url").unwrap();
+        assert!(token_url.set(&mut config, Value::Text("not a url".into())).is_err());
+        let max_wait = KeySpec::find(Section::Pool, "max_wait").unwrap();
+        assert!(max_wait.set(&mut config, Value::Duration(secs(7200))).is_err());
+        assert!(max_wait.set(&mut config, Value::Bool(true)).is_err());
+        assert_eq!(config, MacConfig::default());
+    }
+
+    #[test]
+    fn every_key_is_written_and_read_back() {
+        for spec in SCHEMA {
+            let mut config = MacConfig::default();
+            let other = match spec.kind {
+                Kind::Bool => Value::Bool(spec.default_value() != Value::Bool(true)),
+                Kind::Integer { max, .. } => Value::Integer(max.min(9)),
+                Kind::Percent => Value::Number(42.5),
+                Kind::Duration { max, .. } => Value::Duration(max),
+                Kind::Choice(names) => Value::Text(names[names.len() - 1].to_owned()),
+                Kind::Url => Value::Text("http://127.0.0.1:9/x".to_owned()),
+                Kind::Text => Value::Text("something else".to_owned()),
+            };
+            assert_ne!(other, spec.default_value(), "{spec}: pick another test value");
+            spec.set(&mut config, other.clone()).unwrap();
+            assert_eq!(spec.get(&config), other, "{spec}");
+            assert_ne!(config, MacConfig::default(), "{spec}");
+        }
+    }
+}

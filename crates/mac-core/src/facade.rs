@@ -1,0 +1,185 @@
+//! One-call pool setup: a data directory and a provider in, a ready pool out — the accounts
+//! store, the claims table, the provider client, the executor with its proactive refresher —
+//! configured from `config.toml` (and `MAC_*` overrides), with a clean shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use mac_adapters::{AdapterClient, ProviderDescriptor};
+use mac_claims::Claims;
+use mac_executor::{
+    AttemptResponse, EventSink, ExecuteError, Executed, Pool, RequestInfo, SendError,
+};
+use mac_storage::{AccountStore, Clock, DataDir, Provider, SystemClock};
+use snafu::{ResultExt, Snafu};
+
+use crate::config::MacConfig;
+
+/// Why a pool could not be set up. Each variant says which file or setting to fix.
+#[derive(Debug, Snafu)]
+pub enum SetupError {
+    /// `config.toml` (or a `MAC_*` variable) is invalid.
+    #[snafu(display("{source}"))]
+    Config {
+        /// Every problem found, with file, line and key.
+        source: crate::config::ConfigErrors,
+    },
+    /// The data directory or the accounts file could not be opened.
+    #[snafu(display("{source}"))]
+    Store {
+        /// The cause.
+        source: mac_storage::StoreError,
+    },
+    /// The claims table could not be opened.
+    #[snafu(display("{source}"))]
+    ClaimsTable {
+        /// The cause.
+        source: mac_claims::ClaimsError,
+    },
+    /// An endpoint override is not a valid URL, or names no endpoint.
+    #[snafu(display("{message}"))]
+    Provider {
+        /// What is wrong, naming the key.
+        message: String,
+    },
+    /// The HTTP client could not be built.
+    #[snafu(display("{source}"))]
+    Client {
+        /// The cause.
+        source: mac_adapters::ClientBuildError,
+    },
+}
+
+/// Builds a [`MacPool`].
+pub struct MacPoolBuilder {
+    data_dir: DataDir,
+    provider: Provider,
+    config: Option<MacConfig>,
+    descriptor: Option<ProviderDescriptor>,
+    clock: Arc<dyn Clock>,
+    events: Option<EventSink>,
+}
+
+impl MacPoolBuilder {
+    /// Uses this configuration instead of reading `config.toml` and the process environment.
+    #[must_use]
+    pub fn config(mut self, config: MacConfig) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Uses this provider descriptor instead of the configured one (tests: the loopback fake).
+    #[must_use]
+    pub fn descriptor(mut self, descriptor: ProviderDescriptor) -> Self {
+        self.descriptor = Some(descriptor);
+        self
+    }
+
+    /// The clock (default: the system clock).
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Where the pool's events go (selected, rotated, cooled down, refreshed, disabled).
+    #[must_use]
+    pub fn on_event(mut self, sink: EventSink) -> Self {
+        self.events = Some(sink);
+        self
+    }
+
+    /// Opens everything and starts the proactive refresher. Call inside a tokio runtime (outside
+    /// one the pool works, without proactive refresh).
+    pub fn start(self) -> Result<MacPool, SetupError> {
+        let config = match self.config {
+            Some(config) => config,
+            None => MacConfig::load(&self.data_dir.config_file(), crate::config::process_env)
+                .context(ConfigSnafu)?,
+        };
+        let store = Arc::new(
+            AccountStore::open(&self.data_dir, self.provider, config.store_options())
+                .context(StoreSnafu)?,
+        );
+        let descriptor = match self.descriptor {
+            Some(descriptor) => descriptor,
+            None => config
+                .descriptor(self.provider)
+                .map_err(|err| SetupError::Provider { message: err.to_string() })?,
+        };
+        let client = AdapterClient::builder(descriptor)
+            .clock(Arc::clone(&self.clock))
+            .build()
+            .context(ClientSnafu)?;
+        let pool_config = config.pool_config(self.provider);
+        let mut builder = Pool::builder(Arc::clone(&store), client)
+            .config(pool_config.clone())
+            .clock(Arc::clone(&self.clock));
+        if pool_config.cross_process_claims {
+            let claims = Claims::open(
+                &self.data_dir,
+                self.provider,
+                config.claims_options(),
+                Arc::clone(&self.clock),
+            )
+            .context(ClaimsTableSnafu)?;
+            builder = builder.claims(claims);
+        }
+        if let Some(events) = self.events {
+            builder = builder.on_event(events);
+        }
+        Ok(MacPool { pool: builder.build(), config })
+    }
+}
+
+/// A ready pool of one provider: everything a plugin needs to send requests with rotation,
+/// refresh and waiting.
+#[derive(Clone)]
+pub struct MacPool {
+    pool: Pool,
+    config: MacConfig,
+}
+
+impl MacPool {
+    /// A builder for `provider`'s pool in `data_dir` (see [`DataDir::from_process_env`]).
+    pub fn builder(data_dir: DataDir, provider: Provider) -> MacPoolBuilder {
+        MacPoolBuilder {
+            data_dir,
+            provider,
+            config: None,
+            descriptor: None,
+            clock: Arc::new(SystemClock),
+            events: None,
+        }
+    }
+
+    /// Sends a request through the pool (see [`Pool::execute`]).
+    pub async fn execute<R, F, Fut>(
+        &self,
+        request: &RequestInfo,
+        send: F,
+    ) -> Result<Executed<R>, ExecuteError>
+    where
+        R: AttemptResponse,
+        F: FnMut(mac_executor::Attempt) -> Fut,
+        Fut: Future<Output = Result<R, SendError>>,
+    {
+        self.pool.execute(request, send).await
+    }
+
+    /// The executor's pool: its store, refresh service and queries.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The configuration in effect.
+    pub fn config(&self) -> &MacConfig {
+        &self.config
+    }
+
+    /// Stops the proactive refresher (awaiting a refresh in flight), releases claims and writes
+    /// pending bookkeeping.
+    pub async fn shutdown(&self) {
+        self.pool.shutdown().await;
+    }
+}
