@@ -14,6 +14,9 @@ enum Step {
     Command(Command),
     /// The layering check, in process.
     Layers,
+    /// Each crate of layers 1 and 2 checked on its own, so that its own dependency features
+    /// suffice: a plugin can depend on that one crate alone.
+    Standalone,
 }
 
 /// The steps, in order, each with its name.
@@ -50,7 +53,17 @@ fn steps() -> Vec<(&'static str, Step)> {
         ("doctest", Step::Command(command(&["test", "--workspace", "--doc"]))),
         ("rustdoc", Step::Command(rustdoc)),
         ("layers", Step::Layers),
+        ("standalone", Step::Standalone),
     ]
+}
+
+/// The crates a plugin may take alone: layers 1 and 2.
+fn standalone_crates() -> Vec<&'static str> {
+    layers::LAYERS
+        .iter()
+        .filter(|(_, rank)| matches!(rank, layers::Rank::Layer(1 | 2)))
+        .map(|(name, _)| *name)
+        .collect()
 }
 
 /// Runs every step; fails with the first failing step.
@@ -69,6 +82,19 @@ pub(crate) fn run() -> Result<(), String> {
             Step::Layers => {
                 eprintln!("\n==> [{}/{count}] {name}: cargo xtask layers", index + 1);
                 layers::run(&project_root().join("Cargo.toml"))
+            }
+            Step::Standalone => {
+                eprintln!(
+                    "\n==> [{}/{count}] {name}: cargo check --lib -p <crate>, one crate at a time",
+                    index + 1
+                );
+                standalone_crates().iter().try_for_each(|krate| {
+                    let mut command = cargo();
+                    command
+                        .current_dir(project_root())
+                        .args(["check", "--quiet", "--lib", "-p", krate]);
+                    run_command(&mut command)
+                })
             }
         };
         let elapsed = step_started.elapsed();
@@ -98,7 +124,11 @@ mod tests {
     #[test]
     fn steps_run_in_the_documented_order() {
         let names: Vec<&str> = steps().iter().map(|(name, _)| *name).collect();
-        assert_eq!(names, ["fmt", "clippy", "test", "doctest", "rustdoc", "layers"]);
+        assert_eq!(names, ["fmt", "clippy", "test", "doctest", "rustdoc", "layers", "standalone"]);
+        assert_eq!(
+            standalone_crates(),
+            ["mac-storage", "mac-claims", "mac-ratelimit", "mac-adapters", "mac-ui"]
+        );
     }
 
     #[test]
