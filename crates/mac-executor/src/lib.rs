@@ -58,6 +58,7 @@
 mod config;
 mod error;
 mod events;
+mod jitter;
 mod pool;
 mod proactive;
 mod refresh;

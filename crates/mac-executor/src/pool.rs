@@ -46,6 +46,7 @@ use snafu::{IntoError, OptionExt};
 use crate::config::PoolConfig;
 use crate::error::{ExecuteError, ExhaustedSnafu, NoUsableAccountSnafu, SendSnafu};
 use crate::events::{EventSink, PoolEvent, RotationCause};
+use crate::jitter::Jitter;
 use crate::proactive::ProactiveRefresher;
 use crate::refresh::{Obtained, RefreshService};
 use crate::response::{AttemptResponse, SendError, SendErrorKind};
@@ -108,7 +109,7 @@ struct Inner {
 struct SelectorState {
     cursor: usize,
     sessions: SessionBindings,
-    jitter: u64,
+    jitter: Jitter,
 }
 
 /// Builds a [`Pool`].
@@ -161,15 +162,14 @@ impl PoolBuilder {
             Arc::clone(&self.clock),
         );
         let claims = if self.config.cross_process_claims { self.claims } else { None };
-        let seed = u64::try_from(self.clock.now().as_millis()).unwrap_or(1)
-            ^ u64::from(std::process::id());
         let state = SelectorState {
             cursor: 0,
             sessions: SessionBindings::new(
                 self.config.session_binding_ttl,
                 self.config.session_binding_cap,
             ),
-            jitter: seed | 1,
+            // 75 % ± 25 %: a 5xx retry waits 50–100 % of its pause (SEED §2.6).
+            jitter: Jitter::new(0.25, crate::jitter::default_seed()),
         };
         let proactive = (self.config.proactive.enabled
             && tokio::runtime::Handle::try_current().is_ok())
@@ -730,14 +730,7 @@ impl Pool {
 
     /// 50–100 % of `pause` (SEED §2.6's server-retry jitter), from the pool's own generator.
     fn jittered(&self, pause: Duration) -> Duration {
-        let mut state = self.state();
-        let mut x = state.jitter;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        state.jitter = x;
-        let fraction = 0.5 + f64::from(u32::try_from(x % 1_000).unwrap_or(0)) / 2_000.0;
-        pause.mul_f64(fraction)
+        self.state().jitter.vary(pause.mul_f64(0.75))
     }
 
     fn state(&self) -> MutexGuard<'_, SelectorState> {
