@@ -106,6 +106,7 @@ mod callback;
 mod descriptor;
 mod http;
 mod login;
+mod oauth_body;
 
 pub mod jwt;
 mod pkce;

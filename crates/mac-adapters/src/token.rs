@@ -10,7 +10,7 @@
 //! Nothing here ever puts a token or a raw body into a message: a failure carries the status,
 //! the OAuth error code and a cleaned, shortened `error_description` only.
 
-use crate::http::MAX_RESPONSE_BYTES;
+use crate::oauth_body::{json_object, oauth_error, seconds};
 use std::fmt;
 use std::time::Duration;
 
@@ -372,18 +372,17 @@ fn parse_grant(
     let Some(access_token) = take_string(&mut fields, "access_token") else {
         return Err(malformed("has no access_token"));
     };
-    let expires_in = match fields.remove("expires_in") {
-        None | Some(Value::Null) if provider == Provider::Codex => CODEX_DEFAULT_EXPIRES_IN,
-        Some(value) if !value.is_null() && seconds(&value).is_some() => {
-            seconds(&value).unwrap_or(UNKNOWN_EXPIRY_FALLBACK)
-        }
-        _ => {
-            tracing::warn!(
-                %provider,
-                "token response without a readable expires_in; assuming {}s",
-                UNKNOWN_EXPIRY_FALLBACK.as_secs()
-            );
-            UNKNOWN_EXPIRY_FALLBACK
+    let expires_in = match fields.remove("expires_in").filter(|value| !value.is_null()) {
+        None if provider == Provider::Codex => CODEX_DEFAULT_EXPIRES_IN,
+        value => {
+            value.as_ref().and_then(|value| seconds(value, MAX_EXPIRES_IN)).unwrap_or_else(|| {
+                tracing::warn!(
+                    %provider,
+                    "token response without a readable expires_in; assuming {}s",
+                    UNKNOWN_EXPIRY_FALLBACK.as_secs()
+                );
+                UNKNOWN_EXPIRY_FALLBACK
+            })
         }
     };
     let refresh_token = take_string(&mut fields, "refresh_token").map(Secret::new);
@@ -419,60 +418,10 @@ fn parse_grant(
     })
 }
 
-/// `expires_in` as a duration: a non-negative number (or numeric string) of seconds, at most
-/// [`MAX_EXPIRES_IN`].
-fn seconds(value: &Value) -> Option<Duration> {
-    let seconds = match value {
-        Value::Number(number) => number.as_f64()?,
-        Value::String(text) => text.trim().parse::<f64>().ok()?,
-        _ => return None,
-    };
-    if !seconds.is_finite() || seconds < 0.0 {
-        return None;
-    }
-    Some(Duration::try_from_secs_f64(seconds).map_or(MAX_EXPIRES_IN, |d| d.min(MAX_EXPIRES_IN)))
-}
-
 fn take_string(fields: &mut Map<String, Value>, key: &str) -> Option<String> {
     match fields.remove(key) {
         Some(Value::String(text)) if !text.is_empty() => Some(text),
         _ => None,
-    }
-}
-
-/// The body as a JSON object, or what is wrong with it (never quoting it).
-fn json_object(body: &[u8]) -> Result<Map<String, Value>, &'static str> {
-    if body.len() > MAX_RESPONSE_BYTES {
-        return Err("is larger than 1 MiB");
-    }
-    if std::str::from_utf8(body).is_err() {
-        return Err("is not UTF-8");
-    }
-    match serde_json::from_slice(body) {
-        Ok(Value::Object(fields)) => Ok(fields),
-        Ok(_) => Err("is JSON but not an object"),
-        Err(_) => Err("is not JSON"),
-    }
-}
-
-/// The OAuth error of a non-2xx body: `(code, description)`.
-fn oauth_error(fields: &Map<String, Value>) -> (Option<String>, Option<String>) {
-    let text = |value: Option<&Value>| value.and_then(Value::as_str).map(str::to_owned);
-    match fields.get("error") {
-        // RFC 6749 §5.2: {"error": "invalid_grant", "error_description": "..."}
-        Some(Value::String(code)) => (
-            Some(code.clone()),
-            text(fields.get("error_description")).or_else(|| text(fields.get("message"))),
-        ),
-        // OpenAI {"error": {"code"|"type", "message"}} and Anthropic {"error": {"type", "message"}}
-        Some(Value::Object(error)) => (
-            text(error.get("code")).or_else(|| text(error.get("type"))),
-            text(error.get("message")).or_else(|| text(error.get("error_description"))),
-        ),
-        _ => (
-            text(fields.get("code")),
-            text(fields.get("error_description")).or_else(|| text(fields.get("message"))),
-        ),
     }
 }
 

@@ -171,15 +171,7 @@ impl PoolBuilder {
             // 75 % ± 25 %: a 5xx retry waits 50–100 % of its pause (SEED §2.6).
             jitter: Jitter::new(0.25, crate::jitter::default_seed()),
         };
-        let proactive = (self.config.proactive.enabled
-            && tokio::runtime::Handle::try_current().is_ok())
-        .then(|| {
-            ProactiveRefresher::start(
-                refresh.clone(),
-                Arc::clone(&self.store),
-                self.config.proactive.clone(),
-            )
-        });
+        let proactive = ProactiveRefresher::start(refresh.clone(), self.config.proactive.clone());
         let inner = Inner {
             provider,
             store: self.store,
@@ -189,7 +181,7 @@ impl PoolBuilder {
             clock: self.clock,
             events: self.events,
             state: Mutex::new(state),
-            proactive: tokio::sync::Mutex::new(proactive),
+            proactive: tokio::sync::Mutex::new(Some(proactive)),
         };
         Pool { inner: Arc::new(inner) }
     }
@@ -243,6 +235,9 @@ struct Chosen {
     uuid: String,
     label: String,
     account_id: Option<String>,
+    /// Whether it was the file's active account when chosen (sticky moves the pointer to it
+    /// after a success otherwise).
+    active: bool,
 }
 
 impl Pool {
@@ -441,7 +436,7 @@ impl Pool {
         let status = response.status();
         match status {
             200..=299 => {
-                self.after_success(request, &chosen.uuid);
+                self.after_success(request, chosen);
                 Ok(Next::Done(response))
             }
             401 if !on_account.refreshed_after_401 => {
@@ -603,6 +598,8 @@ impl Pool {
                     uuid: selection.uuid.clone(),
                     label: account.display_name(),
                     account_id: account.account_id.clone(),
+                    active: document.active_account_uuid.as_deref()
+                        == Some(selection.uuid.as_str()),
                 };
                 self.emit(&PoolEvent::Selected {
                     account: chosen.uuid.clone(),
@@ -652,8 +649,9 @@ impl Pool {
         claims.snapshot().map_err(|err| tracing::warn!(error = %err, "could not read claims")).ok()
     }
 
-    fn after_success(&self, request: &RequestInfo, uuid: &str) {
+    fn after_success(&self, request: &RequestInfo, chosen: &Chosen) {
         let inner = &*self.inner;
+        let uuid = chosen.uuid.as_str();
         let now = inner.clock.now();
         if let Some(key) = &request.session_key {
             self.state().sessions.bind(key.as_str(), uuid, now);
@@ -662,8 +660,7 @@ impl Pool {
             tracing::warn!(error = %err, "could not record a success");
         }
         if inner.config.strategy == crate::selection::Strategy::Sticky
-            && let Ok(document) = inner.store.load()
-            && document.active_account_uuid.as_deref() != Some(uuid)
+            && !chosen.active
             && let Err(err) = inner.store.set_active(Some(uuid))
         {
             tracing::warn!(error = %err, "could not move the active pointer");

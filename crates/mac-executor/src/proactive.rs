@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use mac_storage::AccountStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
@@ -93,24 +92,19 @@ impl fmt::Debug for ProactiveRefresher {
 }
 
 impl ProactiveRefresher {
-    /// Starts the task on the current tokio runtime (none when `config.enabled` is `false`).
-    /// `store` is the pool whose accounts are checked, normally the service's own.
+    /// Starts the task on the current tokio runtime (none when `config.enabled` is `false`);
+    /// it checks the accounts of the service's own store.
     ///
     /// Outside a tokio runtime no task can start: the refresher then logs an error and stays
     /// idle (on-demand refresh still works).
-    pub fn start(
-        service: RefreshService,
-        store: Arc<AccountStore>,
-        config: ProactiveConfig,
-    ) -> Self {
-        Self::start_with_callback(service, store, config, None)
+    pub fn start(service: RefreshService, config: ProactiveConfig) -> Self {
+        Self::start_with_callback(service, config, None)
     }
 
     /// Like [`ProactiveRefresher::start`], calling `on_refreshed` after each account whose
     /// credentials changed.
     pub fn start_with_callback(
         service: RefreshService,
-        store: Arc<AccountStore>,
         config: ProactiveConfig,
         on_refreshed: Option<OnRefreshed>,
     ) -> Self {
@@ -128,7 +122,6 @@ impl ProactiveRefresher {
         let seed = config.seed.unwrap_or_else(crate::jitter::default_seed);
         let worker = Worker {
             service,
-            store,
             jitter: Jitter::new(config.jitter, seed),
             config,
             on_refreshed,
@@ -189,7 +182,6 @@ impl Drop for ProactiveRefresher {
 /// The task's state.
 struct Worker {
     service: RefreshService,
-    store: Arc<AccountStore>,
     config: ProactiveConfig,
     jitter: Jitter,
     on_refreshed: Option<OnRefreshed>,
@@ -229,7 +221,7 @@ impl Worker {
 
     /// One pass over the pool.
     async fn check(&self) {
-        let document = match self.store.load() {
+        let document = match self.service.store().load() {
             Ok(document) => document,
             Err(err) => {
                 tracing::warn!(error = %err, "proactive refresh check: cannot read the pool");

@@ -30,7 +30,7 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The longest lifetime or interval believed: a day (a larger one is garbage; the user can
 /// always give up with Ctrl-C).
-const MAX_SECONDS: f64 = 24.0 * 3600.0;
+const MAX_SECONDS: Duration = Duration::from_secs(24 * 3600);
 
 /// How the device login polls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -197,28 +197,14 @@ fn text(fields: &Map<String, Value>, keys: &[&str]) -> Option<String> {
 
 /// A non-negative number of seconds (a number or a numeric string), at most a day.
 fn seconds(value: Option<&Value>) -> Option<Duration> {
-    let seconds = match value? {
-        Value::Number(number) => number.as_f64()?,
-        Value::String(text) => text.trim().parse::<f64>().ok()?,
-        _ => return None,
-    };
-    (seconds.is_finite() && seconds >= 0.0)
-        .then(|| Duration::from_secs_f64(seconds.min(MAX_SECONDS)))
+    crate::oauth_body::seconds(value?, MAX_SECONDS)
 }
 
-/// The OAuth error code of a poll answer, lower-cased: `{"error": "<code>"}` (RFC 8628), or
-/// `{"error": {"code" | "type": "<code>"}}`, or a top-level `code`.
+/// The OAuth error code of a poll answer, lower-cased, in any of the shapes the token
+/// endpoint's errors come in (RFC 8628's `{"error": "<code>"}` among them).
 fn error_code(answer: &Answer) -> Option<String> {
-    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&answer.body) else {
-        return None;
-    };
-    let code = match fields.get("error") {
-        Some(Value::String(code)) => Some(code.as_str()),
-        Some(Value::Object(error)) => {
-            error.get("code").or_else(|| error.get("type")).and_then(Value::as_str)
-        }
-        _ => fields.get("code").and_then(Value::as_str),
-    };
+    let fields = crate::oauth_body::json_object(&answer.body).ok()?;
+    let (code, _) = crate::oauth_body::oauth_error(&fields);
     code.map(|code| code.trim().to_ascii_lowercase())
 }
 

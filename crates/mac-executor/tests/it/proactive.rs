@@ -65,12 +65,8 @@ async fn started(
     config: ProactiveConfig,
     on_refreshed: Option<OnRefreshed>,
 ) -> ProactiveRefresher {
-    let refresher = ProactiveRefresher::start_with_callback(
-        pool.service.clone(),
-        Arc::clone(&pool.store),
-        config,
-        on_refreshed,
-    );
+    let refresher =
+        ProactiveRefresher::start_with_callback(pool.service.clone(), config, on_refreshed);
     for _ in 0..10 {
         tokio::task::yield_now().await;
     }
@@ -102,7 +98,7 @@ async fn a_disabled_or_stopped_refresher_never_refreshes() {
     account(&fake, &pool, "a", 900);
 
     let off = ProactiveConfig { enabled: false, ..config() };
-    let disabled = ProactiveRefresher::start(pool.service.clone(), Arc::clone(&pool.store), off);
+    let disabled = ProactiveRefresher::start(pool.service.clone(), off);
     assert!(!disabled.is_running());
 
     // Stopped before its first check: the pending timer does nothing.
