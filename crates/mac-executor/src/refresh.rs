@@ -152,7 +152,7 @@ struct Inner {
     flights: Mutex<HashMap<String, Arc<Flight>>>,
     /// Refresh tokens the provider declared dead, by account and SHA-256 of the token (the
     /// token itself is not kept), with the failure to answer instead of a request.
-    dead: Mutex<HashMap<(String, [u8; 32]), RefreshFailure>>,
+    dead: Mutex<HashMap<(String, String), RefreshFailure>>,
 }
 
 /// The single flight of one account.
@@ -611,7 +611,7 @@ impl Inner {
     }
 
     fn known_dead(&self, uuid: &str, credentials: &Credentials) -> Option<RefreshFailure> {
-        let key = (uuid.to_owned(), token_digest(credentials));
+        let key = (uuid.to_owned(), credentials.refresh_token.fingerprint());
         let failure = lock_ignoring_poison(&self.dead).get(&key).cloned();
         if failure.is_some() {
             tracing::debug!("the refresh token was declared dead earlier; not sending it again");
@@ -620,7 +620,7 @@ impl Inner {
     }
 
     fn remember_dead(&self, uuid: &str, credentials: &Credentials, failure: &RefreshFailure) {
-        let key = (uuid.to_owned(), token_digest(credentials));
+        let key = (uuid.to_owned(), credentials.refresh_token.fingerprint());
         lock_ignoring_poison(&self.dead).insert(key, failure.clone());
     }
 }
@@ -654,10 +654,6 @@ fn lock_error(uuid: &str, source: LockError) -> RefreshError {
 
 fn lock_ignoring_poison<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn token_digest(credentials: &Credentials) -> [u8; 32] {
-    Sha256::digest(credentials.refresh_token.expose().as_bytes()).into()
 }
 
 /// `<accounts file>.refresh.<uuid>.lock`, the uuid made safe for a file name.

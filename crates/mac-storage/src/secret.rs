@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 /// A token or other credential string.
 ///
 /// `Debug` and `Display` print `[redacted]`, so a secret can sit inside any struct that derives
@@ -26,6 +28,20 @@ impl Secret {
     /// The token itself. Call this only where the token leaves the process (HTTP header, file).
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// A one-way fingerprint of the token, `sha256:<64 hex digits>`: it identifies a token (a
+    /// refresh token known to be dead, one imported before) without revealing it.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest as _, Sha256};
+        let digest = Sha256::digest(self.0.as_bytes());
+        let mut text = String::with_capacity(7 + 64);
+        text.push_str("sha256:");
+        for byte in digest {
+            text.push(char::from(HEX[usize::from(byte >> 4)]));
+            text.push(char::from(HEX[usize::from(byte & 0xf)]));
+        }
+        text
     }
 
     /// Whether the token is the empty string (an imported entry without a token, say).
@@ -69,6 +85,16 @@ mod tests {
         assert_eq!(format!("{secret:?}"), "Secret([redacted])");
         assert_eq!(format!("{:?}", Some(&secret)), "Some(Secret([redacted]))");
         assert_eq!(secret.expose(), "sk-ant-ort01-very-secret");
+    }
+
+    #[test]
+    fn fingerprints_identify_without_revealing() {
+        let secret = Secret::new("abc");
+        assert_eq!(
+            secret.fingerprint(),
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_ne!(Secret::new("abd").fingerprint(), secret.fingerprint());
     }
 
     #[test]

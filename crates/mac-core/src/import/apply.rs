@@ -4,9 +4,8 @@
 
 use std::collections::HashMap;
 
-use mac_adapters::pkce_challenge;
 use mac_storage::{
-    AccountStore, AccountsDocument, EpochMs, MatchedBy, NewAccount, Provider, Secret, StoredAccount,
+    AccountStore, AccountsDocument, EpochMs, MatchedBy, NewAccount, Provider, StoredAccount,
 };
 use serde_json::{Map, Value};
 
@@ -137,7 +136,7 @@ fn merge(document: &mut AccountsDocument, candidates: &[&Candidate], now: EpochM
 
 fn merge_one(document: &mut AccountsDocument, candidate: &Candidate, now: EpochMs) -> Outcome {
     let new = &candidate.account;
-    let fingerprint = fingerprint(&new.credentials.refresh_token);
+    let fingerprint = new.credentials.refresh_token.fingerprint();
     let Some((index, matched_by)) = find_same_account(document, new, &fingerprint) else {
         let account = new_account(candidate, now, fingerprint);
         let uuid = account.uuid.clone().unwrap_or_default();
@@ -235,12 +234,6 @@ fn fill(field: &mut Option<String>, value: Option<&String>) {
     {
         *field = Some(value.clone());
     }
-}
-
-/// A one-way fingerprint of a refresh token: `sha256:` and the unpadded base64url SHA-256
-/// (the PKCE S256 transform computes exactly that). It identifies a token without revealing it.
-fn fingerprint(refresh_token: &Secret) -> String {
-    format!("sha256:{}", pkce_challenge(refresh_token.expose()))
 }
 
 fn fingerprints(account: &StoredAccount) -> impl Iterator<Item = &str> {
