@@ -132,6 +132,20 @@ pub struct UsageWindow {
     pub extra: Map<String, Value>,
 }
 
+impl UsageLimits {
+    /// A snapshot with a 5-hour and a 7-day window (no Sonnet window, no other keys).
+    pub fn new(five_hour: Option<UsageWindow>, seven_day: Option<UsageWindow>) -> Self {
+        Self { five_hour, seven_day, seven_day_sonnet: None, extra: Map::new() }
+    }
+}
+
+impl UsageWindow {
+    /// A window `utilization` percent used, resetting at `resets_at` (ISO-8601 text).
+    pub fn new(utilization: f64, resets_at: Option<String>) -> Self {
+        Self { utilization, resets_at, extra: Map::new() }
+    }
+}
+
 /// The token part of an account: what a refresh replaces and what compare-and-swap compares.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credentials {

@@ -375,19 +375,10 @@ fn hot_request_path(accounts: usize, strategy: mac_executor::Strategy) -> Result
                 let reset = mac_storage::format_iso(
                     now.saturating_add(Duration::from_secs(3_600 + (i as u64 % 7) * 600)),
                 );
-                account.cached_usage = Some(mac_storage::UsageLimits {
-                    five_hour: Some(mac_storage::UsageWindow {
-                        utilization: used,
-                        resets_at: Some(reset.clone()),
-                        extra: serde_json::Map::new(),
-                    }),
-                    seven_day: Some(mac_storage::UsageWindow {
-                        utilization: used / 2.0,
-                        resets_at: Some(reset),
-                        extra: serde_json::Map::new(),
-                    }),
-                    ..mac_storage::UsageLimits::default()
-                });
+                account.cached_usage = Some(mac_storage::UsageLimits::new(
+                    Some(mac_storage::UsageWindow::new(used, Some(reset.clone()))),
+                    Some(mac_storage::UsageWindow::new(used / 2.0, Some(reset))),
+                ));
                 doc.accounts.push(account);
             }
             Ok(())

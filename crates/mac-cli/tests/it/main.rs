@@ -83,11 +83,7 @@ fn status_shows_a_rate_limit_from_headers_or_from_an_exhausted_window() {
     let now = EpochMs::now();
     let in_two_hours =
         mac_storage::format_iso(now.saturating_add(std::time::Duration::from_secs(7_200)));
-    let window = mac_storage::UsageWindow {
-        utilization: 100.0,
-        resets_at: Some(in_two_hours),
-        extra: serde_json::Map::new(),
-    };
+    let window = mac_storage::UsageWindow::new(100.0, Some(in_two_hours));
     let usage = mac_storage::UsageLimits { five_hour: Some(window), ..Default::default() };
     store.record_usage(&uuid, usage, now).unwrap();
     let output = mac(&dir).args(["status", "--json"]).output().unwrap();

@@ -28,6 +28,20 @@ fn seed(fake: &FakeProvider, dir: &TempDataDir, accounts: usize) {
     }
 }
 
+/// One Messages request through `pool` to the fake.
+async fn send_message(
+    pool: &MacPool,
+    fake: &FakeProvider,
+) -> mac_core::Executed<http_response::HttpResponse> {
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = fake.url("/v1/messages");
+    pool.execute(&RequestInfo::default(), |attempt| {
+        http_response::send(http.post(&url).bearer_auth(attempt.access_token.expose()).body(BODY))
+    })
+    .await
+    .unwrap()
+}
+
 fn start(fake: &FakeProvider, dir: &TempDataDir) -> MacPool {
     let config = MacConfig::load(&dir.data_dir().config_file(), mac_core::config::no_env).unwrap();
     MacPool::builder(dir.data_dir().clone(), Provider::Anthropic)
@@ -54,16 +68,7 @@ async fn a_pool_from_a_data_dir_and_its_config_rotates_through_the_fake() {
         Endpoint::Messages,
         vec![Scripted::rate_limited(vec![("retry-after".into(), "120".into())])],
     );
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let url = fake.url("/v1/messages");
-    let done = pool
-        .execute(&RequestInfo::default(), |attempt| {
-            http_response::send(
-                http.post(&url).bearer_auth(attempt.access_token.expose()).body(BODY),
-            )
-        })
-        .await
-        .unwrap();
+    let done = send_message(&pool, &fake).await;
     assert_eq!(done.response.status(), 200);
     let text = String::from_utf8(done.response.bytes().await.unwrap().to_vec()).unwrap();
     assert!(text.contains("Hello from the fake provider"), "{text}");
@@ -95,16 +100,7 @@ async fn a_returned_error_response_still_yields_its_whole_body() {
         )],
     );
     let pool = start(&fake, &dir);
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let url = fake.url("/v1/messages");
-    let done = pool
-        .execute(&RequestInfo::default(), |attempt| {
-            http_response::send(
-                http.post(&url).bearer_auth(attempt.access_token.expose()).body(BODY),
-            )
-        })
-        .await
-        .unwrap();
+    let done = send_message(&pool, &fake).await;
     assert_eq!(done.response.status(), 403);
     // The executor read a 64 KiB prefix to look for "revoked"; the caller still gets it all.
     let body = done.response.bytes().await.unwrap();

@@ -46,11 +46,7 @@ fn account(uuid: &str) -> StoredAccount {
 }
 
 fn window(utilization: f64, resets_in: Option<i64>) -> UsageWindow {
-    UsageWindow {
-        utilization,
-        resets_at: resets_in.map(|s| format_iso(secs(s))),
-        extra: serde_json::Map::new(),
-    }
+    UsageWindow::new(utilization, resets_in.map(|s| format_iso(secs(s))))
 }
 
 /// An account whose 7-day window is at `utilization` % (no reset known).

@@ -66,16 +66,12 @@ pub(crate) fn account(uuid: &str) -> StoredAccount {
 
 /// A usage window at `utilization` % resetting at `resets_at` (ISO text).
 pub(crate) fn window(utilization: f64, resets_at: Option<&str>) -> UsageWindow {
-    UsageWindow {
-        utilization,
-        resets_at: resets_at.map(str::to_owned),
-        extra: serde_json::Map::new(),
-    }
+    UsageWindow::new(utilization, resets_at.map(str::to_owned))
 }
 
 /// Usage with a 5-hour and a 7-day window.
 pub(crate) fn usage(five_hour: Option<UsageWindow>, seven_day: Option<UsageWindow>) -> UsageLimits {
-    UsageLimits { five_hour, seven_day, seven_day_sonnet: None, extra: serde_json::Map::new() }
+    UsageLimits::new(five_hour, seven_day)
 }
 
 /// The ISO text of `at`.
