@@ -1,6 +1,7 @@
 //! Tidy rules, run as ordinary tests on the real workspace (so `cargo nextest run --workspace`
 //! enforces them): crate roots open with a `//!` paragraph and say what they must not depend on;
-//! no `#[ignore]` without a reason; docs/ARCHITECTURE.md names exactly the workspace members;
+//! every other Rust file (module, test, binary) opens with a `//!` line saying its job; no
+//! `#[ignore]` without a reason; docs/ARCHITECTURE.md names exactly the workspace members;
 //! every member inherits the workspace lints.
 
 use std::fs;
@@ -109,6 +110,37 @@ fn rust_files(dir: &Path, files: &mut Vec<PathBuf>) {
             files.push(path);
         }
     }
+}
+
+/// Whether `text` opens with a non-empty `//!` line (a module's one-line job).
+fn opens_with_module_doc(text: &str) -> bool {
+    text.lines()
+        .next()
+        .and_then(|line| line.strip_prefix("//!"))
+        .is_some_and(|rest| !rest.trim().is_empty())
+}
+
+#[test]
+fn every_rust_file_opens_with_a_module_doc() {
+    let mut files = Vec::new();
+    rust_files(project_root(), &mut files);
+    files.sort();
+    let problems: Vec<String> = files
+        .iter()
+        .filter(|file| !opens_with_module_doc(&fs::read_to_string(file).unwrap()))
+        .map(|file| {
+            format!("{}: open it with a `//!` line saying the module's job", relative(file))
+        })
+        .collect();
+    assert_none("Rust files without a module doc", &problems);
+}
+
+#[test]
+fn module_doc_rule() {
+    assert!(opens_with_module_doc("//! Parses things.\nuse x;\n"));
+    assert!(!opens_with_module_doc("//!\n//! Parses things.\n"));
+    assert!(!opens_with_module_doc("use x;\n//! Parses things.\n"));
+    assert!(!opens_with_module_doc(""));
 }
 
 #[test]
