@@ -194,7 +194,7 @@ impl CliError {
                 Some(Hint::run(HintCommand::AccountsList))
             }
             CliError::MalformedToken { flag, .. } => Some(Hint::Flag(flag)),
-            CliError::Stdin { .. } => Some(Hint::Flag("--refresh-token"))
+            CliError::Stdin { .. } => Some(Hint::Flag("--refresh-token")),
             CliError::Usage { flag, .. } => Some(Hint::Flag(flag)),
             CliError::NoTerminal { .. } => Some(Hint::Run(vec![
                 HintCommand::Status,

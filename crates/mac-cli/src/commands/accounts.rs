@@ -191,8 +191,11 @@ fn add(ctx: &Context, config: &MacConfig, args: &AddArgs) -> Result<(), CliError
         });
     }
     let refresh_token = token(&args.refresh_token, "refresh token", "--refresh-token")?;
-    let access_token =
-        args.access_token.as_deref().map(|a| token(a, "access token", "--access-token")).transpose()?;
+    let access_token = args
+        .access_token
+        .as_deref()
+        .map(|a| token(a, "access token", "--access-token"))
+        .transpose()?;
     let label = args.label.as_deref().map(checked_label).transpose()?;
     if let Some(expires) = args.expires_at
         && expires <= 0
