@@ -193,9 +193,10 @@ impl CliError {
             CliError::UnknownAccount { .. } | CliError::AmbiguousAccount { .. } => {
                 Some(Hint::run(HintCommand::AccountsList))
             }
-            CliError::MalformedToken { flag, .. } => Some(Hint::Flag(flag)),
+            CliError::MalformedToken { flag, .. } | CliError::Usage { flag, .. } => {
+                Some(Hint::Flag(flag))
+            }
             CliError::Stdin { .. } => Some(Hint::Flag("--refresh-token")),
-            CliError::Usage { flag, .. } => Some(Hint::Flag(flag)),
             CliError::NoTerminal { .. } => Some(Hint::Run(vec![
                 HintCommand::Status,
                 HintCommand::AccountsList,
