@@ -192,7 +192,7 @@ pub struct AddArgs {
     #[arg(long, value_name = "A")]
     pub access_token: Option<String>,
     /// When the access token expires, in epoch milliseconds.
-    #[arg(long, value_name = "EPOCH_MS")]
+    #[arg(long, value_name = "EPOCH_MS", allow_negative_numbers = true)]
     pub expires_at: Option<i64>,
     /// A label.
     #[arg(long, value_name = "L")]

@@ -28,6 +28,9 @@ impl Context {
             Some(path) => DataDir::at(path),
             None => DataDir::from_process_env()?,
         };
+        if data_dir.path().exists() && !data_dir.path().is_dir() {
+            return Err(CliError::NotADirectory { path: data_dir.path().to_path_buf() });
+        }
         Ok(Self { printer, data_dir })
     }
 

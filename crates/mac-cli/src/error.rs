@@ -29,6 +29,12 @@ pub enum CliError {
         /// The cause.
         source: DataDirError,
     },
+    /// The data directory path is a file.
+    #[snafu(display("the data directory {} is not a directory", path.display()))]
+    NotADirectory {
+        /// The path.
+        path: PathBuf,
+    },
     /// Reading or changing an accounts file failed.
     #[snafu(display("{source}"), context(false))]
     Store {
@@ -187,7 +193,7 @@ impl CliError {
     /// What the person can do, when there is something.
     pub fn hint(&self) -> Option<Hint> {
         match self {
-            CliError::DataDir { .. } => Some(Hint::Flag("--home")),
+            CliError::DataDir { .. } | CliError::NotADirectory { .. } => Some(Hint::Flag("--home")),
             CliError::Store { source } => store_hint(source),
             CliError::Config { .. } => Some(Hint::run(HintCommand::ConfigCheck)),
             CliError::UnknownAccount { .. } | CliError::AmbiguousAccount { .. } => {

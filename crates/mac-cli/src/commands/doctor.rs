@@ -434,7 +434,7 @@ fn check_online(
             ("usage_url", &e.usage_url),
             ("authorize_url", &e.authorize_url),
         ] {
-            let answer = rt.block_on(client.get(url.clone()).send());
+            let answer = rt.block_on(async { client.get(url.clone()).send().await });
             results.push((provider, key, url.to_string(), answer.map(|r| r.status().as_u16())));
         }
     }
