@@ -41,7 +41,7 @@ fn command_section(out: &mut String, command: &Command, parent: &str) {
     let path = format!("{parent} {}", command.get_name());
     let _ = writeln!(out, "## `{path}`\n");
     if let Some(about) = command.get_long_about().or_else(|| command.get_about()) {
-        let _ = writeln!(out, "{about}\n");
+        let _ = writeln!(out, "{about}.\n");
     }
     if command.has_subcommands() {
         for sub in command.get_subcommands() {
@@ -92,7 +92,10 @@ fn describe(arg: &Arg) -> String {
         }
         names.join(", ")
     };
-    let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+    let mut help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+    if !help.is_empty() && !help.ends_with('.') {
+        help.push('.');
+    }
     let values: Vec<String> = arg
         .get_possible_values()
         .iter()
@@ -108,7 +111,7 @@ fn describe(arg: &Arg) -> String {
     }
     let defaults: Vec<String> =
         arg.get_default_values().iter().map(|d| d.to_string_lossy().into_owned()).collect();
-    if !defaults.is_empty() {
+    if !defaults.is_empty() && arg.get_action().takes_values() {
         let _ = write!(text, " Default: `{}`.", defaults.join(","));
     }
     text

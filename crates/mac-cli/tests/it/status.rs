@@ -184,3 +184,42 @@ fn watch_redraws_until_interrupted() {
     let status = child.wait().unwrap();
     assert!(status.success(), "Ctrl-C ends the watch cleanly: {status:?}");
 }
+
+#[test]
+fn colour_follows_color_and_no_color_and_quiet_silences_notes() {
+    let dir = seeded();
+    let plain = stdout(&mac(&dir).arg("status").output().unwrap());
+    assert!(!plain.contains('\u{1b}'), "a pipe gets no colour: {plain:?}");
+    let always = stdout(&mac(&dir).args(["status", "--color", "always"]).output().unwrap());
+    assert!(always.contains("\u{1b}[32mready\u{1b}[0m"), "{always:?}");
+    let no_color =
+        mac(&dir).env("NO_COLOR", "1").args(["--color", "auto", "status"]).output().unwrap();
+    assert!(!stdout(&no_color).contains('\u{1b}'));
+    let never = stdout(&mac(&dir).args(["--color=never", "status"]).output().unwrap());
+    assert!(!never.contains('\u{1b}'));
+
+    let loud =
+        mac(&dir).args(["accounts", "add", "codex", "--refresh-token", "rt-1"]).output().unwrap();
+    assert!(crate::support::stderr(&loud).contains("added an account to the codex pool"));
+    let quiet = mac(&dir)
+        .args(["accounts", "add", "codex", "--refresh-token", "rt-2", "-q"])
+        .output()
+        .unwrap();
+    assert!(quiet.stderr.is_empty(), "{}", crate::support::stderr(&quiet));
+    assert_eq!(stdout(&quiet).trim().len(), 36, "the result still goes to stdout");
+}
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let dir = seeded();
+    let mut child = std_mac(&dir)
+        .args(["status", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(output.stderr.is_empty(), "{}", String::from_utf8_lossy(&output.stderr));
+}
