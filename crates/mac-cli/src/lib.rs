@@ -15,6 +15,7 @@ pub mod error;
 pub mod hint;
 pub mod menu_flow;
 mod printer;
+mod relogin;
 mod target;
 mod views;
 

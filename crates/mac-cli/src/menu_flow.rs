@@ -175,18 +175,13 @@ fn manage(
                     return Ok(());
                 }
             };
-            let new = outcome.into_new_account();
-            store.mutate(|document| {
-                let stored = store.account_mut(document, &uuid)?;
-                stored.refresh_token = new.credentials.refresh_token.clone();
-                stored.access_token.clone_from(&new.credentials.access_token);
-                stored.expires_at = new.credentials.expires_at;
-                stored.is_auth_disabled = false;
-                stored.auth_disabled_reason = None;
-                stored.consecutive_auth_failures = 0;
-                Ok(())
-            })?;
-            host.say(&format!("{} re-authenticated.", shown.name));
+            match crate::relogin::apply(store, provider, &uuid, outcome) {
+                Ok(name) => host.say(&format!("{name} re-authenticated.")),
+                Err(err @ CliError::WrongAccount { .. }) => {
+                    host.say(&format!("Not changed: {err}"));
+                }
+                Err(err) => return Err(err),
+            }
         }
     }
     Ok(())

@@ -134,8 +134,7 @@ fn read_line(ctx: &Context, question: &str) -> Result<String, CliError> {
     Ok(line.trim().to_owned())
 }
 
-/// Logs `entry` in again and gives it the new tokens; refuses (changing nothing) when the
-/// login is plainly of another account (a different email or provider account id).
+/// Logs `entry` in again and gives it the new tokens (see [`crate::relogin`]).
 pub(crate) fn relogin(
     ctx: &Context,
     config: &MacConfig,
@@ -143,47 +142,9 @@ pub(crate) fn relogin(
     flow: LoginFlowArgs,
 ) -> Result<(), CliError> {
     let outcome = log_in(ctx, config, entry.provider, flow)?;
-    let new = outcome.into_new_account();
-    let differs = |a: Option<&str>, b: Option<&str>| matches!((a, b), (Some(a), Some(b)) if !a.is_empty() && !b.is_empty() && !a.eq_ignore_ascii_case(b));
-    let old = &entry.account;
-    if differs(new.email.as_deref(), old.email.as_deref())
-        || differs(new.account_id.as_deref(), old.account_id.as_deref())
-        || differs(new.account_uuid.as_deref(), old.account_uuid.as_deref())
-    {
-        return Err(CliError::WrongAccount {
-            got: new.email.clone().unwrap_or_else(|| "another account".into()),
-            expected: old.display_name(),
-            provider: entry.provider,
-        });
-    }
     let store = ctx.writer(entry.provider, config)?;
-    let uuid = entry.uuid().to_owned();
-    store.mutate(|document| {
-        let account = store.account_mut(document, &uuid)?;
-        account.refresh_token = new.credentials.refresh_token.clone();
-        account.access_token.clone_from(&new.credentials.access_token);
-        account.expires_at = new.credentials.expires_at;
-        account.is_auth_disabled = false;
-        account.auth_disabled_reason = None;
-        account.consecutive_auth_failures = 0;
-        for (slot, value) in [
-            (&mut account.email, &new.email),
-            (&mut account.account_id, &new.account_id),
-            (&mut account.account_uuid, &new.account_uuid),
-        ] {
-            if slot.is_none() {
-                slot.clone_from(value);
-            }
-        }
-        if let Some(plan) = new.plan_tier.as_ref().filter(|p| !p.is_empty()) {
-            account.plan_tier.clone_from(plan);
-        }
-        Ok(())
-    })?;
-    ctx.printer.out(&format!(
-        "re-logged in {} account {}, id {uuid}",
-        entry.provider,
-        old.display_name()
-    ));
+    let uuid = entry.uuid();
+    let name = crate::relogin::apply(&store, entry.provider, uuid, outcome)?;
+    ctx.printer.out(&format!("re-logged in {} account {name}, id {uuid}", entry.provider));
     Ok(())
 }

@@ -18,6 +18,8 @@ use crate::support::{seeded, store};
 struct FakeHost {
     said: Vec<String>,
     logins: usize,
+    /// Who every login is (else `menu<n>@example.com`).
+    email: Option<String>,
 }
 
 impl MenuHost for FakeHost {
@@ -34,7 +36,11 @@ impl MenuHost for FakeHost {
                 expires_at: Some(EpochMs::now().saturating_add(Duration::from_secs(3_600))),
             },
             identity: Identity {
-                email: Some(format!("menu{}@example.com", self.logins)),
+                email: Some(
+                    self.email
+                        .clone()
+                        .unwrap_or_else(|| format!("menu{}@example.com", self.logins)),
+                ),
                 ..Identity::default()
             },
         })
@@ -50,8 +56,11 @@ impl MenuHost for FakeHost {
 }
 
 fn run_script(dir: &mac_test_support::TempDataDir, script: &[&str]) -> FakeHost {
+    run_as(dir, script, FakeHost::default())
+}
+
+fn run_as(dir: &mac_test_support::TempDataDir, script: &[&str], mut host: FakeHost) -> FakeHost {
     let mut prompter = ScriptedPrompter::new(script);
-    let mut host = FakeHost::default();
     let config = MacConfig::load_from(dir.data_dir(), mac_core::config::no_env).unwrap();
     menu_flow::run(dir.data_dir(), &config, Some(Provider::Anthropic), &mut prompter, &mut host)
         .unwrap();
@@ -62,21 +71,34 @@ fn run_script(dir: &mac_test_support::TempDataDir, script: &[&str]) -> FakeHost 
 #[test]
 fn toggle_relogin_and_delete_with_confirmation() {
     let dir = seeded();
-    let host = run_script(
+    let someone_else = run_as(
         &dir,
-        &[
-            "Manage",
-            "me@example.com",
-            "Disable account",
-            "Manage",
-            "two@example.com",
-            "Re-authenticate",
-            "Manage",
-            "two@example.com",
-            "Delete this account",
-            "!no",
-            "!cancel",
-        ],
+        &["Manage", "two@example.com", "Re-authenticate", "!cancel"],
+        FakeHost { email: Some("else@example.com".into()), ..FakeHost::default() },
+    );
+    assert!(
+        someone_else.said[0].starts_with("Not changed: the login was for else@example.com"),
+        "{:?}",
+        someone_else.said
+    );
+    assert!(store(&dir, Provider::Anthropic).load().unwrap().accounts[1].is_auth_disabled);
+    let script = [
+        "Manage",
+        "me@example.com",
+        "Disable account",
+        "Manage",
+        "two@example.com",
+        "Re-authenticate",
+        "Manage",
+        "two@example.com",
+        "Delete this account",
+        "!no",
+        "!cancel",
+    ];
+    let host = run_as(
+        &dir,
+        &script,
+        FakeHost { email: Some("two@example.com".into()), ..FakeHost::default() },
     );
     assert_eq!(host.said, ["me@example.com disabled.", "two@example.com re-authenticated."]);
     let document = store(&dir, Provider::Anthropic).load().unwrap();
