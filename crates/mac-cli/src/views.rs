@@ -112,24 +112,19 @@ pub(crate) fn state_of(
     let header = mac_ratelimit::header_blocked_until(account, now);
     let usage = mac_ratelimit::usage_exhausted_until(account, now);
     match (header, usage) {
-        (Some(h), u) if u.is_none_or(|u| h >= u) => (
-            Badge::RateLimited,
-            Some(format!("rate-limit answer; until {}", clock_time(h, now))),
-            Some(h),
-        ),
-        (_, Some(u)) => (
-            Badge::Exhausted,
-            Some(format!("usage window used up; until {}", clock_time(u, now))),
-            Some(u),
-        ),
+        (Some(h), u) if u.is_none_or(|u| h >= u) => {
+            (Badge::RateLimited, Some(RATE_LIMITED.to_owned()), Some(h))
+        }
+        (_, Some(u)) => (Badge::Exhausted, Some(EXHAUSTED.to_owned()), Some(u)),
         _ => (Badge::Ready, None, None),
     }
 }
 
-/// `in 1h 5m` for a future time.
-fn clock_time(at: EpochMs, now: EpochMs) -> String {
-    format!("in {}", wait_time(at.duration_since(now)))
-}
+/// Why a rate-limited account waits.
+pub(crate) const RATE_LIMITED: &str = "the provider answered with a rate limit";
+/// Why an exhausted account waits.
+pub(crate) const EXHAUSTED: &str = "a usage window is used up";
+
 
 impl AccountView {
     /// The view of `account`, the `index`-th of its listing.

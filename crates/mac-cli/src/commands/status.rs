@@ -136,16 +136,11 @@ fn render(ctx: &Context, view: &StatusView, now: EpochMs) -> Vec<String> {
             let window = |w: &Option<crate::views::WindowView>| {
                 w.as_ref().map_or_else(|| "-".to_owned(), |w| w.human(now))
             };
-            let why = match a.blocked_until {
-                Some(until) if until > now => {
-                    let what = if a.state == mac_ui::Badge::Exhausted {
-                        "usage window used up"
-                    } else {
-                        "rate-limit answer"
-                    };
-                    format!("{what}, {} left", wait_time(until.duration_since(now)))
+            let why = match (a.blocked_until, &a.reason) {
+                (Some(until), Some(reason)) if until > now => {
+                    format!("{reason}; {} left", wait_time(until.duration_since(now)))
                 }
-                _ => a.reason.clone().unwrap_or_default(),
+                (_, reason) => reason.clone().unwrap_or_default(),
             };
             table.row(vec![
                 (a.index.to_string(), None),
