@@ -125,7 +125,6 @@ pub(crate) const RATE_LIMITED: &str = "the provider answered with a rate limit";
 /// Why an exhausted account waits.
 pub(crate) const EXHAUSTED: &str = "a usage window is used up";
 
-
 impl AccountView {
     /// The view of `account`, the `index`-th of its listing.
     pub(crate) fn of(

@@ -65,7 +65,11 @@ fn status_shows_rate_limits_and_exhausted_windows_with_countdowns() {
         table.contains("100% (resets in 1h 59m") || table.contains("100% (resets in 2h"),
         "{table}"
     );
-    assert!(table.contains("a usage window is used up; 1h 59m") || table.contains("a usage window is used up; 2h"), "{table}");
+    assert!(
+        table.contains("a usage window is used up; 1h 59m")
+            || table.contains("a usage window is used up; 2h"),
+        "{table}"
+    );
 
     store(&dir, Provider::Anthropic)
         .record_rate_limit(&uuid, now.saturating_add(Duration::from_secs(10_800)))
