@@ -71,7 +71,9 @@ pub(crate) fn run(ctx: &Context, args: &ImportArgs) -> Result<(), CliError> {
     let sources = select(&ImportSources::from_process_env(), args.from);
     let found = scan(&sources);
     let now = EpochMs::now();
-    let report = if args.dry_run {
+    // With nothing to import, the pools are not opened for writing, so a first `mac import`
+    // that finds nothing creates no data directory.
+    let report = if args.dry_run || found.candidates().next().is_none() {
         dry_run(ctx, &config, found, now)?
     } else {
         let anthropic = ctx.writer(Provider::Anthropic, &config)?;
@@ -185,6 +187,8 @@ fn view_of(report: &ImportReport, dry_run: bool) -> ImportView {
                 .iter()
                 .map(|a| {
                     let (outcome, id) = match &a.outcome {
+                        // A dry run's new uuid belongs to the scratch copy: it means nothing.
+                        Outcome::Added { .. } if dry_run => ("added", None),
                         Outcome::Added { uuid } => ("added", Some(uuid.clone())),
                         Outcome::Updated { uuid, .. } => ("updated", Some(uuid.clone())),
                         Outcome::Skipped { reason } => ("skipped", skip_uuid(reason)),
@@ -195,7 +199,13 @@ fn view_of(report: &ImportReport, dry_run: bool) -> ImportView {
                         name: a.name.clone(),
                         outcome,
                         id,
-                        detail: a.outcome.to_string(),
+                        detail: match &a.outcome {
+                            Outcome::Added { .. } if dry_run => "would be added".to_owned(),
+                            Outcome::Updated { why, .. } if dry_run => {
+                                format!("would be updated: {why}")
+                            }
+                            outcome => outcome.to_string(),
+                        },
                     }
                 })
                 .collect(),
@@ -237,14 +247,9 @@ fn print_human(ctx: &Context, view: &ImportView) {
         }
         for account in &file.accounts {
             let name = account.name.as_deref().unwrap_or("unnamed");
-            let verb = if view.dry_run {
-                format!("{would}{}", account.outcome)
-            } else {
-                account.outcome.to_owned()
-            };
             ctx.printer.out(&format!(
-                "  {} {} [{}]: {verb} — {}",
-                account.provider, name, account.entry, account.detail
+                "  {} {name} [{}]: {}",
+                account.provider, account.entry, account.detail
             ));
         }
     }

@@ -30,7 +30,7 @@ fn import_adds_says_what_it_did_and_warns_about_the_shared_grant() {
     assert!(output.status.success(), "{}", stderr(&output));
     let (out, err) = (stdout(&output), stderr(&output));
     assert!(out.contains("Claude Code credentials"), "{out}");
-    assert!(out.contains(": added — added as "), "{out}");
+    assert!(out.contains("[claudeAiOauth]: added as "), "{out}");
     assert!(out.contains("1 added, 0 updated, 0 skipped"), "{out}");
     assert!(
         err.contains("same OAuth grant")
@@ -85,4 +85,35 @@ fn a_malformed_source_is_named_and_exits_1() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stdout(&output).contains("malformed"), "{}", stdout(&output));
     assert!(stderr(&output).contains(&format!("hint: see {}", codex.join("auth.json").display())));
+}
+
+#[test]
+fn finding_nothing_creates_nothing() {
+    let dir = TempDataDir::new().unwrap();
+    let missing = dir.outer().join("fresh");
+    let output =
+        crate::support::bare(&dir).arg("--home").arg(&missing).arg("import").output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("0 added, 0 updated, 0 skipped"), "{}", stdout(&output));
+    assert!(stderr(&output).contains("found no logins to import"), "{}", stderr(&output));
+    assert!(!missing.exists());
+}
+
+#[test]
+fn import_snapshots() {
+    let dir = with_claude_code();
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(&dir.outer().display().to_string(), "[TMP]");
+    settings.add_filter(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[UUID]");
+    settings.bind(|| {
+        insta::assert_snapshot!(
+            "import_dry_run_json",
+            stdout(&mac(&dir).args(["import", "--dry-run", "--json"]).output().unwrap())
+        );
+        let output = mac(&dir).arg("import").output().unwrap();
+        insta::assert_snapshot!(
+            "import_human",
+            format!("{}--- stderr ---\n{}", stdout(&output), stderr(&output))
+        );
+    });
 }
