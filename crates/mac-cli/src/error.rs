@@ -112,7 +112,7 @@ pub enum CliError {
     /// The login was of another account than the one to re-login.
     #[snafu(display(
         "the login was for {got}, not {expected}; nothing was changed (log in as {expected}, or \
-         add the other account with `mac login`)"
+         add the other account as a new one)"
     ))]
     WrongAccount {
         /// Who logged in.

@@ -79,6 +79,15 @@ impl fmt::Display for HintCommand {
     }
 }
 
+/// How a new user gets accounts: import the logins other tools have, or log in.
+pub fn first_steps() -> Vec<HintCommand> {
+    vec![
+        HintCommand::Import,
+        HintCommand::Login(Provider::Anthropic),
+        HintCommand::Login(Provider::Codex),
+    ]
+}
+
 /// What to do about an error.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Hint {

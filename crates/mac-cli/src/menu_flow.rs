@@ -153,7 +153,7 @@ fn manage(
         return Ok(());
     };
     let Some(uuid) = account.uuid.clone() else {
-        host.say("This account has no id (an old file); remove it with `mac accounts remove`.");
+        host.say("This account has no id (it comes from an old file) and cannot be changed here.");
         return Ok(());
     };
     match account_menu(prompter, shown)? {

@@ -16,6 +16,7 @@ use crate::commands::login::{checked_label, relogin};
 use crate::commands::status::claims_of;
 use crate::context::Context;
 use crate::error::{CliError, StdinSnafu};
+use crate::hint::{Hint, first_steps};
 use crate::target::{Entry, listing, resolve};
 use crate::views::AccountView;
 
@@ -109,7 +110,8 @@ fn list(
         return Ok(());
     }
     if views.is_empty() {
-        ctx.printer.note("no accounts; add one with `mac login <provider>` or `mac import`");
+        ctx.printer.note("no accounts");
+        ctx.printer.note(&format!("hint: {}", Hint::Run(first_steps())));
         return Ok(());
     }
     let style = ctx.printer.style();

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use mac_core::MacConfig;
 use mac_core::config::process_env;
-use mac_storage::{EpochMs, Provider, StoreError};
+use mac_storage::{EpochMs, Provider};
 use serde::Serialize;
 
 use crate::args::DoctorArgs;
@@ -144,11 +144,7 @@ fn check_data_dir(ctx: &Context, findings: &mut Findings) -> bool {
                 check,
                 Level::Warn,
                 format!("{} does not exist yet", dir.display()),
-                Some(Hint::Run(vec![
-                    HintCommand::Import,
-                    HintCommand::Login(Provider::Anthropic),
-                    HintCommand::Login(Provider::Codex),
-                ])),
+                Some(Hint::Run(crate::hint::first_steps())),
             );
             return false;
         }
@@ -245,17 +241,8 @@ fn check_pool(ctx: &Context, config: &MacConfig, provider: Provider, findings: &
     }
     let document = match store.load() {
         Ok(document) => document,
-        Err(err @ StoreError::NewerVersion { .. }) => {
-            findings.add(&check, Level::Fail, err.to_string(), Some(Hint::File(path)));
-            return;
-        }
         Err(err) => {
-            findings.add(
-                &check,
-                Level::Fail,
-                format!("{err}; move it away (mac keeps a .corrupt.*.bak copy when it meets one) and run `mac import` or `mac login` again"),
-                Some(Hint::File(path)),
-            );
+            findings.add(&check, Level::Fail, err.to_string(), Some(Hint::File(path)));
             return;
         }
     };

@@ -259,9 +259,14 @@ fn print_human(ctx: &Context, view: &ImportView) {
         view.added, view.updated, view.skipped
     ));
     if view.files.iter().all(|f| f.status == "not found") {
-        ctx.printer.note(
-            "found no logins to import; log in with `mac login anthropic` or `mac login codex`",
-        );
+        ctx.printer.note("found no logins to import");
+        ctx.printer.note(&format!(
+            "hint: {}",
+            Hint::Run(vec![
+                crate::hint::HintCommand::Login(Provider::Anthropic),
+                crate::hint::HintCommand::Login(Provider::Codex),
+            ])
+        ));
     }
     if let Some(warning) = view.warning {
         ctx.printer.note("");

@@ -122,3 +122,23 @@ fn doctor_online_checks_every_endpoint() {
         .count();
     assert_eq!(failed, 6, "a stopped provider answers nothing");
 }
+
+#[test]
+fn doctor_warns_about_a_newer_version_file() {
+    let dir = TempDataDir::new().unwrap();
+    let path = dir.accounts_file(Provider::Codex);
+    std::fs::write(&path, br#"{"version": 9, "accounts": []}"#).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let output = mac(&dir).args(["doctor", "--json"]).output().unwrap();
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let finding = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["message"].as_str().unwrap().contains("newer mac"))
+        .unwrap()
+        .clone();
+    assert_eq!(finding["level"], "warn");
+    assert_eq!(finding["fix"], format!("see {}", path.display()));
+    assert_eq!(std::fs::read(&path).unwrap(), br#"{"version": 9, "accounts": []}"#);
+}

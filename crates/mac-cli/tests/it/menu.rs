@@ -221,3 +221,16 @@ fn menu_in_a_real_terminal_toggles_an_account() {
     assert!(!document.accounts[0].enabled, "the file has the account switched off");
     assert!(document.accounts[1].enabled);
 }
+
+#[test]
+fn without_a_provider_the_menu_asks_which_pool() {
+    let dir = seeded();
+    let mut prompter = ScriptedPrompter::new(&["codex", "Add new account", "!cancel"]);
+    let mut host = FakeHost::default();
+    let config = MacConfig::load_from(dir.data_dir(), mac_core::config::no_env).unwrap();
+    menu_flow::run(dir.data_dir(), &config, None, &mut prompter, &mut host).unwrap();
+    assert_eq!(prompter.asked[0], "Which pool?");
+    assert_eq!(prompter.asked[1], "mac: codex pool, 0 account(s)");
+    assert_eq!(host.said, ["Account added to the codex pool (1 total)."]);
+    assert_eq!(store(&dir, Provider::Codex).load().unwrap().accounts.len(), 1);
+}
