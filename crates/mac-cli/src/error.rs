@@ -263,3 +263,47 @@ pub fn report(error: &CliError) -> Vec<String> {
     }
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fmt;
+
+    use super::*;
+
+    #[derive(Debug)]
+    struct Layer {
+        text: &'static str,
+        source: Option<Box<Layer>>,
+    }
+
+    impl fmt::Display for Layer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.text)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.source.as_deref().map(|e| e as _)
+        }
+    }
+
+    #[test]
+    fn every_cause_is_said_once() {
+        let inner = Layer { text: "connection refused", source: None };
+        let middle = Layer { text: "the socket closed", source: Some(Box::new(inner)) };
+        let error = CliError::Runtime { source: io::Error::other(middle) };
+        assert_eq!(
+            report(&error),
+            [
+                "error: cannot start the async runtime: the socket closed",
+                "  caused by: connection refused",
+            ]
+        );
+        let unknown = CliError::UnknownAccount { id: "x".into(), provider: Some(Provider::Codex) };
+        assert_eq!(
+            report(&unknown),
+            ["error: no account matches `x` in the codex pool", "hint: run `mac accounts list`"]
+        );
+    }
+}
