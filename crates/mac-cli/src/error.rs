@@ -209,6 +209,11 @@ impl CliError {
                 HintCommand::Login(Provider::Anthropic),
                 HintCommand::Login(Provider::Codex),
             ])),
+            // The callback port is taken (another login, another program): the manual login
+            // needs no port.
+            CliError::Login { source: LoginError::CallbackBind { .. }, .. } => {
+                Some(Hint::Flag("--manual"))
+            }
             CliError::Login { provider, source } if source.is_retryable() => {
                 Some(Hint::run(HintCommand::Login(*provider)))
             }

@@ -216,3 +216,22 @@ fn relogin_as_another_person_changes_nothing() {
     );
     assert_eq!(crate::support::file_bytes(&dir, Provider::Anthropic), before);
 }
+
+#[test]
+fn a_taken_callback_port_points_to_the_manual_login() {
+    let fake = fake();
+    let dir = TempDataDir::new().unwrap();
+    point_at(&dir, &fake);
+    let taken = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let config = dir.path().join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("callback_port = 0", &format!("callback_port = {port}")))
+        .unwrap();
+    let output = crate::support::mac(&dir).args(["login", "codex"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(err.contains("hint: check `--manual`"), "{err}");
+    assert!(!dir.accounts_file(Provider::Codex).exists());
+}
