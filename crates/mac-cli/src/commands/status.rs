@@ -1,0 +1,261 @@
+//! `mac status`: every account's state, usage windows with reset countdowns, plan, token
+//! expiry and holding process; `--refresh` fetches usage first, `--watch` redraws until
+//! interrupted. Reads only (`--refresh` writes the fetched usage): a missing data directory
+//! stays missing.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mac_claims::{Claims, ClaimsOptions, ClaimsSnapshot};
+use mac_core::MacConfig;
+use mac_storage::{EpochMs, Provider, StoredAccount, SystemClock};
+use mac_ui::{Color, Table, wait_time};
+use serde::Serialize;
+
+use crate::args::StatusArgs;
+use crate::context::{Context, runtime};
+use crate::error::CliError;
+use crate::hint::{Hint, HintCommand};
+use crate::views::{AccountView, provider_name};
+
+/// The JSON document of `mac status`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusView {
+    data_dir: String,
+    pools: Vec<PoolView>,
+}
+
+/// One pool.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PoolView {
+    #[serde(serialize_with = "provider_name")]
+    provider: Provider,
+    /// The accounts file.
+    file: String,
+    /// Why the file could not be read, if it could not.
+    error: Option<String>,
+    accounts: Vec<AccountView>,
+}
+
+/// Runs `mac status`.
+pub(crate) fn run(ctx: &Context, args: &StatusArgs) -> Result<(), CliError> {
+    let config = ctx.config()?;
+    let provider = args.provider.map(Provider::from);
+    if args.refresh {
+        refresh_usage(ctx, &config, provider)?;
+    }
+    if args.watch {
+        return watch(ctx, &config, provider, Duration::from_secs(args.interval));
+    }
+    let view = collect(ctx, &config, provider);
+    if args.json {
+        ctx.printer.json(&view);
+    } else {
+        for line in render(ctx, &view, EpochMs::now()) {
+            ctx.printer.out(&line);
+        }
+    }
+    let broken: Vec<&str> =
+        view.pools.iter().filter(|p| p.error.is_some()).map(|p| p.file.as_str()).collect();
+    if broken.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Reported {
+            what: format!("cannot read {}", broken.join(", ")),
+            hint: Some(Hint::run(HintCommand::Doctor)),
+        })
+    }
+}
+
+/// The live claims of `provider`'s pool; an unreadable claims file shows as no holder (claims
+/// are soft state).
+pub(crate) fn claims_of(ctx: &Context, provider: Provider) -> ClaimsSnapshot {
+    let claims = Claims::at_path(
+        ctx.data_dir.claims_file(provider),
+        ClaimsOptions { heartbeat_interval: None, ..ClaimsOptions::default() },
+        Arc::new(SystemClock),
+    );
+    claims.snapshot().unwrap_or_default()
+}
+
+fn collect(ctx: &Context, config: &MacConfig, provider: Option<Provider>) -> StatusView {
+    let now = EpochMs::now();
+    let mut pools = Vec::new();
+    let mut index = 0;
+    for pool in Provider::ALL.into_iter().filter(|p| provider.is_none_or(|want| want == *p)) {
+        let store = ctx.reader(pool, config);
+        let claims = claims_of(ctx, pool);
+        let file = store.path().display().to_string();
+        match store.load() {
+            Ok(document) => {
+                let active = document.active_account_uuid.as_deref();
+                let accounts = document
+                    .accounts
+                    .iter()
+                    .map(|account| {
+                        index += 1;
+                        AccountView::of(index, pool, account, active, &claims, now)
+                    })
+                    .collect();
+                pools.push(PoolView { provider: pool, file, error: None, accounts });
+            }
+            Err(err) => pools.push(PoolView {
+                provider: pool,
+                file,
+                error: Some(err.to_string()),
+                accounts: Vec::new(),
+            }),
+        }
+    }
+    StatusView { data_dir: ctx.data_dir.path().display().to_string(), pools }
+}
+
+fn render(ctx: &Context, view: &StatusView, now: EpochMs) -> Vec<String> {
+    let style = ctx.printer.style();
+    let mut lines = Vec::new();
+    for pool in &view.pools {
+        if !lines.is_empty() {
+            lines.push(String::new());
+        }
+        let heading = match (&pool.error, pool.accounts.len()) {
+            (Some(error), _) => format!("{}: error: {error}", pool.provider),
+            (None, 0) => format!("{}: no accounts", pool.provider),
+            (None, n) => format!("{}: {n} account(s)", pool.provider),
+        };
+        lines.push(style.paint(Color::Bold, &heading));
+        if pool.accounts.is_empty() {
+            continue;
+        }
+        let mut table =
+            Table::new(&["#", "NAME", "STATE", "5H", "7D", "PLAN", "TOKEN", "HELD BY", "WHY"]);
+        for a in &pool.accounts {
+            let marker = if a.active { "*" } else { "" };
+            let window = |w: &Option<crate::views::WindowView>| {
+                w.as_ref().map_or_else(|| "-".to_owned(), |w| w.human(now))
+            };
+            let why = match (a.blocked_until, &a.reason) {
+                (Some(until), Some(reason)) if until > now => {
+                    format!("{reason}; {} left", wait_time(until.duration_since(now)))
+                }
+                (_, reason) => reason.clone().unwrap_or_default(),
+            };
+            table.row(vec![
+                (a.index.to_string(), None),
+                (format!("{}{marker}", a.name), None),
+                (a.state.as_str().to_owned(), Some(a.state.color())),
+                (window(&a.five_hour), None),
+                (window(&a.seven_day), None),
+                (if a.plan.is_empty() { "-".to_owned() } else { a.plan.clone() }, None),
+                (a.token_human(now), None),
+                (a.held_by_pid.map_or_else(|| "-".to_owned(), |pid| format!("pid {pid}")), None),
+                (why, None),
+            ]);
+        }
+        lines.extend(table.render(style));
+    }
+    lines
+}
+
+fn watch(
+    ctx: &Context,
+    config: &MacConfig,
+    provider: Option<Provider>,
+    interval: Duration,
+) -> Result<(), CliError> {
+    let rt = runtime()?;
+    let terminal = std::io::stdout().is_terminal();
+    loop {
+        let view = collect(ctx, config, provider);
+        let mut text = String::new();
+        if terminal {
+            // Home and clear: the table is redrawn in place.
+            text.push_str("\x1b[H\x1b[2J");
+        }
+        for line in render(ctx, &view, EpochMs::now()) {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        if !terminal {
+            text.push_str("---\n");
+        }
+        ctx.printer.out_raw(&text);
+        let interrupted = rt.block_on(async {
+            tokio::select! {
+                () = tokio::time::sleep(interval) => false,
+                _ = tokio::signal::ctrl_c() => true,
+            }
+        });
+        if interrupted {
+            return Ok(());
+        }
+    }
+}
+
+/// Fetches and records the usage of `provider`'s accounts (the menu's "Check quotas").
+pub(crate) fn refresh_only(
+    ctx: &Context,
+    config: &MacConfig,
+    provider: Provider,
+) -> Result<(), CliError> {
+    refresh_usage(ctx, config, Some(provider))
+}
+
+/// Fetches the usage of every enabled account with a live access token and records it.
+fn refresh_usage(
+    ctx: &Context,
+    config: &MacConfig,
+    provider: Option<Provider>,
+) -> Result<(), CliError> {
+    let rt = runtime()?;
+    let now = EpochMs::now();
+    for pool in Provider::ALL.into_iter().filter(|p| provider.is_none_or(|want| want == *p)) {
+        let store = ctx.reader(pool, config);
+        let document = store.load()?;
+        let usable: Vec<&StoredAccount> = document
+            .accounts
+            .iter()
+            .filter(|a| a.enabled && !a.is_auth_disabled && a.uuid.is_some())
+            .collect();
+        if usable.is_empty() {
+            continue;
+        }
+        let client = crate::context::client(pool, config)?;
+        let spinner = ctx.printer.spinner(&format!("fetching {pool} usage…"));
+        let mut fetched = Vec::new();
+        for account in usable {
+            let name = account.display_name();
+            let live = account
+                .access_token
+                .as_ref()
+                .filter(|_| account.expires_at.is_some_and(|at| at > now));
+            let Some(access) = live else {
+                fetched.push((
+                    name,
+                    None,
+                    Err("no live access token (it is refreshed on the next request)".to_owned()),
+                ));
+                continue;
+            };
+            let result = rt
+                .block_on(client.fetch_usage(access, account.account_id.as_deref()))
+                .map_err(|err| err.to_string());
+            fetched.push((name, account.uuid.clone(), result));
+        }
+        spinner.stop();
+        for (name, uuid, result) in fetched {
+            match (uuid, result) {
+                (Some(uuid), Ok(report)) => {
+                    store.record_usage(&uuid, report.limits, EpochMs::now())?;
+                }
+                (_, Err(problem)) => {
+                    ctx.printer.note(&format!("{pool} {name}: usage not refreshed: {problem}"));
+                }
+                (None, Ok(_)) => {}
+            }
+        }
+    }
+    Ok(())
+}

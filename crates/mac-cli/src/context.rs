@@ -1,0 +1,79 @@
+//! What every command needs: the printer, the data directory, the configuration and the
+//! stores, opened the same way everywhere.
+
+use mac_adapters::{AdapterClient, ProviderDescriptor};
+use mac_core::MacConfig;
+use mac_core::config::process_env;
+use mac_storage::{AccountStore, DataDir, Provider};
+use tokio::runtime::Runtime;
+
+use crate::args::GlobalArgs;
+use crate::error::{CliError, RuntimeSnafu};
+use crate::printer::Printer;
+use snafu::IntoError;
+
+/// One run's settings.
+#[derive(Debug)]
+pub(crate) struct Context {
+    /// Output.
+    pub(crate) printer: Printer,
+    /// The data directory (`--home`, else `MAC_HOME`, else the default).
+    pub(crate) data_dir: DataDir,
+}
+
+impl Context {
+    /// The context `args` ask for.
+    pub(crate) fn new(args: &GlobalArgs, printer: Printer) -> Result<Self, CliError> {
+        let data_dir = match &args.home {
+            Some(path) => DataDir::at(path),
+            None => DataDir::from_process_env()?,
+        };
+        if data_dir.path().exists() && !data_dir.path().is_dir() {
+            return Err(CliError::NotADirectory { path: data_dir.path().to_path_buf() });
+        }
+        Ok(Self { printer, data_dir })
+    }
+
+    /// `config.toml` and the `MAC_*` variables, validated.
+    pub(crate) fn config(&self) -> Result<MacConfig, CliError> {
+        MacConfig::load_from(&self.data_dir, process_env)
+            .map_err(|errors| CliError::Config { errors, path: self.data_dir.config_file() })
+    }
+
+    /// A store to read: creates nothing, not even the directory.
+    pub(crate) fn reader(&self, provider: Provider, config: &MacConfig) -> AccountStore {
+        AccountStore::at_path(self.data_dir.accounts_file(provider), config.store_options())
+    }
+
+    /// A store to change: creates the data directory (`0700`) if needed.
+    pub(crate) fn writer(
+        &self,
+        provider: Provider,
+        config: &MacConfig,
+    ) -> Result<AccountStore, CliError> {
+        Ok(AccountStore::open(&self.data_dir, provider, config.store_options())?)
+    }
+}
+
+/// An HTTP client for the provider's endpoints.
+pub(crate) fn client(provider: Provider, config: &MacConfig) -> Result<AdapterClient, CliError> {
+    Ok(AdapterClient::builder(descriptor(provider, config)?).build()?)
+}
+
+/// A single-threaded runtime for the commands that talk to a provider.
+pub(crate) fn runtime() -> Result<Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| RuntimeSnafu.into_error(source))
+}
+
+/// The provider's descriptor with the configuration's endpoints.
+pub(crate) fn descriptor(
+    provider: Provider,
+    config: &MacConfig,
+) -> Result<ProviderDescriptor, CliError> {
+    config
+        .descriptor(provider)
+        .map_err(|err| CliError::Endpoints { provider, message: err.to_string() })
+}
