@@ -41,6 +41,8 @@ pub struct Endpoints {
     pub device_token_url: Option<Url>,
     /// Codex device flow: the page the user opens to enter the code.
     pub device_verification_url: Option<Url>,
+    /// Codex device flow: the redirect URI the service's authorization code is bound to.
+    pub device_redirect_uri: Option<Url>,
 }
 
 /// One provider's facts.
@@ -105,6 +107,7 @@ impl ProviderDescriptor {
                 device_code_url: None,
                 device_token_url: None,
                 device_verification_url: None,
+                device_redirect_uri: None,
             },
             oauth_beta: Some("oauth-2025-04-20".into()),
             request_betas: vec![
@@ -140,6 +143,7 @@ impl ProviderDescriptor {
                     "https://auth.openai.com/api/accounts/deviceauth/token",
                 )),
                 device_verification_url: Some(known("https://auth.openai.com/codex/device")),
+                device_redirect_uri: Some(known("https://auth.openai.com/deviceauth/callback")),
             },
             oauth_beta: None,
             request_betas: Vec::new(),
@@ -174,6 +178,7 @@ impl ProviderDescriptor {
             e.device_code_url.as_mut(),
             e.device_token_url.as_mut(),
             e.device_verification_url.as_mut(),
+            e.device_redirect_uri.as_mut(),
         ]
         .into_iter()
         .flatten()
@@ -202,6 +207,7 @@ impl ProviderDescriptor {
             "device_verification_url" => {
                 ("device_verification_url", &mut e.device_verification_url)
             }
+            "device_redirect_uri" => ("device_redirect_uri", &mut e.device_redirect_uri),
             _ => return Err(EndpointKeyError::UnknownKey { key: key.to_owned() }),
         };
         *slot = Some(url(field, value).map_err(|source| EndpointKeyError::BadUrl { source })?);
@@ -237,6 +243,7 @@ pub const ENDPOINT_KEYS: &[&str] = &[
     "device_code_url",
     "device_token_url",
     "device_verification_url",
+    "device_redirect_uri",
 ];
 
 /// Why an endpoint override was refused.

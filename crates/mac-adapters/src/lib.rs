@@ -23,6 +23,7 @@
 //! | `device_code_url` | none | `https://auth.openai.com/api/accounts/deviceauth/usercode` |
 //! | `device_token_url` | none | `https://auth.openai.com/api/accounts/deviceauth/token` |
 //! | `device_verification_url` | none | `https://auth.openai.com/codex/device` |
+//! | `device_redirect_uri` | none | `https://auth.openai.com/deviceauth/callback` |
 //!
 //! # What is pure here
 //!
@@ -69,9 +70,11 @@
 //!   redirect and exchanges the code. Identity from the JWT claims.
 //! - Codex without a reachable loopback: [`CodexManualLogin`] — the user pastes the
 //!   `http://localhost:1455/auth/callback?code=…` URL the browser ended on.
-//! - Codex device flow: [`DeviceAuthorization::start`] gives the user code and the page to
-//!   enter it on; [`DeviceAuthorization::poll`] polls (interval, `slow_down`, expiry) per
-//!   [`DevicePolling`].
+//! - Codex device flow, in Codex CLI's protocol: [`DeviceAuthorization::start`] gives the
+//!   user code and the page to enter it on; [`DeviceAuthorization::poll`] polls with
+//!   `{device_auth_id, user_code}` (403/404: not yet; 429: slower) per [`DevicePolling`] for
+//!   15 minutes at most, then exchanges the authorization code the service hands over with
+//!   the service's PKCE verifier and `device_redirect_uri`.
 //!
 //! # Refresh classification (D12)
 //!
@@ -125,8 +128,8 @@ pub use http::{
     MAX_RESPONSE_BYTES, REQUEST_TIMEOUT, UsageReport,
 };
 pub use login::{
-    AnthropicLogin, CALLBACK_TIMEOUT, CodexBrowserLogin, CodexManualLogin, DeviceAuthorization,
-    DevicePolling, Identity, LoginError, LoginOutcome,
+    AnthropicLogin, CALLBACK_TIMEOUT, CodexBrowserLogin, CodexManualLogin, DEVICE_LOGIN_MAX_WAIT,
+    DeviceAuthorization, DevicePolling, Identity, LoginError, LoginOutcome,
 };
 pub use pkce::{PKCE_VERIFIER_LEN, Pkce, RandomnessError, generate_state, pkce_challenge};
 pub use profile::{Profile, ProfileError, codex_profile, parse_anthropic_profile};

@@ -238,6 +238,7 @@ pub(crate) fn builtin_endpoint(provider: Provider, key: &str) -> Option<String> 
         "device_code_url" => e.device_code_url,
         "device_token_url" => e.device_token_url,
         "device_verification_url" => e.device_verification_url,
+        "device_redirect_uri" => e.device_redirect_uri,
         _ => None,
     };
     url.map(String::from)
@@ -378,6 +379,9 @@ pub static SCHEMA: &[KeySpec] = &[
     KeySpec::new(CODEX_SECTION, "device_verification_url", Kind::Url,
         "Device login: the page the user opens to enter the code.",
         endpoint!(CODEX, "device_verification_url")),
+    KeySpec::new(CODEX_SECTION, "device_redirect_uri", Kind::Url,
+        "Device login: the redirect URI the service's authorization code is bound to.",
+        endpoint!(CODEX, "device_redirect_uri")),
     KeySpec::new(CODEX_SECTION, "user_agent", Kind::Text,
         "The User-Agent of token, usage and API requests.",
         text!(CODEX, user_agent, |d| d.user_agent)),
