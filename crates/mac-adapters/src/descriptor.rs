@@ -1,6 +1,45 @@
-//! What mac knows about each provider: every URL, client id, scope, header value and plan label
-//! (SEED §2.12, §2.8, §2.11), as a value — never a global — with every URL overridable
-//! (DECISIONS.md D17), so tests point a descriptor at the loopback fake.
+//! What mac knows about each provider: every URL, client id, scope, header value and plan label,
+//! as a value — never a global — with every URL overridable (by config key or all at once with
+//! [`ProviderDescriptor::with_origin`]), so tests point a descriptor at the loopback fake.
+//!
+//! # Where each fact comes from
+//!
+//! mac logs in and refreshes as the providers' own command-line clients do, so every OAuth
+//! fact below was read from those clients' public code; when a provider changes one, this is
+//! the list to check again. Anthropic: the npm package `@anthropic-ai/claude-code` 2.1.197
+//! (a native binary; its embedded JavaScript was read), compared with 2.1.2 (`cli.js`).
+//! Codex: the repository `openai/codex`, crate `codex-rs/login` — `src/device_code_auth.rs`
+//! and `src/server.rs` at commit `0483fd17ab67`, `src/auth/manager.rs` at `0126a9dd8ce3`,
+//! `src/auth/default_client.rs` at `0157182cc759`.
+//!
+//! | Fact | Value | Source |
+//! |---|---|---|
+//! | Anthropic client id | `9d1c250a-e61b-44d9-88ed-5944d1962f5e` | Claude Code `CLIENT_ID` (same in 2.1.2) |
+//! | Anthropic authorize URL | `https://claude.com/cai/oauth/authorize` (2.1.2: `https://claude.ai/oauth/authorize`) | `CLAUDE_AI_AUTHORIZE_URL`, the subscription login |
+//! | Anthropic token URL | `https://platform.claude.com/v1/oauth/token` (2.1.2: `console.anthropic.com`) | `TOKEN_URL` |
+//! | Anthropic redirect URI | `https://platform.claude.com/oauth/code/callback` | `MANUAL_REDIRECT_URL` (the paste-the-code login) |
+//! | Anthropic authorize query | `code=true`, `client_id`, `response_type=code`, `redirect_uri`, `scope`, `code_challenge`, `code_challenge_method=S256`, `state` | the authorize-URL builder |
+//! | Anthropic scopes | `org:create_api_key user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload` | the union of its console and Claude.ai scope lists |
+//! | Anthropic code exchange | JSON `{grant_type=authorization_code, code, redirect_uri, client_id, code_verifier, state}`, `Content-Type: application/json` | the code-exchange function |
+//! | Anthropic refresh | JSON `{grant_type=refresh_token, refresh_token, client_id, scope}`, `scope` = the Claude.ai list (`user:profile … user:file_upload`) | the refresh function |
+//! | Anthropic OAuth beta | `anthropic-beta: oauth-2025-04-20` on usage and profile | the OAuth header helper |
+//! | Anthropic usage / profile | `GET https://api.anthropic.com/api/oauth/usage`, `…/api/oauth/profile` | the usage and profile fetches |
+//! | Anthropic User-Agent | `claude-cli/2.1.197 (external, cli)` | the user-agent function (`claude-cli/<version> (external, <entrypoint>)`) |
+//! | Codex client id | `app_EMoamEEZ73f0CkXaXp7hrann` | `manager.rs` `CLIENT_ID` |
+//! | Codex authorize URL and query | `<issuer>/oauth/authorize`: `response_type`, `client_id`, `redirect_uri`, `scope`, `code_challenge`, `code_challenge_method=S256`, `id_token_add_organizations=true`, `codex_cli_simplified_flow=true`, `state`, `originator` | `server.rs` `build_authorize_url` |
+//! | Codex scopes | `openid profile email offline_access api.connectors.read api.connectors.invoke` | `server.rs` `build_authorize_url` |
+//! | Codex browser redirect URI | `http://localhost:<port>/auth/callback`, port 1455 (Codex CLI falls back to 1457, also registered) | `server.rs` |
+//! | Codex code exchange | form `grant_type=authorization_code&code&redirect_uri&client_id&code_verifier`, no `state` | `server.rs` `exchange_code_for_tokens` |
+//! | Codex refresh | JSON `{client_id, grant_type=refresh_token, refresh_token}`, `Content-Type: application/json`, to `https://auth.openai.com/oauth/token`; the answer's tokens are all optional | `manager.rs` `request_chatgpt_token_refresh` |
+//! | Codex headers | refresh: `originator` and `User-Agent` of the default client; code exchange and device endpoints: none | `default_client.rs` `default_headers` |
+//! | Codex device login | see the login module: `usercode` → `{device_auth_id, user_code, interval: "<s>"}`; polls `{device_auth_id, user_code}`, 403/404 pending; `{authorization_code, code_challenge, code_verifier}`; exchange with `redirect_uri = <issuer>/deviceauth/callback`; page `<issuer>/codex/device`; 15 minutes | `device_code_auth.rs` |
+//!
+//! Two values are mac's choice, not the real client's. Codex's `originator` and `User-Agent`
+//! stay OpenCode's (`opencode`, `opencode/1.1.53`), the identity of the plugin mac replaces;
+//! Codex CLI sends `codex_cli_rs` and `codex_cli_rs/<version> (<os>; <arch>) <terminal>`. Both
+//! are `config.toml` keys. Anthropic's API betas (`oauth-2025-04-20`,
+//! `interleaved-thinking-2025-05-14`) are the minimum the seed sent; Claude Code adds
+//! `claude-code-20250219` and more per model, which request shaping leaves to the caller.
 
 use mac_storage::Provider;
 use snafu::{ResultExt, Snafu};
@@ -52,8 +91,11 @@ pub struct ProviderDescriptor {
     pub provider: Provider,
     /// The OAuth client id.
     pub client_id: String,
-    /// The OAuth scopes, space-separated.
+    /// The OAuth scopes of the authorize URL, space-separated.
     pub scopes: String,
+    /// Anthropic: the scopes every refresh asks for again (`scope` of the refresh body);
+    /// `None` sends none.
+    pub refresh_scopes: Option<String>,
     /// Every endpoint.
     pub endpoints: Endpoints,
     /// Anthropic: the `anthropic-beta` value OAuth endpoints need.
@@ -95,11 +137,18 @@ impl ProviderDescriptor {
         Self {
             provider: Provider::Anthropic,
             client_id: "9d1c250a-e61b-44d9-88ed-5944d1962f5e".into(),
-            scopes: "org:create_api_key user:profile user:inference".into(),
+            scopes: "org:create_api_key user:profile user:inference user:sessions:claude_code \
+                     user:mcp_servers user:file_upload"
+                .into(),
+            refresh_scopes: Some(
+                "user:profile user:inference user:sessions:claude_code user:mcp_servers \
+                 user:file_upload"
+                    .into(),
+            ),
             endpoints: Endpoints {
-                authorize_url: known("https://claude.ai/oauth/authorize"),
-                token_url: known("https://console.anthropic.com/v1/oauth/token"),
-                redirect_uri: known("https://console.anthropic.com/oauth/code/callback"),
+                authorize_url: known("https://claude.com/cai/oauth/authorize"),
+                token_url: known("https://platform.claude.com/v1/oauth/token"),
+                redirect_uri: known("https://platform.claude.com/oauth/code/callback"),
                 usage_url: known("https://api.anthropic.com/api/oauth/usage"),
                 profile_url: Some(known("https://api.anthropic.com/api/oauth/profile")),
                 api_base_url: known("https://api.anthropic.com"),
@@ -114,7 +163,7 @@ impl ProviderDescriptor {
                 "oauth-2025-04-20".into(),
                 "interleaved-thinking-2025-05-14".into(),
             ],
-            user_agent: "claude-cli/2.1.2 (external, cli)".into(),
+            user_agent: "claude-cli/2.1.197 (external, cli)".into(),
             originator: None,
             callback_port: 0,
             plan_labels: labels(&[("max", "Claude Max"), ("pro", "Claude Pro"), ("free", "Free")]),
@@ -127,7 +176,9 @@ impl ProviderDescriptor {
         Self {
             provider: Provider::Codex,
             client_id: "app_EMoamEEZ73f0CkXaXp7hrann".into(),
-            scopes: "openid profile email offline_access".into(),
+            scopes: "openid profile email offline_access api.connectors.read api.connectors.invoke"
+                .into(),
+            refresh_scopes: None,
             endpoints: Endpoints {
                 authorize_url: known("https://auth.openai.com/oauth/authorize"),
                 token_url: known("https://auth.openai.com/oauth/token"),
@@ -289,7 +340,7 @@ mod tests {
         assert_eq!(codex.endpoints.redirect_uri.as_str(), "http://localhost:1455/auth/callback");
         assert_eq!(
             ProviderDescriptor::anthropic().endpoints.token_url.as_str(),
-            "https://console.anthropic.com/v1/oauth/token"
+            "https://platform.claude.com/v1/oauth/token"
         );
     }
 

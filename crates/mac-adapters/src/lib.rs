@@ -13,9 +13,9 @@
 //!
 //! | Key | Anthropic | Codex |
 //! |---|---|---|
-//! | `authorize_url` | `https://claude.ai/oauth/authorize` | `https://auth.openai.com/oauth/authorize` |
-//! | `token_url` | `https://console.anthropic.com/v1/oauth/token` | `https://auth.openai.com/oauth/token` |
-//! | `redirect_uri` | `https://console.anthropic.com/oauth/code/callback` | `http://localhost:1455/auth/callback` (kept by `with_origin`) |
+//! | `authorize_url` | `https://claude.com/cai/oauth/authorize` | `https://auth.openai.com/oauth/authorize` |
+//! | `token_url` | `https://platform.claude.com/v1/oauth/token` | `https://auth.openai.com/oauth/token` |
+//! | `redirect_uri` | `https://platform.claude.com/oauth/code/callback` | `http://localhost:1455/auth/callback` (kept by `with_origin`) |
 //! | `usage_url` | `https://api.anthropic.com/api/oauth/usage` | `https://chatgpt.com/backend-api/wham/usage` |
 //! | `profile_url` | `https://api.anthropic.com/api/oauth/profile` | none (claims of the access token) |
 //! | `api_base_url` | `https://api.anthropic.com` | `https://chatgpt.com` |
@@ -48,8 +48,8 @@
 //!
 //! | Method | Request | Result |
 //! |---|---|---|
-//! | [`AdapterClient::refresh`] | POST `token_url`, the refresh grant (JSON for Anthropic, a form for Codex), `User-Agent` | [`TokenGrant`] or a classified [`RefreshFailure`]; an empty token fails permanently without a request; network errors and timeouts are transient (`network error: <host>: …`) |
-//! | [`AdapterClient::exchange_code`] | POST `token_url`, the authorization-code grant | as `refresh` |
+//! | [`AdapterClient::refresh`] | POST `token_url`, the refresh grant as JSON (Anthropic adds `scope`), `User-Agent`, Codex `originator` | [`TokenGrant`] or a classified [`RefreshFailure`]; an empty token fails permanently without a request; network errors and timeouts are transient (`network error: <host>: …`) |
+//! | [`AdapterClient::exchange_code`] | POST `token_url`, the authorization-code grant (JSON for Anthropic, a form for Codex) | as `refresh` |
 //! | [`AdapterClient::fetch_usage`] | GET `usage_url` with the bearer, `User-Agent`; Anthropic adds `anthropic-beta`, Codex `ChatGPT-Account-Id` when given | [`UsageReport`] or [`FetchError`] (`is_unauthorized()` for 401/403) |
 //! | [`AdapterClient::fetch_profile`] | Anthropic: GET `profile_url` (same headers); Codex: no request, the access token's claims | [`Profile`] or [`FetchError`] |
 //!
@@ -86,7 +86,7 @@
 //!
 //! | Response | Kind |
 //! |---|---|
-//! | 2xx with a non-empty `access_token` | success: [`TokenGrant`]; a missing `expires_in` is 3600 s for Codex, and a missing or unreadable one otherwise [`UNKNOWN_EXPIRY_FALLBACK`] (5 min) — the grant may hold a rotated refresh token, so it is never thrown away |
+//! | 2xx with a non-empty `access_token` | success: [`TokenGrant`]; a missing `expires_in` is, for Codex, the access token's JWT `exp` (else 3600 s), and a missing or unreadable one otherwise [`UNKNOWN_EXPIRY_FALLBACK`] (5 min) — the grant may hold a rotated refresh token, so it is never thrown away |
 //! | 2xx that is not JSON, not an object, or lacks `access_token` | transient |
 //! | 4xx (not 408/429) with code `invalid_grant` / `invalid_refresh_token` | permanent `InvalidGrant` |
 //! | 4xx with `invalid_client` / `unauthorized_client` | permanent `InvalidClient` / `UnauthorizedClient` (concerns the client, so every account: [`PermanentReason::concerns_account`] is `false`) |
