@@ -43,7 +43,9 @@
 
 use mac_storage::Provider;
 use snafu::{ResultExt, Snafu};
-use url::Url;
+use url::{Host, Url};
+
+use crate::endpoints::{ENDPOINTS, EndpointSpec, Endpoints};
 
 /// A URL in a descriptor that does not parse.
 #[derive(Debug, Snafu)]
@@ -55,33 +57,6 @@ pub struct BadEndpoint {
     pub value: String,
     /// The parser's reason.
     source: url::ParseError,
-}
-
-/// Every endpoint of a provider. `None` where the provider has no such endpoint.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Endpoints {
-    /// Where the browser goes to log in.
-    pub authorize_url: Url,
-    /// Where codes and refresh tokens are exchanged.
-    pub token_url: Url,
-    /// The OAuth redirect URI registered for the client.
-    pub redirect_uri: Url,
-    /// The quota endpoint.
-    pub usage_url: Url,
-    /// The profile endpoint (Anthropic); Codex reads its profile from the access token.
-    pub profile_url: Option<Url>,
-    /// The API origin requests are sent to (`/v1/messages` for Anthropic).
-    pub api_base_url: Url,
-    /// Codex: where Responses / Chat Completions requests are rewritten to.
-    pub responses_url: Option<Url>,
-    /// Codex device flow: where the user code is requested.
-    pub device_code_url: Option<Url>,
-    /// Codex device flow: where the token is polled for.
-    pub device_token_url: Option<Url>,
-    /// Codex device flow: the page the user opens to enter the code.
-    pub device_verification_url: Option<Url>,
-    /// Codex device flow: the redirect URI the service's authorization code is bound to.
-    pub device_redirect_uri: Option<Url>,
 }
 
 /// One provider's facts.
@@ -212,28 +187,16 @@ impl ProviderDescriptor {
     }
 
     /// Points every endpoint at `origin` (scheme, host and port), keeping each path and query:
-    /// the loopback fake provider serves the real paths. Codex's redirect URI keeps its own
-    /// loopback host and port; Anthropic's (a provider page) moves too.
+    /// the loopback fake provider serves the real paths. An endpoint on a loopback host stays
+    /// where it is: Codex's browser-login redirect URI (`http://localhost:1455/…`) names this
+    /// machine, not the provider; Anthropic's (a provider page) moves.
     pub fn with_origin(mut self, origin: &str) -> Result<Self, BadEndpoint> {
         let origin = url("origin", origin)?;
-        let e = &mut self.endpoints;
-        let keep_redirect = self.provider == Provider::Codex;
-        for endpoint in [
-            Some(&mut e.authorize_url),
-            Some(&mut e.token_url),
-            (!keep_redirect).then_some(&mut e.redirect_uri),
-            Some(&mut e.usage_url),
-            e.profile_url.as_mut(),
-            Some(&mut e.api_base_url),
-            e.responses_url.as_mut(),
-            e.device_code_url.as_mut(),
-            e.device_token_url.as_mut(),
-            e.device_verification_url.as_mut(),
-            e.device_redirect_uri.as_mut(),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for spec in ENDPOINTS {
+            let Some(endpoint) = spec.get_mut(&mut self.endpoints) else { continue };
+            if is_loopback(endpoint) {
+                continue;
+            }
             let mut moved = origin.clone();
             moved.set_path(endpoint.path());
             moved.set_query(endpoint.query());
@@ -242,27 +205,21 @@ impl ProviderDescriptor {
         Ok(self)
     }
 
-    /// Sets one endpoint by its config key (`token_url`, `api_base_url`, …).
+    /// Sets one endpoint by its config key (`token_url`, `api_base_url`, …; the endpoint
+    /// table lists them).
     pub fn set_endpoint(&mut self, key: &str, value: &str) -> Result<(), EndpointKeyError> {
-        let e = &mut self.endpoints;
-        let (field, slot): (&'static str, &mut Option<Url>) = match key {
-            "authorize_url" => return set(&mut e.authorize_url, "authorize_url", value),
-            "token_url" => return set(&mut e.token_url, "token_url", value),
-            "redirect_uri" => return set(&mut e.redirect_uri, "redirect_uri", value),
-            "usage_url" => return set(&mut e.usage_url, "usage_url", value),
-            "api_base_url" => return set(&mut e.api_base_url, "api_base_url", value),
-            "profile_url" => ("profile_url", &mut e.profile_url),
-            "responses_url" => ("responses_url", &mut e.responses_url),
-            "device_code_url" => ("device_code_url", &mut e.device_code_url),
-            "device_token_url" => ("device_token_url", &mut e.device_token_url),
-            "device_verification_url" => {
-                ("device_verification_url", &mut e.device_verification_url)
-            }
-            "device_redirect_uri" => ("device_redirect_uri", &mut e.device_redirect_uri),
-            _ => return Err(EndpointKeyError::UnknownKey { key: key.to_owned() }),
+        let Some(spec) = EndpointSpec::find(key) else {
+            return Err(EndpointKeyError::UnknownKey { key: key.to_owned() });
         };
-        *slot = Some(url(field, value).map_err(|source| EndpointKeyError::BadUrl { source })?);
+        let parsed = url(spec.key, value).map_err(|source| EndpointKeyError::BadUrl { source })?;
+        spec.set(&mut self.endpoints, parsed);
         Ok(())
+    }
+
+    /// The endpoint of config key `key`; `None` for an unknown key or one this provider has
+    /// no endpoint for.
+    pub fn endpoint(&self, key: &str) -> Option<&Url> {
+        EndpointSpec::find(key)?.get(&self.endpoints)
     }
 
     /// The display label of a plan tier (SEED §2.12): empty or `free` → `""`; a known tier → its
@@ -282,26 +239,11 @@ impl ProviderDescriptor {
     }
 }
 
-/// The endpoint keys [`ProviderDescriptor::set_endpoint`] accepts, for config validation.
-pub const ENDPOINT_KEYS: &[&str] = &[
-    "authorize_url",
-    "token_url",
-    "redirect_uri",
-    "usage_url",
-    "profile_url",
-    "api_base_url",
-    "responses_url",
-    "device_code_url",
-    "device_token_url",
-    "device_verification_url",
-    "device_redirect_uri",
-];
-
 /// Why an endpoint override was refused.
 #[derive(Debug, Snafu)]
 pub enum EndpointKeyError {
     /// The key names no endpoint.
-    #[snafu(display("unknown endpoint key `{key}`; known keys: {}", ENDPOINT_KEYS.join(", ")))]
+    #[snafu(display("unknown endpoint key `{key}`; known keys: {}", known_keys()))]
     UnknownKey {
         /// The key given.
         key: String,
@@ -314,9 +256,19 @@ pub enum EndpointKeyError {
     },
 }
 
-fn set(slot: &mut Url, field: &'static str, value: &str) -> Result<(), EndpointKeyError> {
-    *slot = url(field, value).map_err(|source| EndpointKeyError::BadUrl { source })?;
-    Ok(())
+/// Every endpoint key, comma-separated.
+fn known_keys() -> String {
+    ENDPOINTS.iter().map(|spec| spec.key).collect::<Vec<_>>().join(", ")
+}
+
+/// Whether `url` names this machine (`localhost`, `127.0.0.0/8`, `::1`).
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -8,8 +8,9 @@
 //!
 //! Every URL lives in a [`ProviderDescriptor`] value, never a global (D17). Override one with
 //! [`ProviderDescriptor::set_endpoint`] by the key below (the `config.toml` key under
-//! `[providers.<name>]`; [`ENDPOINT_KEYS`] lists them), or move all of them to another origin
-//! at once with [`ProviderDescriptor::with_origin`] (tests: the loopback fake provider).
+//! `[providers.<name>]`; [`ENDPOINTS`], the one endpoint table, lists them), or move all of
+//! them to another origin at once with [`ProviderDescriptor::with_origin`] (tests: the
+//! loopback fake provider).
 //!
 //! | Key | Anthropic | Codex |
 //! |---|---|---|
@@ -107,6 +108,7 @@
 
 mod callback;
 mod descriptor;
+mod endpoints;
 mod http;
 mod login;
 mod oauth_body;
@@ -122,7 +124,8 @@ mod usage;
 pub use callback::{
     CALLBACK_PATH, CallbackCode, CallbackError, CallbackServer, code_from_redirect_url,
 };
-pub use descriptor::{BadEndpoint, ENDPOINT_KEYS, EndpointKeyError, Endpoints, ProviderDescriptor};
+pub use descriptor::{BadEndpoint, EndpointKeyError, ProviderDescriptor};
+pub use endpoints::{ENDPOINTS, EndpointSpec, Endpoints};
 pub use http::{
     AdapterClient, AdapterClientBuilder, BodyError, ClientBuildError, FetchError,
     MAX_RESPONSE_BYTES, REQUEST_TIMEOUT, UsageReport,

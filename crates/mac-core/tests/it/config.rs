@@ -665,19 +665,7 @@ client_id = "app_test"
     let config = every_key_expected();
     for provider in Provider::ALL {
         let e = config.descriptor(provider).unwrap().endpoints;
-        let urls = [
-            Some(e.authorize_url),
-            Some(e.token_url),
-            Some(e.redirect_uri),
-            Some(e.usage_url),
-            e.profile_url,
-            Some(e.api_base_url),
-            e.responses_url,
-            e.device_code_url,
-            e.device_token_url,
-            e.device_verification_url,
-            e.device_redirect_uri,
-        ];
+        let urls: Vec<_> = mac_adapters::ENDPOINTS.iter().map(|spec| spec.get(&e)).collect();
         let count = config.providers.get(provider).endpoints.len();
         assert_eq!(urls.iter().flatten().count(), count, "{provider}");
         for url in urls.iter().flatten() {
