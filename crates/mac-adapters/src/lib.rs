@@ -2,7 +2,7 @@
 //! usage and profile reads, and request shaping (DECISIONS.md D4, D11–D13, D17–D18).
 //!
 //! Must not depend on: any `mac-*` crate but `mac-storage`, terminal crates, HTTP servers other
-//! than the one-request loopback callback listener it owns.
+//! than hyper's HTTP/1.1 connection server under the loopback login callback it owns.
 //!
 //! # Endpoints
 //!
