@@ -28,7 +28,7 @@
 //! | Codex client id | `app_EMoamEEZ73f0CkXaXp7hrann` | `manager.rs` `CLIENT_ID` |
 //! | Codex authorize URL and query | `<issuer>/oauth/authorize`: `response_type`, `client_id`, `redirect_uri`, `scope`, `code_challenge`, `code_challenge_method=S256`, `id_token_add_organizations=true`, `codex_cli_simplified_flow=true`, `state`, `originator` | `server.rs` `build_authorize_url` |
 //! | Codex scopes | `openid profile email offline_access api.connectors.read api.connectors.invoke` | `server.rs` `build_authorize_url` |
-//! | Codex browser redirect URI | `http://localhost:<port>/auth/callback`, port 1455 (Codex CLI falls back to 1457, also registered) | `server.rs` |
+//! | Codex browser redirect URI | `http://localhost:<port>/auth/callback`, port 1455, else 1457 (also registered) when 1455 is taken | `server.rs` `bind_server` |
 //! | Codex code exchange | form `grant_type=authorization_code&code&redirect_uri&client_id&code_verifier`, no `state` | `server.rs` `exchange_code_for_tokens` |
 //! | Codex refresh | JSON `{client_id, grant_type=refresh_token, refresh_token}`, `Content-Type: application/json`, to `https://auth.openai.com/oauth/token`; the answer's tokens are all optional | `manager.rs` `request_chatgpt_token_refresh` |
 //! | Codex headers | refresh: `originator` and `User-Agent` of the default client; code exchange and device endpoints: none | `default_client.rs` `default_headers` |
@@ -83,6 +83,9 @@ pub struct ProviderDescriptor {
     pub originator: Option<String>,
     /// Codex: the port of the loopback callback server of the browser login (1455).
     pub callback_port: u16,
+    /// Codex: the port the browser login listens on when `callback_port` is taken (1457, the
+    /// other port registered for Codex's redirect URI); `None`: no fallback.
+    pub callback_fallback_port: Option<u16>,
     /// Display labels by plan tier (`max` → `Claude Max`).
     pub plan_labels: Vec<(String, String)>,
     /// The tool-name prefix of the optional Anthropic branding transform.
@@ -141,6 +144,7 @@ impl ProviderDescriptor {
             user_agent: "claude-cli/2.1.197 (external, cli)".into(),
             originator: None,
             callback_port: 0,
+            callback_fallback_port: None,
             plan_labels: labels(&[("max", "Claude Max"), ("pro", "Claude Pro"), ("free", "Free")]),
             tool_prefix: "mcp_".into(),
         }
@@ -176,6 +180,7 @@ impl ProviderDescriptor {
             user_agent: "opencode/1.1.53".into(),
             originator: Some("opencode".into()),
             callback_port: 1455,
+            callback_fallback_port: Some(1457),
             plan_labels: labels(&[
                 ("pro", "ChatGPT Pro"),
                 ("plus", "ChatGPT Plus"),
