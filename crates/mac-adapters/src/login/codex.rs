@@ -15,8 +15,8 @@ use super::{
     expect_provider,
 };
 use crate::{
-    AdapterClient, CallbackServer, CodeExchange, Pkce, ProviderDescriptor, TokenGrant,
-    code_from_redirect_url, codex_profile, generate_state,
+    AdapterClient, CallbackError, CallbackServer, CodeExchange, Pkce, ProviderDescriptor,
+    TokenGrant, code_from_redirect_url, codex_profile, generate_state,
 };
 
 /// How long the browser login waits for the callback by default (SEED §2.12: 5 minutes).
@@ -33,8 +33,10 @@ pub struct CodexBrowserLogin {
 }
 
 impl CodexBrowserLogin {
-    /// Listens on `127.0.0.1:port` (`descriptor.callback_port` normally, `0` in tests) and
-    /// returns the URL to open: `authorize_url` with `response_type=code`, `client_id`,
+    /// Listens on `127.0.0.1:port` (`descriptor.callback_port` normally, `0` in tests) — or,
+    /// when `port` is the descriptor's `callback_port` and another program holds it (Codex
+    /// CLI's own login, a second `mac login`), on `callback_fallback_port` as Codex CLI does —
+    /// and returns the URL to open: `authorize_url` with `response_type=code`, `client_id`,
     /// `redirect_uri` (this server's), `scope`, `code_challenge`, `code_challenge_method=S256`,
     /// `id_token_add_organizations=true`, `codex_cli_simplified_flow=true`, `state` and
     /// `originator`, in that order.
@@ -45,7 +47,7 @@ impl CodexBrowserLogin {
         expect_provider(Provider::Codex, descriptor.provider)?;
         let pkce = Pkce::generate().context(RandomnessSnafu)?;
         let state = generate_state().context(RandomnessSnafu)?;
-        let server = CallbackServer::bind(port).await?;
+        let server = bind(descriptor, port).await?;
         let redirect_uri = server.redirect_uri();
         let url = authorize_url(descriptor, &redirect_uri, &pkce, &state);
         Ok((Self { server, pkce, state, redirect_uri }, url))
@@ -102,6 +104,24 @@ impl CodexManualLogin {
         expect_provider(Provider::Codex, client.descriptor().provider)?;
         let callback = code_from_redirect_url(pasted_redirect_url, &self.state)?;
         exchange(client, &callback.code, &self.state, &self.pkce, &self.redirect_uri).await
+    }
+}
+
+/// The callback server on `port`, else on the descriptor's fallback port when `port` is the
+/// registered one and taken. Codex CLI first asks a login already on the port to cancel; mac
+/// does not, as that login may be the user's other one still waiting for its browser.
+async fn bind(descriptor: &ProviderDescriptor, port: u16) -> Result<CallbackServer, LoginError> {
+    match CallbackServer::bind(port).await {
+        Err(CallbackError::Bind { source, .. })
+            if source.kind() == std::io::ErrorKind::AddrInUse
+                && port == descriptor.callback_port
+                && descriptor.callback_fallback_port.is_some_and(|f| f != port) =>
+        {
+            let fallback = descriptor.callback_fallback_port.unwrap_or(port);
+            tracing::warn!(port, fallback, "the login callback port is taken; using the fallback");
+            Ok(CallbackServer::bind(fallback).await?)
+        }
+        bound => Ok(bound?),
     }
 }
 

@@ -63,7 +63,10 @@ async fn the_browser_login_delivers_the_account() {
     assert_eq!(redirect_uri.as_str(), format!("http://localhost:{port}/auth/callback"));
     assert_eq!(param(&url, "redirect_uri").as_deref(), Some(redirect_uri.as_str()));
     assert_eq!(param(&url, "client_id").as_deref(), Some("app_EMoamEEZ73f0CkXaXp7hrann"));
-    assert_eq!(param(&url, "scope").as_deref(), Some("openid profile email offline_access"));
+    assert_eq!(
+        param(&url, "scope").as_deref(),
+        Some("openid profile email offline_access api.connectors.read api.connectors.invoke")
+    );
     assert_eq!(param(&url, "code_challenge_method").as_deref(), Some("S256"));
     assert_eq!(param(&url, "id_token_add_organizations").as_deref(), Some("true"));
     assert_eq!(param(&url, "codex_cli_simplified_flow").as_deref(), Some("true"));
@@ -183,4 +186,30 @@ async fn the_manual_login_reads_a_pasted_redirect_url() {
     let err = login.finish(&client, "fake-code-1").await.unwrap_err();
     assert!(matches!(err, LoginError::Callback { .. }), "{err:?}");
     assert_eq!(fake.count(Endpoint::OpenAiToken), 1);
+}
+
+/// Another login (Codex CLI's own, or a second `mac login`) may hold the registered port; the
+/// browser login then listens on the second port registered for Codex's redirect URI, as Codex
+/// CLI does. Only the descriptor's own port falls back: a port given explicitly fails as asked.
+#[tokio::test]
+async fn a_taken_callback_port_falls_back_to_the_second_registered_one() {
+    let fake = fake().await;
+    let taken = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let free = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap().local_addr().unwrap().port();
+    let mut descriptor = descriptor(Provider::Codex, &fake);
+    assert_eq!(descriptor.callback_fallback_port, Some(1457), "Codex CLI's fallback");
+    descriptor.callback_port = port;
+    descriptor.callback_fallback_port = Some(free);
+
+    let (login, url) = CodexBrowserLogin::start(&descriptor, port).await.unwrap();
+    let expected = format!("http://localhost:{free}/auth/callback");
+    assert_eq!(login.redirect_uri().as_str(), expected);
+    assert_eq!(param(&url, "redirect_uri"), Some(expected));
+    drop(login);
+
+    descriptor.callback_fallback_port = None;
+    let err = CodexBrowserLogin::start(&descriptor, port).await.unwrap_err();
+    assert!(matches!(err, LoginError::CallbackBind { .. }), "{err:?}");
+    assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
 }
