@@ -560,3 +560,68 @@ fn dropping_the_table_releases_its_claims() {
     drop(claims);
     assert_eq!(fx.raw(), json!({}));
 }
+
+#[test]
+fn a_claim_that_cannot_be_written_fails_and_leaves_no_hold_behind() {
+    let fx = Fixture::new();
+    let options = ClaimsOptions {
+        heartbeat_interval: None,
+        lock_timeout: Duration::from_millis(50),
+        ..ClaimsOptions::default()
+    };
+    let claims = Claims::at_path(fx.path(), options, fx.clock.clone());
+    let busy = mac_storage::LockedFile::acquire(&fx.path(), Duration::from_secs(1)).unwrap();
+    assert!(claims.claim("a").is_err());
+    drop(busy);
+    assert_eq!(claims.guards("a"), 0);
+    claims.maintain().unwrap();
+    assert!(!fx.path().exists(), "the failed claim is not written later behind the caller");
+}
+
+#[test]
+fn holds_and_releases_racing_the_keeper_leave_every_held_account_on_file() {
+    let fx = Fixture::new();
+    let options = ClaimsOptions {
+        heartbeat_interval: Some(Duration::from_millis(2)),
+        view_refresh: Duration::from_millis(1),
+        idle_release: Duration::ZERO,
+        ..ClaimsOptions::default()
+    };
+    let claims = Claims::at_path(fx.path(), options, fx.clock.clone());
+    let accounts = ["a", "b", "c", "d"];
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for thread in 0..4 {
+            let (claims, stop) = (&claims, &stop);
+            scope.spawn(move || {
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let guard = claims.hold(accounts[(thread + i) % accounts.len()]);
+                    if i % 5_000 == 0 {
+                        drop(claims.claim(accounts[i % accounts.len()]).unwrap());
+                    }
+                    drop(guard);
+                    i += 1;
+                }
+            });
+        }
+        // Let the keeper release and re-claim under the holders' feet a hundred times.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while claims.file_writes() < 100 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    for account in accounts {
+        assert_eq!(claims.guards(account), 0);
+    }
+    let guards: Vec<_> = accounts.iter().map(|account| claims.hold(account)).collect();
+    claims.maintain().unwrap();
+    let snapshot = claims.snapshot().unwrap();
+    for account in accounts {
+        assert!(snapshot.get(account).is_some_and(|c| c.mine), "{account} held but not on file");
+    }
+    drop(guards);
+    claims.release_all().unwrap();
+    assert_eq!(fx.raw(), json!({}));
+}
