@@ -84,7 +84,7 @@ impl Visitor<'_> for EpochMsVisitor {
     type Value = EpochMs;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a time in milliseconds since the Unix epoch, within 2^53 of it")
+        f.write_str("a time in milliseconds since the Unix epoch")
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<EpochMs, E> {

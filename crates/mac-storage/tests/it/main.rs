@@ -6,6 +6,7 @@
 mod bad_input;
 mod calendar;
 mod change_detection;
+mod coarse_stamps;
 mod conformance;
 mod faults;
 mod model;
