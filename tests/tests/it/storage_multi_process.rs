@@ -156,7 +156,7 @@ fn deleting_lock_and_temp_files_lets_no_second_writer_in() {
     let store = AccountStore::at_path(&file, StoreOptions::default());
     add_accounts(&store, "seed", 10).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let deleter = {
+    let cleaner = {
         let (stop, folder, keep) = (Arc::clone(&stop), dir.path().to_owned(), file.clone());
         std::thread::spawn(move || {
             let mut deleted = 0_u64;
@@ -184,7 +184,7 @@ fn deleting_lock_and_temp_files_lets_no_second_writer_in() {
         })
         .sum();
     stop.store(true, Ordering::Relaxed);
-    let deleted = deleter.join().unwrap();
+    let deleted = cleaner.join().unwrap();
     let on_disk = counter_sum(&store.load().unwrap());
     assert_eq!(
         on_disk, succeeded,
