@@ -21,7 +21,8 @@
 //! file in a loop would re-take it before any sleeping waiter retries. Waiters therefore
 //! announce themselves with a shared lock on a second file, the waiting room (`<lock>.waiters`,
 //! or `.mac-lock.waiters` inside a locked directory); a process about to take the lock that
-//! finds the waiting room occupied does not barge in but queues like a waiter. The check costs
+//! finds the waiting room occupied does not barge in: it pauses for the longest backoff, in
+//! which every waiter retries at least once, and then queues like a waiter. The check costs
 //! one open and one non-blocking `flock`. The waiting room only orders waiters: deleting it
 //! costs fairness, never exclusion.
 
@@ -75,8 +76,8 @@ pub struct FileLock {
 const FIRST_BACKOFF: Duration = Duration::from_micros(20);
 
 /// The longest pause between two attempts: bounds how long a released lock stays idle while
-/// its waiters sleep.
-const MAX_BACKOFF: Duration = Duration::from_micros(500);
+/// its waiters sleep, and how long a process that finds others waiting lets them go first.
+const MAX_BACKOFF: Duration = Duration::from_micros(250);
 
 impl FileLock {
     /// Takes the exclusive lock on the lock file `path` (creating it `0600` if missing; a
@@ -135,6 +136,10 @@ impl FileLock {
         let room = open_lock_file(waiting_room).map_err(|e| io_error(path, e))?;
         room.lock_shared().map_err(|e| io_error(path, e))?;
         let mut backoff = Backoff::new(started);
+        if others_waiting {
+            // Queue behind them: a sleeping waiter retries within one longest pause.
+            std::thread::sleep(MAX_BACKOFF.min(timeout));
+        }
         loop {
             if try_lock(&file).map_err(|e| io_error(path, e))? {
                 tracing::trace!(
@@ -236,7 +241,7 @@ mod tests {
         assert!(err.to_string().contains("x.lock"), "{err}");
         assert!(err.to_string().contains("lock_timeout"), "{err}");
         drop(first);
-        // The abandoned waiter thread must not keep the lock after it finally gets it.
+        // A timed-out wait must not keep (or later take) the lock.
         let again = FileLock::acquire(&path, Duration::from_secs(5)).unwrap();
         assert_eq!(again.path(), path);
     }

@@ -5,20 +5,27 @@
 //! terminal crates (`inquire`, `crossterm`), an async runtime.
 //!
 //! # The guarantees
-//! - **One write path.** Every change of an accounts file is [`AccountStore::mutate`]: an
-//!   exclusive OS lock on `<file>.lock` (blocking with a timeout, released by the kernel if the
-//!   holder dies), a fresh read inside the lock, the caller's closure, then a crash-safe replace
-//!   (`<file>.tmp` created `0600`, fsync, rename, fsync of the directory). No update is lost
-//!   between processes and a reader never sees a partial file.
+//! - **One write path.** Every change of the accounts is [`AccountStore::transact`] (or
+//!   [`AccountStore::mutate`]): a transaction over the document read fresh inside it, then the
+//!   backend's commit. For the file backend ([`file::FileBackend`]): an exclusive OS lock on
+//!   the file's directory (waiting with a timeout, costing no thread; released by the kernel if
+//!   the holder dies; undeletable while in use), a fresh read and parse, the caller's closure,
+//!   then a crash-safe replace (a temp file of this writer's own, created `0600`, fsync,
+//!   rename, fsync of the directory). No update is lost between processes, whatever the file
+//!   system's timestamp granularity, and a reader never sees a partial file.
 //! - **Nothing is lost to bad input (D6).** A missing file is an empty pool. An empty,
-//!   truncated, non-JSON, wrong-typed, oversized or newer-version file is never written over:
-//!   changes fail with an error naming the file and the problem, and a `0600`
-//!   `<file>.corrupt.<ms>.bak` copy is made once per distinct content. Unknown fields survive
-//!   every write.
+//!   truncated, non-JSON, wrong-typed or oversized file is never written over: changes fail
+//!   with an error naming the file and the problem, and a `0600` `<file>.corrupt.<ms>.bak` copy
+//!   is made once per distinct content. A newer version is read-only, never "corrupt". A change
+//!   whose result would not read back is refused ([`StoreError::Unwritable`]). Unknown fields
+//!   survive every write exactly (values, order, number spelling).
 //! - **Cheap reads (D7).** [`AccountStore::load`] costs one `stat` when the file has not changed;
-//!   `lastUsed` bookkeeping is coalesced to one write per account per few seconds.
-//! - **Secrets (D18).** Tokens are [`Secret`]s: `Debug` and `Display` print `[redacted]`, and
-//!   no error message quotes a value from the file.
+//!   [`AccountStore::cached`] costs nothing and never blocks. `lastUsed` bookkeeping is
+//!   coalesced to one write per account per few seconds.
+//! - **Secrets (D18).** Tokens are [`Secret`]s: `Debug` and `Display` print `[redacted]`;
+//!   unknown fields print by key; no error message quotes anything read from the file.
+//! - **Another backend.** [`AccountsBackend`] is the contract a database backend implements;
+//!   `conformance` (cargo feature `conformance`) is the suite it must pass.
 //!
 //! ```
 //! use mac_storage::{AccountStore, Credentials, DataDir, EpochMs, NewAccount, Provider, Secret, StoreOptions};

@@ -108,3 +108,13 @@ fn the_file_backend_passes_the_conformance_suite() {
     })
     .unwrap();
 }
+
+/// The store and its backends can be shared with blocking tasks of an async runtime: `Send`,
+/// `Sync` and `'static` behind an `Arc`.
+#[test]
+fn stores_are_shareable_across_threads() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<AccountStore>();
+    shareable::<std::sync::Arc<dyn mac_storage::AccountsBackend>>();
+    shareable::<mac_storage::file::FileBackend>();
+}
