@@ -91,24 +91,6 @@ pub(crate) fn add(store: &AccountStore, new: &NewAccount) -> String {
     }
 }
 
-/// The accounts-backend conformance suite, run against the file backend.
-#[test]
-fn the_file_backend_passes_the_conformance_suite() {
-    mac_storage::conformance::run_all(&|| {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("accounts.json");
-        let options = StoreOptions {
-            durability: mac_storage::Durability::NoFsync,
-            ..StoreOptions::default()
-        };
-        Box::new(move || {
-            let _keep = &dir;
-            AccountStore::at_path(&path, options.clone())
-        })
-    })
-    .unwrap();
-}
-
 /// The store and its backends can be shared with blocking tasks of an async runtime: `Send`,
 /// `Sync` and `'static` behind an `Arc`.
 #[test]
