@@ -2,8 +2,12 @@
 //!
 //! Areas:
 //! - `storage`: mutations/s and latency of one mutation with 1, 4 and 8 writer processes × 200
-//!   mutations on a 10-account file, with and without fsync, and lost updates (must be 0); plus
-//!   the hot-path costs of a read of an unchanged file and of a coalesced success record.
+//!   mutations on a 10-account file, with and without fsync, and lost updates (must be 0),
+//!   each next to its floor in the same run: the same locked crash-safe replace of the same
+//!   bytes with no reading, parsing or document logic (`storage-worker floor`), and mac's
+//!   mutations/s as a ratio of it (absolute figures drift between runs; the ratio does not).
+//!   Plus the hot-path costs of a read of an unchanged file and of a coalesced success record,
+//!   and the threads and descriptors left after 1,000 timed-out lock waits.
 //!
 //! - `claims`: claims written per second with 1, 4 and 8 processes, claiming and releasing
 //!   their own account 200 times (`cycle`) or claiming 25 distinct accounts each and holding
@@ -62,11 +66,18 @@ fn main() -> ExitCode {
 
 struct Row {
     durability: Durability,
+    floor: Floor,
     writers: usize,
     mutations: usize,
     elapsed: Duration,
     latencies_us: Vec<u64>,
     lost: i64,
+}
+
+/// The floor's own throughput, measured right before mac's run of the same shape.
+struct Floor {
+    elapsed: Duration,
+    mutations: usize,
 }
 
 #[allow(clippy::cast_precision_loss)] // counts and durations far below 2^52
@@ -83,22 +94,25 @@ fn bench_storage() -> Result<(), String> {
     );
     println!();
     println!(
-        "| durability | writers | mutations | elapsed s | mutations/s | p50 ms | p99 ms | max ms | lost updates |"
+        "| durability | writers | mutations | floor /s | mac mutations/s | ratio | p50 ms | p99 ms | max ms | lost updates |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in &rows {
         let mut sorted = row.latencies_us.clone();
         sorted.sort_unstable();
+        let rate = row.mutations as f64 / row.elapsed.as_secs_f64();
+        let floor = row.floor.mutations as f64 / row.floor.elapsed.as_secs_f64();
         println!(
-            "| {} | {} | {} | {:.3} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
+            "| {} | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
             match row.durability {
                 Durability::Fsync => "fsync",
                 Durability::NoFsync => "no fsync",
             },
             row.writers,
             row.mutations,
-            row.elapsed.as_secs_f64(),
-            row.mutations as f64 / row.elapsed.as_secs_f64(),
+            floor,
+            rate,
+            rate / floor,
             percentile_ms(&sorted, 0.50),
             percentile_ms(&sorted, 0.99),
             percentile_ms(&sorted, 1.0),
@@ -107,9 +121,40 @@ fn bench_storage() -> Result<(), String> {
     }
     println!();
     hot_path()?;
+    lock_wait_resources()?;
     if rows.iter().any(|row| row.lost != 0) {
         return Err("lost updates: the store lost increments".into());
     }
+    Ok(())
+}
+
+/// Issue 9 item 2's resource figures: threads and descriptors of this process before and
+/// after 1,000 lock waits that time out against a held lock.
+fn lock_wait_resources() -> Result<(), String> {
+    const WAITS: usize = 1_000;
+    let count = |dir: &str| std::fs::read_dir(dir).map(Iterator::count).map_err(|e| e.to_string());
+    let dir = TempDataDir::new().map_err(|e| e.to_string())?;
+    let path = dir.path().join("held.lock");
+    let _holder = mac_storage::file::FileLock::acquire(&path, Duration::from_secs(1))
+        .map_err(|e| e.to_string())?;
+    let before = (count("/proc/self/task")?, count("/proc/self/fd")?);
+    let started = Instant::now();
+    for _ in 0..WAITS {
+        if mac_storage::file::FileLock::acquire(&path, Duration::from_micros(200)).is_ok() {
+            return Err("a held lock was acquired twice".into());
+        }
+    }
+    let elapsed = started.elapsed();
+    let after = (count("/proc/self/task")?, count("/proc/self/fd")?);
+    println!("## storage: {WAITS} lock waits timing out after 200 µs against a held lock");
+    println!();
+    println!("| | threads | descriptors |");
+    println!("|---|---:|---:|");
+    println!("| before | {} | {} |", before.0, before.1);
+    println!("| after | {} | {} |", after.0, after.1);
+    println!();
+    println!("({:.2} s for the {WAITS} waits)", elapsed.as_secs_f64());
+    println!();
     Ok(())
 }
 
@@ -119,12 +164,30 @@ fn run_writers(worker: &Path, durability: Durability, writers: usize) -> Result<
     let options = StoreOptions { durability, ..StoreOptions::default() };
     add_accounts(&AccountStore::at_path(&file, options.clone()), "bench", ACCOUNTS)
         .map_err(|e| e.to_string())?;
+    let (elapsed, _) = run_workers(worker, "floor", &file, durability, writers)?;
+    let floor = Floor { elapsed, mutations: writers * MUTATIONS_PER_WRITER };
+    let (elapsed, latencies_us) = run_workers(worker, "increment", &file, durability, writers)?;
+    let document = AccountStore::at_path(&file, options).load().map_err(|e| e.to_string())?;
+    let mutations = writers * MUTATIONS_PER_WRITER;
+    let lost = i64::try_from(mutations).unwrap_or(i64::MAX)
+        - i64::try_from(counter_sum(&document)).unwrap_or(0);
+    Ok(Row { durability, floor, writers, mutations, elapsed, latencies_us, lost })
+}
+
+/// Runs `writers` workers doing `mode` from a common start; their elapsed time and latencies.
+fn run_workers(
+    worker: &Path,
+    mode: &str,
+    file: &Path,
+    durability: Durability,
+    writers: usize,
+) -> Result<(Duration, Vec<u64>), String> {
     let mut children: Vec<ChildGuard> = Vec::with_capacity(writers);
     for _ in 0..writers {
         let mut command = Command::new(worker);
         command
-            .arg("increment")
-            .arg(&file)
+            .arg(mode)
+            .arg(file)
             .arg(MUTATIONS_PER_WRITER.to_string())
             .arg("--wait-go")
             .stdin(Stdio::piped())
@@ -153,12 +216,7 @@ fn run_writers(worker: &Path, durability: Durability, writers: usize) -> Result<
         }
         latencies_us.extend(parse_latencies(&String::from_utf8_lossy(&output.stdout))?);
     }
-    let elapsed = started.elapsed();
-    let document = AccountStore::at_path(&file, options).load().map_err(|e| e.to_string())?;
-    let mutations = writers * MUTATIONS_PER_WRITER;
-    let lost = i64::try_from(mutations).unwrap_or(i64::MAX)
-        - i64::try_from(counter_sum(&document)).unwrap_or(0);
-    Ok(Row { durability, writers, mutations, elapsed, latencies_us, lost })
+    Ok((started.elapsed(), latencies_us))
 }
 
 /// Costs on the request hot path, in one process: reading an unchanged file (one `stat`) and
