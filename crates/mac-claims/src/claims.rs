@@ -17,9 +17,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use mac_storage::{Clock, DataDir, EpochMs, FileStamp, LockedFile, Provider, read_file};
+use mac_storage::file::{FileStamp, LockedFile, OsStamps, StampSource, read_file};
+use mac_storage::{Clock, DataDir, EpochMs, Provider};
 use snafu::ResultExt;
 
 use crate::claims_file::{ClaimEntry, ClaimMap, Parsed, decode, encode};
@@ -51,6 +52,7 @@ pub struct ClaimsBuilder {
     options: ClaimsOptions,
     clock: Arc<dyn Clock>,
     monotonic: Arc<dyn Monotonic>,
+    stamps: Arc<dyn StampSource>,
     keeper_thread: bool,
 }
 
@@ -66,13 +68,26 @@ struct Inner {
     holds: Mutex<Holds>,
     /// Held while this instance decides and performs a write of the claims file.
     writing: Mutex<()>,
-    /// The file as last read or written, by its stamp (lock-free reads cost one `stat`).
-    file: Mutex<Option<(Option<FileStamp>, Arc<ClaimMap>)>>,
+    stamps: Arc<dyn StampSource>,
+    /// The file as last read or written (lock-free reads of an unchanged file cost one `stat`).
+    file: Mutex<Option<CachedFile>>,
     liveness: Mutex<LivenessCache>,
     /// The view [`Claims::cached_snapshot`] serves.
     view: Mutex<Arc<ClaimsSnapshot>>,
     file_writes: AtomicU64,
     keeper: OnceLock<Keeper>,
+}
+
+/// The claims file as last read or written.
+#[derive(Debug)]
+struct CachedFile {
+    /// Its stamp (`None`: there was no file).
+    stamp: Option<FileStamp>,
+    /// Whether no later version can have the same stamp (see `FileStamp::is_settled`): on a
+    /// file system with coarse timestamps, two versions written within its granularity may
+    /// share one, so an unsettled stamp is read again rather than trusted.
+    settled: bool,
+    entries: Arc<ClaimMap>,
 }
 
 /// How a read decides whether another holder lives.
@@ -128,6 +143,7 @@ impl Claims {
             options,
             clock,
             monotonic: Arc::new(SystemMonotonic::new()),
+            stamps: Arc::new(OsStamps),
             keeper_thread: true,
         }
     }
@@ -261,6 +277,13 @@ impl ClaimsBuilder {
         self
     }
 
+    /// Where file stamps come from (default: the OS; tests simulate coarse file systems).
+    #[must_use]
+    pub fn stamp_source(mut self, stamps: Arc<dyn StampSource>) -> Self {
+        self.stamps = stamps;
+        self
+    }
+
     /// Whether to start the keeper thread when a heartbeat interval is set (default `true`;
     /// `false` leaves [`Claims::maintain`] to the caller, for deterministic tests).
     #[must_use]
@@ -278,6 +301,7 @@ impl ClaimsBuilder {
             options: self.options,
             clock: self.clock,
             monotonic: self.monotonic,
+            stamps: self.stamps,
             me: ProcessIdentity::current(),
             instance: uuid::Uuid::new_v4().simple().to_string(),
             holds: Mutex::new(Holds::default()),
@@ -509,27 +533,35 @@ impl Inner {
     }
 
     /// The file's entries, read without a lock (one `stat` when unchanged since the last read
-    /// or write). A malformed file reads as empty.
+    /// or write, and that version's stamp is settled). A malformed file reads as empty.
     fn read(&self) -> Result<Arc<ClaimMap>, ClaimsError> {
-        let stamp = FileStamp::of_path(&self.path).ok().flatten();
+        let observed_at = SystemTime::now();
+        let stamp = self.stamp_of_path();
         let mut cache = self.file.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((cached_stamp, map)) = cache.as_ref()
-            && *cached_stamp == stamp
+        if let Some(cached) = cache.as_ref()
+            && cached.settled
+            && cached.stamp == stamp
         {
-            return Ok(Arc::clone(map));
+            return Ok(Arc::clone(&cached.entries));
         }
-        let (stamp, map) = match read_file(&self.path, MAX_FILE_BYTES)? {
+        let (stamp, entries) = match read_file(&self.path, MAX_FILE_BYTES)? {
             None => (None, ClaimMap::new()),
-            Some(contents) => match decode(&contents.bytes) {
-                Parsed::Entries(map) if contents.stamp.len() <= MAX_FILE_BYTES => {
-                    (Some(contents.stamp), map)
-                }
-                _ => (Some(contents.stamp), ClaimMap::new()),
-            },
+            Some(contents) => {
+                let entries = match decode(&contents.bytes) {
+                    Parsed::Entries(map) if contents.stamp.len() <= MAX_FILE_BYTES => map,
+                    _ => ClaimMap::new(),
+                };
+                (Some(self.stamps.observe(contents.stamp)), entries)
+            }
         };
-        let map = Arc::new(map);
-        *cache = Some((stamp, Arc::clone(&map)));
-        Ok(map)
+        let entries = Arc::new(entries);
+        let settled = stamp.is_none_or(|stamp| stamp.is_settled(observed_at));
+        *cache = Some(CachedFile { stamp, settled, entries: Arc::clone(&entries) });
+        Ok(entries)
+    }
+
+    fn stamp_of_path(&self) -> Option<FileStamp> {
+        FileStamp::of_path(&self.path).ok().flatten().map(|stamp| self.stamps.observe(stamp))
     }
 
     /// Read-modify-write under the claims file's lock: `change` sees the well-formed entries
@@ -548,12 +580,17 @@ impl Inner {
             return Ok(());
         }
         let bytes = encode(&map).context(EncodeSnafu { path: &self.path })?;
-        let new_stamp = locked.replace(&bytes, stamp.as_ref(), self.options.durability)?;
+        let before_replace = SystemTime::now();
+        let new_stamp =
+            self.stamps.observe(locked.replace(&bytes, stamp.as_ref(), self.options.durability)?);
         drop(locked);
         self.file_writes.fetch_add(1, Ordering::Relaxed);
         self.publish(&map);
-        *self.file.lock().unwrap_or_else(PoisonError::into_inner) =
-            Some((Some(new_stamp), Arc::new(map)));
+        *self.file.lock().unwrap_or_else(PoisonError::into_inner) = Some(CachedFile {
+            stamp: Some(new_stamp),
+            settled: new_stamp.is_settled(before_replace),
+            entries: Arc::new(map),
+        });
         Ok(())
     }
 

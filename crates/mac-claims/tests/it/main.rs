@@ -625,3 +625,42 @@ fn holds_and_releases_racing_the_keeper_leave_every_held_account_on_file() {
     claims.release_all().unwrap();
     assert_eq!(fx.raw(), json!({}));
 }
+
+/// A file system with whole-second modification times whose inode numbers and sizes never
+/// tell versions apart: every version written within one second has the same stamp.
+#[derive(Debug)]
+struct CoarseStamps;
+
+impl mac_storage::file::StampSource for CoarseStamps {
+    fn observe(&self, stamp: mac_storage::file::FileStamp) -> mac_storage::file::FileStamp {
+        let whole_seconds = stamp.modified().map(|modified| {
+            let since = modified.duration_since(std::time::UNIX_EPOCH).unwrap();
+            std::time::UNIX_EPOCH + Duration::from_secs(since.as_secs())
+        });
+        mac_storage::file::FileStamp::from_parts(stamp.dev(), 1, 1, whole_seconds)
+    }
+}
+
+#[test]
+fn with_coarse_file_stamps_a_reader_still_sees_every_new_version() {
+    let fx = Fixture::new();
+    let writer = fx.claims();
+    let observer = Claims::builder(
+        fx.path(),
+        ClaimsOptions { heartbeat_interval: None, ..ClaimsOptions::default() },
+        fx.clock.clone(),
+    )
+    .stamp_source(Arc::new(CoarseStamps))
+    .build();
+    let mut guards = Vec::new();
+    for i in 0..20 {
+        let account = format!("acct-{i}");
+        guards.push(writer.claim(&account).unwrap());
+        assert!(
+            observer.snapshot().unwrap().is_claimed_by_other(&account),
+            "version {i} not seen: a stale stamp-cached read"
+        );
+        observer.maintain().unwrap();
+        assert!(observer.cached_snapshot().is_claimed_by_other(&account));
+    }
+}
