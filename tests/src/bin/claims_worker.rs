@@ -5,7 +5,7 @@
 //! claims-worker FILE [--no-heartbeat]
 //!   claim ACCOUNT      → ok        (blocking claim: on file when it answers)
 //!   release ACCOUNT    → ok        (drops one guard; the last one also releases on file)
-//!   bulk PREFIX N      → ok <µs>   (claims PREFIX-0 .. PREFIX-N-1 and holds them)
+//!   bulk PREFIX N      → ok <µs> 0 <writes>   (claims PREFIX-0 .. PREFIX-N-1, holds them)
 //!   cycle ACCOUNT N    → ok <µs> <misses> <writes>
 //!                        (N × blocking claim, exact snapshot check, drop)
 //!   requests ACCOUNT N → ok <µs> <misses> <writes> <ns> <ns> ...
@@ -73,13 +73,15 @@ fn serve(claims: &Claims) -> Result<(), String> {
             }
             ["bulk", prefix, count] => {
                 let count: usize = count.parse().map_err(|_| format!("bad count {count:?}"))?;
+                let writes = claims.file_writes();
                 let started = Instant::now();
                 for i in 0..count {
                     let account = format!("{prefix}-{i}");
                     let guard = claims.claim(&account).map_err(|e| e.to_string())?;
                     held.entry(account).or_default().push(guard);
                 }
-                format!("ok {}", started.elapsed().as_micros())
+                let elapsed = started.elapsed().as_micros();
+                format!("ok {elapsed} 0 {}", claims.file_writes() - writes)
             }
             ["cycle", account, count] => {
                 let count: usize = count.parse().map_err(|_| format!("bad count {count:?}"))?;
