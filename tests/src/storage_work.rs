@@ -2,10 +2,41 @@
 //! checks run on its results. Workers and checkers share these functions so both sides agree on
 //! what a document written by the workload looks like.
 
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use mac_storage::file::{FileBackend, FileStamp, StampSource};
 use mac_storage::{
     AccountStore, AccountsDocument, Credentials, EpochMs, NewAccount, Secret, StoreError,
+    StoreOptions,
 };
 use serde_json::Value;
+
+/// A simulated file system with whole-second modification times that reuses one inode for
+/// every version: two versions of one size written within a second get identical stamps, as
+/// on ext2/3, HFS+ or FAT when the kernel reuses a freed inode.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CoarseStamps;
+
+impl StampSource for CoarseStamps {
+    fn observe(&self, stamp: FileStamp) -> FileStamp {
+        let whole_seconds = stamp.modified().map(|time| {
+            let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+            UNIX_EPOCH + Duration::from_secs(since.as_secs())
+        });
+        FileStamp::from_parts(stamp.dev(), 1, stamp.len(), whole_seconds)
+    }
+}
+
+/// A store on `file` that sees stamps through `CoarseStamps` when `coarse` is set.
+pub fn store_at(file: &Path, options: StoreOptions, coarse: bool) -> AccountStore {
+    if !coarse {
+        return AccountStore::at_path(file, options);
+    }
+    let backend = FileBackend::new(file, options.clone()).with_stamp_source(Arc::new(CoarseStamps));
+    AccountStore::with_backend(Arc::new(backend), options)
+}
 
 /// The per-account counter that increments store (an unknown field, so every increment also
 /// checks that unknown fields survive writes).

@@ -5,20 +5,27 @@
 //! terminal crates (`inquire`, `crossterm`), an async runtime.
 //!
 //! # The guarantees
-//! - **One write path.** Every change of an accounts file is [`AccountStore::mutate`]: an
-//!   exclusive OS lock on `<file>.lock` (blocking with a timeout, released by the kernel if the
-//!   holder dies), a fresh read inside the lock, the caller's closure, then a crash-safe replace
-//!   (`<file>.tmp` created `0600`, fsync, rename, fsync of the directory). No update is lost
-//!   between processes and a reader never sees a partial file.
+//! - **One write path.** Every change of the accounts is [`AccountStore::transact`] (or
+//!   [`AccountStore::mutate`]): a transaction over the document read fresh inside it, then the
+//!   backend's commit. For the file backend ([`file::FileBackend`]): an exclusive OS lock on
+//!   the file's directory (waiting with a timeout, costing no thread; released by the kernel if
+//!   the holder dies; undeletable while in use), a fresh read and parse, the caller's closure,
+//!   then a crash-safe replace (a temp file of this writer's own, created `0600`, fsync,
+//!   rename, fsync of the directory). No update is lost between processes, whatever the file
+//!   system's timestamp granularity, and a reader never sees a partial file.
 //! - **Nothing is lost to bad input (D6).** A missing file is an empty pool. An empty,
-//!   truncated, non-JSON, wrong-typed, oversized or newer-version file is never written over:
-//!   changes fail with an error naming the file and the problem, and a `0600`
-//!   `<file>.corrupt.<ms>.bak` copy is made once per distinct content. Unknown fields survive
-//!   every write.
+//!   truncated, non-JSON, wrong-typed or oversized file is never written over: changes fail
+//!   with an error naming the file and the problem, and a `0600` `<file>.corrupt.<ms>.bak` copy
+//!   is made once per distinct content. A newer version is read-only, never "corrupt". A change
+//!   whose result would not read back is refused ([`StoreError::Unwritable`]). Unknown fields
+//!   survive every write exactly (values, order, number spelling).
 //! - **Cheap reads (D7).** [`AccountStore::load`] costs one `stat` when the file has not changed;
-//!   `lastUsed` bookkeeping is coalesced to one write per account per few seconds.
-//! - **Secrets (D18).** Tokens are [`Secret`]s: `Debug` and `Display` print `[redacted]`, and
-//!   no error message quotes a value from the file.
+//!   [`AccountStore::cached`] costs nothing and never blocks. `lastUsed` bookkeeping is
+//!   coalesced to one write per account per few seconds.
+//! - **Secrets (D18).** Tokens are [`Secret`]s: `Debug` and `Display` print `[redacted]`;
+//!   unknown fields print by key; no error message quotes anything read from the file.
+//! - **Another backend.** [`AccountsBackend`] is the contract a database backend implements;
+//!   `conformance` (cargo feature `conformance`) is the suite it must pass.
 //!
 //! ```
 //! use mac_storage::{AccountStore, Credentials, DataDir, EpochMs, NewAccount, Provider, Secret, StoreOptions};
@@ -34,6 +41,7 @@
 //! # }
 //! ```
 
+mod backend;
 mod backup;
 mod bookkeeping;
 mod calendar;
@@ -43,6 +51,7 @@ mod data_dir;
 mod document;
 mod epoch;
 mod error;
+mod file_backend;
 mod file_lock;
 mod file_stamp;
 mod locked_file;
@@ -51,13 +60,32 @@ mod policy;
 mod private_file;
 mod secret;
 mod store;
+mod unknown_fields;
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+/// The file primitives: the file backend of the store, the directory lock and crash-safe
+/// replace ([`file::LockedFile`]), lock files ([`file::FileLock`]), stamps and backups. Other
+/// crates writing files of their own in the data directory (the claims table) use these; the
+/// store itself reaches them only through [`file::FileBackend`].
+pub mod file {
+    pub use crate::backup::backup_once;
+    pub use crate::data_dir::lock_path_for;
+    pub use crate::file_backend::FileBackend;
+    pub use crate::file_lock::{FileLock, LockError};
+    pub use crate::file_stamp::{FileStamp, OsStamps, StampSource};
+    pub use crate::locked_file::{Durability, FileContents, FileIoError, LockedFile, read_file};
+}
+
+pub use backend::{AccountsBackend, TxClosure, TxOutcome};
+// Also under `file`, their home; kept here for the callers written before it existed.
 pub use backup::backup_once;
 pub use calendar::{
     EPOCH_MS_THRESHOLD, epoch_from_number, format_iso, parse_http_date, parse_rfc3339,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use codec::{DocumentProblem, decode, encode};
+pub use codec::{DocumentProblem, decode, encode, encode_checked};
 pub use data_dir::{DataDir, DataDirError, MAC_HOME_ENV, Provider, UnknownProvider, lock_path_for};
 pub use document::{
     AccountsDocument, Credentials, SUPPORTED_VERSION, StoredAccount, UsageLimits, UsageWindow,
@@ -74,3 +102,4 @@ pub use mutations::{
 pub use policy::{AuthFailure, AuthVerdict, auth_failure_verdict};
 pub use secret::Secret;
 pub use store::{AccountStore, StoreOptions};
+pub use unknown_fields::UnknownFields;

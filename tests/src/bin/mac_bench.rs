@@ -2,8 +2,12 @@
 //!
 //! Areas:
 //! - `storage`: mutations/s and latency of one mutation with 1, 4 and 8 writer processes × 200
-//!   mutations on a 10-account file, with and without fsync, and lost updates (must be 0); plus
-//!   the hot-path costs of a read of an unchanged file and of a coalesced success record.
+//!   mutations on a 10-account file, with and without fsync, and lost updates (must be 0),
+//!   each next to its floor in the same run: the same locked crash-safe replace of the same
+//!   bytes with no reading, parsing or document logic (`storage-worker floor`), and mac's
+//!   mutations/s as a ratio of it (absolute figures drift between runs; the ratio does not).
+//!   Plus the hot-path costs of a read of an unchanged file and of a coalesced success record,
+//!   and the threads and descriptors left after 1,000 timed-out lock waits.
 //!
 //! - `claims`: claims written per second with 1, 4 and 8 processes, claiming and releasing
 //!   their own account 200 times (`cycle`) or claiming 25 distinct accounts each and holding
@@ -62,11 +66,18 @@ fn main() -> ExitCode {
 
 struct Row {
     durability: Durability,
+    floor: Floor,
     writers: usize,
     mutations: usize,
     elapsed: Duration,
     latencies_us: Vec<u64>,
     lost: i64,
+}
+
+/// The floor's own throughput, measured right before mac's run of the same shape.
+struct Floor {
+    elapsed: Duration,
+    mutations: usize,
 }
 
 #[allow(clippy::cast_precision_loss)] // counts and durations far below 2^52
@@ -83,22 +94,25 @@ fn bench_storage() -> Result<(), String> {
     );
     println!();
     println!(
-        "| durability | writers | mutations | elapsed s | mutations/s | p50 ms | p99 ms | max ms | lost updates |"
+        "| durability | writers | mutations | floor /s | mac mutations/s | ratio | p50 ms | p99 ms | max ms | lost updates |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in &rows {
         let mut sorted = row.latencies_us.clone();
         sorted.sort_unstable();
+        let rate = row.mutations as f64 / row.elapsed.as_secs_f64();
+        let floor = row.floor.mutations as f64 / row.floor.elapsed.as_secs_f64();
         println!(
-            "| {} | {} | {} | {:.3} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
+            "| {} | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
             match row.durability {
                 Durability::Fsync => "fsync",
                 Durability::NoFsync => "no fsync",
             },
             row.writers,
             row.mutations,
-            row.elapsed.as_secs_f64(),
-            row.mutations as f64 / row.elapsed.as_secs_f64(),
+            floor,
+            rate,
+            rate / floor,
             percentile_ms(&sorted, 0.50),
             percentile_ms(&sorted, 0.99),
             percentile_ms(&sorted, 1.0),
@@ -107,9 +121,40 @@ fn bench_storage() -> Result<(), String> {
     }
     println!();
     hot_path()?;
+    lock_wait_resources()?;
     if rows.iter().any(|row| row.lost != 0) {
         return Err("lost updates: the store lost increments".into());
     }
+    Ok(())
+}
+
+/// Issue 9 item 2's resource figures: threads and descriptors of this process before and
+/// after 1,000 lock waits that time out against a held lock.
+fn lock_wait_resources() -> Result<(), String> {
+    const WAITS: usize = 1_000;
+    let count = |dir: &str| std::fs::read_dir(dir).map(Iterator::count).map_err(|e| e.to_string());
+    let dir = TempDataDir::new().map_err(|e| e.to_string())?;
+    let path = dir.path().join("held.lock");
+    let _holder = mac_storage::file::FileLock::acquire(&path, Duration::from_secs(1))
+        .map_err(|e| e.to_string())?;
+    let before = (count("/proc/self/task")?, count("/proc/self/fd")?);
+    let started = Instant::now();
+    for _ in 0..WAITS {
+        if mac_storage::file::FileLock::acquire(&path, Duration::from_micros(200)).is_ok() {
+            return Err("a held lock was acquired twice".into());
+        }
+    }
+    let elapsed = started.elapsed();
+    let after = (count("/proc/self/task")?, count("/proc/self/fd")?);
+    println!("## storage: {WAITS} lock waits timing out after 200 µs against a held lock");
+    println!();
+    println!("| | threads | descriptors |");
+    println!("|---|---:|---:|");
+    println!("| before | {} | {} |", before.0, before.1);
+    println!("| after | {} | {} |", after.0, after.1);
+    println!();
+    println!("({:.2} s for the {WAITS} waits)", elapsed.as_secs_f64());
+    println!();
     Ok(())
 }
 
@@ -119,12 +164,30 @@ fn run_writers(worker: &Path, durability: Durability, writers: usize) -> Result<
     let options = StoreOptions { durability, ..StoreOptions::default() };
     add_accounts(&AccountStore::at_path(&file, options.clone()), "bench", ACCOUNTS)
         .map_err(|e| e.to_string())?;
+    let (elapsed, _) = run_workers(worker, "floor", &file, durability, writers)?;
+    let floor = Floor { elapsed, mutations: writers * MUTATIONS_PER_WRITER };
+    let (elapsed, latencies_us) = run_workers(worker, "increment", &file, durability, writers)?;
+    let document = AccountStore::at_path(&file, options).load().map_err(|e| e.to_string())?;
+    let mutations = writers * MUTATIONS_PER_WRITER;
+    let lost = i64::try_from(mutations).unwrap_or(i64::MAX)
+        - i64::try_from(counter_sum(&document)).unwrap_or(0);
+    Ok(Row { durability, floor, writers, mutations, elapsed, latencies_us, lost })
+}
+
+/// Runs `writers` workers doing `mode` from a common start; their elapsed time and latencies.
+fn run_workers(
+    worker: &Path,
+    mode: &str,
+    file: &Path,
+    durability: Durability,
+    writers: usize,
+) -> Result<(Duration, Vec<u64>), String> {
     let mut children: Vec<ChildGuard> = Vec::with_capacity(writers);
     for _ in 0..writers {
         let mut command = Command::new(worker);
         command
-            .arg("increment")
-            .arg(&file)
+            .arg(mode)
+            .arg(file)
             .arg(MUTATIONS_PER_WRITER.to_string())
             .arg("--wait-go")
             .stdin(Stdio::piped())
@@ -153,12 +216,7 @@ fn run_writers(worker: &Path, durability: Durability, writers: usize) -> Result<
         }
         latencies_us.extend(parse_latencies(&String::from_utf8_lossy(&output.stdout))?);
     }
-    let elapsed = started.elapsed();
-    let document = AccountStore::at_path(&file, options).load().map_err(|e| e.to_string())?;
-    let mutations = writers * MUTATIONS_PER_WRITER;
-    let lost = i64::try_from(mutations).unwrap_or(i64::MAX)
-        - i64::try_from(counter_sum(&document)).unwrap_or(0);
-    Ok(Row { durability, writers, mutations, elapsed, latencies_us, lost })
+    Ok((started.elapsed(), latencies_us))
 }
 
 /// Costs on the request hot path, in one process: reading an unchanged file (one `stat`) and
@@ -226,24 +284,29 @@ fn sibling_binary(name: &str) -> Result<PathBuf, String> {
     }
 }
 
-/// Claims, two workloads, N worker processes started together each time:
-/// - `cycle`: each worker claims its own account, checks the claim is on file, releases it,
-///   200 times (a pool-sized file; what a process does per request);
-/// - `hold`: each worker claims 25 distinct accounts and keeps them; afterwards the file must
-///   hold every one (the seed's race lost 80 % of them with 8 writers).
+/// Claims, N worker processes started together for each workload:
+/// - `hold`: each worker claims 25 distinct accounts and keeps them — every claim a first use,
+///   so a locked, fsynced write; afterwards the file must hold every one (the seed's race lost
+///   80 % of them with 8 writers);
+/// - `cycle`: each worker claims its own account with the blocking `claim`, checks through an
+///   exact `snapshot` that the claim is on file, and drops the guard, 200 times;
+/// - `requests`: the per-request path in steady state — after one first claim, 1,000 × (`hold`,
+///   check the cached view, drop), each timed: p50/p99, and claims-file writes per 1,000.
 #[allow(clippy::cast_precision_loss)] // counts and durations far below 2^52
 fn bench_claims() -> Result<(), String> {
-    const CYCLES: usize = 200;
     const HELD: usize = 25;
+    const CYCLES: usize = 200;
+    const REQUESTS: usize = 1_000;
     let binary = sibling_binary("claims-worker")?;
     println!("## claims: concurrent claim writers (fsync)");
     println!();
     println!(
-        "| workload | writers | claims | elapsed s | claims/s | mean ms per claim | lost claims |"
+        "| workload | writers | claims | elapsed s | claims/s | mean ms per claim | file writes per 1,000 | lost claims |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
-    let mut lost_any = false;
-    for (workload, per_writer) in [("cycle", CYCLES), ("hold", HELD)] {
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let mut failed = Vec::new();
+    let mut request_rows = Vec::new();
+    for (workload, per_writer) in [("hold", HELD), ("cycle", CYCLES), ("requests", REQUESTS)] {
         for &writers in WRITERS {
             let dir = TempDataDir::new().map_err(|e| e.to_string())?;
             let file = dir.data_dir().claims_file(Provider::Anthropic);
@@ -254,15 +317,18 @@ fn bench_claims() -> Result<(), String> {
             let started = Instant::now();
             for (i, worker) in workers.iter_mut().enumerate() {
                 worker.send(&match workload {
-                    "cycle" => format!("cycle acct-{i} {per_writer}"),
-                    _ => format!("bulk w{i} {per_writer}"),
+                    "hold" => format!("bulk w{i} {per_writer}"),
+                    _ => format!("{workload} acct-{i} {per_writer}"),
                 })?;
             }
-            let (mut busy_us, mut lost) = (0_u128, 0_u128);
+            let (mut busy_us, mut lost, mut writes) = (0_u128, 0_u128, 0_u128);
+            let mut latencies_ns = Vec::new();
             for worker in &mut workers {
                 let words = worker.reply_numbers()?;
                 busy_us += words.first().copied().unwrap_or(0);
                 lost += words.get(1).copied().unwrap_or(0);
+                writes += words.get(2).copied().unwrap_or(0);
+                latencies_ns.extend(words.iter().skip(3).copied());
             }
             let elapsed = started.elapsed();
             let claims = writers * per_writer;
@@ -272,21 +338,51 @@ fn bench_claims() -> Result<(), String> {
                         .map_err(|e| e.to_string())?;
                 lost = claims.abs_diff(raw.as_object().map_or(0, serde_json::Map::len)) as u128;
             }
-            lost_any |= lost != 0;
+            if lost != 0 {
+                failed.push(format!("{workload} × {writers}: {lost} lost"));
+            }
+            if workload == "requests" && writes != 0 {
+                failed.push(format!("requests × {writers}: {writes} claims-file writes"));
+            }
             println!(
-                "| {workload} | {writers} | {claims} | {:.3} | {:.0} | {:.2} | {lost} |",
+                "| {workload} | {writers} | {claims} | {:.3} | {:.0} | {:.4} | {:.0} | {lost} |",
                 elapsed.as_secs_f64(),
                 claims as f64 / elapsed.as_secs_f64(),
                 busy_us as f64 / 1000.0 / claims as f64,
+                writes as f64 * 1000.0 / claims as f64,
             );
+            if workload == "requests" {
+                latencies_ns.sort_unstable();
+                request_rows.push((writers, claims, latencies_ns, writes));
+            }
             for worker in workers {
                 worker.exit()?;
             }
         }
     }
     println!();
-    if lost_any {
-        return Err("lost claims".into());
+    println!("## claims: the per-request path in steady state (hold, cached check, drop)");
+    println!();
+    println!("| processes | requests | p50 µs | p99 µs | max µs | claims-file writes per 1,000 |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for (writers, requests, sorted_ns, writes) in request_rows {
+        let at = |quantile: f64| -> f64 {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // in 1..=len
+            let rank = ((quantile * sorted_ns.len() as f64).ceil() as usize)
+                .clamp(1, sorted_ns.len().max(1));
+            sorted_ns.get(rank - 1).copied().unwrap_or(0) as f64 / 1000.0
+        };
+        println!(
+            "| {writers} | {requests} | {:.2} | {:.2} | {:.2} | {:.0} |",
+            at(0.5),
+            at(0.99),
+            at(1.0),
+            writes as f64 * 1000.0 / requests as f64,
+        );
+    }
+    println!();
+    if !failed.is_empty() {
+        return Err(failed.join("; "));
     }
     Ok(())
 }

@@ -1,9 +1,16 @@
 //! A child process for multi-process storage tests and benchmarks.
 //!
 //! ```text
-//! storage-worker increment FILE COUNT [--no-fsync] [--wait-go]
+//! storage-worker increment FILE COUNT [--no-fsync] [--wait-go] [--coarse-stamps] [--keep-going]
 //!     COUNT increments spread over the file's accounts; prints `latencies_us=<n>,<n>,...`.
-//!     With --wait-go, waits for a line on stdin first (a start barrier).
+//!     With --wait-go, waits for a line on stdin first (a start barrier). With
+//!     --coarse-stamps, the store sees whole-second times on one reused inode. With
+//!     --keep-going, a failed increment is counted instead of ending the run, and the output
+//!     is `succeeded=<n>`.
+//! storage-worker floor FILE COUNT [--no-fsync] [--wait-go]
+//!     The benchmark floor: COUNT times the same locked crash-safe replace a mutation does
+//!     (lock, temp file, fsync, rename, directory fsync) of the file's current bytes, with no
+//!     reading or parsing; prints `latencies_us=...` like `increment`.
 //! storage-worker add FILE PREFIX N     adds N accounts with refresh tokens PREFIX-<i>
 //! storage-worker churn FILE            rewrites the file in a loop until killed
 //! ```
@@ -17,8 +24,9 @@ use std::io::BufRead;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use mac_storage::file::LockedFile;
 use mac_storage::{AccountStore, Durability, StoreOptions};
-use mac_tests::storage_work::{add_accounts, churn_step, increment};
+use mac_tests::storage_work::{add_accounts, churn_step, increment, store_at};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -44,7 +52,7 @@ fn run(args: &[String]) -> Result<(), String> {
         ["increment", file, count] => {
             let count: usize =
                 count.parse().map_err(|_| format!("COUNT {count:?} is not a number"))?;
-            let store = AccountStore::at_path(*file, options);
+            let store = store_at(std::path::Path::new(file), options, flag("--coarse-stamps"));
             let uuids: Vec<String> = store
                 .load()
                 .map_err(|e| e.to_string())?
@@ -60,10 +68,38 @@ fn run(args: &[String]) -> Result<(), String> {
                 std::io::stdin().lock().read_line(&mut line).map_err(|e| e.to_string())?;
             }
             let offset = std::process::id() as usize;
+            if flag("--keep-going") {
+                let succeeded = (0..count)
+                    .filter(|i| increment(&store, &uuids[(offset + i) % uuids.len()]).is_ok())
+                    .count();
+                println!("succeeded={succeeded}");
+                return Ok(());
+            }
             let mut latencies = Vec::with_capacity(count);
             for i in 0..count {
                 let started = Instant::now();
                 increment(&store, &uuids[(offset + i) % uuids.len()]).map_err(|e| e.to_string())?;
+                latencies.push(started.elapsed().as_micros().to_string());
+            }
+            println!("latencies_us={}", latencies.join(","));
+            Ok(())
+        }
+        ["floor", file, count] => {
+            let count: usize =
+                count.parse().map_err(|_| format!("COUNT {count:?} is not a number"))?;
+            let path = std::path::Path::new(file);
+            let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+            if flag("--wait-go") {
+                let mut line = String::new();
+                std::io::stdin().lock().read_line(&mut line).map_err(|e| e.to_string())?;
+            }
+            let mut latencies = Vec::with_capacity(count);
+            for _ in 0..count {
+                let started = Instant::now();
+                let locked =
+                    LockedFile::acquire(path, options.lock_timeout).map_err(|e| e.to_string())?;
+                locked.replace(&bytes, None, options.durability).map_err(|e| e.to_string())?;
+                drop(locked);
                 latencies.push(started.elapsed().as_micros().to_string());
             }
             println!("latencies_us={}", latencies.join(","));

@@ -9,6 +9,8 @@ use std::time::Duration;
 use mac_storage::{AccountStore, Provider, StoreOptions};
 use mac_test_support::{ChildGuard, TempDataDir, spawn_guarded};
 use mac_tests::storage_work::{add_accounts, counter_sum};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::storage_worker;
 
@@ -99,4 +101,94 @@ fn multi_process_two_workers_adding_two_each_and_an_in_process_add() {
     let expected: HashSet<String> =
         ["a-0", "a-1", "b-0", "b-1", "local-0"].into_iter().map(str::to_owned).collect();
     assert_eq!(tokens, expected);
+}
+
+fn spawn_incrementers(
+    file: &std::path::Path,
+    writers: usize,
+    each: usize,
+    flags: &[&str],
+) -> Vec<ChildGuard> {
+    let mut children: Vec<ChildGuard> = (0..writers)
+        .map(|_| {
+            let mut command = storage_worker();
+            command
+                .args(["increment", file.to_str().unwrap(), &each.to_string(), "--wait-go"])
+                .args(flags)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            spawn_guarded(&mut command).unwrap()
+        })
+        .collect();
+    for child in &mut children {
+        child.child_mut().stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+    }
+    children
+}
+
+/// Issue 9 item 1: on a file system with whole-second times and reused inodes (simulated by
+/// the workers' stamp source), every process's increments are kept.
+#[test]
+fn coarse_timestamps_lose_no_update_across_processes() {
+    const WRITERS: usize = 4;
+    const EACH: usize = 300;
+    let dir = TempDataDir::new().unwrap();
+    let file = dir.accounts_file(Provider::Anthropic);
+    let store = AccountStore::at_path(&file, StoreOptions::default());
+    add_accounts(&store, "seed", 10).unwrap();
+    let children = spawn_incrementers(&file, WRITERS, EACH, &["--no-fsync", "--coarse-stamps"]);
+    for child in children {
+        wait_ok(child);
+    }
+    let kept = counter_sum(&store.load().unwrap());
+    assert_eq!(kept, (WRITERS * EACH) as u64, "kept {kept} of {}", WRITERS * EACH);
+}
+
+/// Issue 9 item 3: people delete `*.lock` files by habit. With every lock, waiting-room and
+/// temp file deleted in a loop while writers run, every reported success is on disk.
+#[test]
+fn deleting_lock_and_temp_files_lets_no_second_writer_in() {
+    const WRITERS: usize = 3;
+    const EACH: usize = 300;
+    let dir = TempDataDir::new().unwrap();
+    let file = dir.accounts_file(Provider::Anthropic);
+    let store = AccountStore::at_path(&file, StoreOptions::default());
+    add_accounts(&store, "seed", 10).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let cleaner = {
+        let (stop, folder, keep) = (Arc::clone(&stop), dir.path().to_owned(), file.clone());
+        std::thread::spawn(move || {
+            let mut deleted = 0_u64;
+            while !stop.load(Ordering::Relaxed) {
+                for entry in std::fs::read_dir(&folder).unwrap().flatten() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    let doomed = name.ends_with(".lock")
+                        || name.ends_with(".waiters")
+                        || name.contains(".tmp");
+                    if entry.path() != keep && doomed && std::fs::remove_file(entry.path()).is_ok()
+                    {
+                        deleted += 1;
+                    }
+                }
+            }
+            deleted
+        })
+    };
+    let children = spawn_incrementers(&file, WRITERS, EACH, &["--no-fsync", "--keep-going"]);
+    let succeeded: u64 = children
+        .into_iter()
+        .map(|child| {
+            let stdout = wait_ok(child);
+            stdout.trim().strip_prefix("succeeded=").unwrap().parse::<u64>().unwrap()
+        })
+        .sum();
+    stop.store(true, Ordering::Relaxed);
+    let deleted = cleaner.join().unwrap();
+    let on_disk = counter_sum(&store.load().unwrap());
+    assert_eq!(
+        on_disk, succeeded,
+        "{succeeded} reported successes, {on_disk} on disk ({deleted} files deleted meanwhile)"
+    );
+    assert!(succeeded > 0);
 }

@@ -342,7 +342,7 @@ fn malformed_files_are_reported_not_guessed() {
     malformed(
         OAI_POOL,
         "{\"version\": 1, \"accounts\": {}}",
-        "malformed: <path> is not a usable accounts file: field `accounts`: invalid type: map, expected a sequence (line 1 column 27)",
+        "malformed: <path> is not a usable accounts file: field `accounts`: wrong type, expected a sequence (line 1 column 27)",
     );
 }
 

@@ -6,7 +6,9 @@
 mod bad_input;
 mod calendar;
 mod change_detection;
+mod coarse_stamps;
 mod conformance;
+mod faults;
 mod model;
 mod permissions;
 mod secrets;
@@ -87,4 +89,14 @@ pub(crate) fn add(store: &AccountStore, new: &NewAccount) -> String {
             uuid
         }
     }
+}
+
+/// The store and its backends can be shared with blocking tasks of an async runtime: `Send`,
+/// `Sync` and `'static` behind an `Arc`.
+#[test]
+fn stores_are_shareable_across_threads() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<AccountStore>();
+    shareable::<std::sync::Arc<dyn mac_storage::AccountsBackend>>();
+    shareable::<mac_storage::file::FileBackend>();
 }
