@@ -95,6 +95,16 @@ impl fmt::Display for DocumentProblem {
 /// one that does not parse is [`DocumentProblem::NewerVersion`], not a shape problem, so that
 /// nobody treats a newer file as corrupt.
 pub fn decode(bytes: &[u8], limit: u64) -> Result<AccountsDocument, DocumentProblem> {
+    let mut document = decode_shape(bytes, limit)?;
+    if has_unknown_fields(&document) {
+        keep_originals(&mut document, bytes);
+    }
+    Ok(document)
+}
+
+/// [`decode`] without remembering the original text of unknown fields: what checking that
+/// bytes read back needs.
+fn decode_shape(bytes: &[u8], limit: u64) -> Result<AccountsDocument, DocumentProblem> {
     let size = bytes.len() as u64;
     if size > limit {
         return Err(DocumentProblem::TooLarge { size, limit });
@@ -104,7 +114,7 @@ pub fn decode(bytes: &[u8], limit: u64) -> Result<AccountsDocument, DocumentProb
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let parsed: Result<AccountsDocument, _> = serde_path_to_error::deserialize(&mut deserializer);
-    let mut document = match parsed {
+    let document = match parsed {
         Ok(document) => document,
         Err(err) => {
             let field = err.path().to_string();
@@ -120,9 +130,6 @@ pub fn decode(bytes: &[u8], limit: u64) -> Result<AccountsDocument, DocumentProb
     deserializer.end().map_err(|err| classify(&err, String::new()))?;
     if document.version == 0 {
         return Err(DocumentProblem::BadVersion { found: 0 });
-    }
-    if has_unknown_fields(&document) {
-        keep_originals(&mut document, bytes);
     }
     Ok(document)
 }
@@ -142,7 +149,7 @@ pub fn encode_checked(document: &AccountsDocument, limit: u64) -> Result<Vec<u8>
         field: String::new(),
         message: format!("cannot be serialized ({})", kind_of(&err)),
     })?;
-    decode(&bytes, limit)?;
+    decode_shape(&bytes, limit)?;
     Ok(bytes)
 }
 
@@ -178,7 +185,9 @@ fn keep_originals(document: &mut AccountsDocument, bytes: &[u8]) {
     let Ok(top) = serde_json::from_slice::<RawObject>(bytes) else { return };
     document.extra.keep_originals(&top);
     let Some(accounts) = top.get("accounts") else { return };
-    let Ok(accounts) = serde_json::from_str::<Vec<RawObject>>(accounts.get()) else { return };
+    let Ok(accounts) = serde_json::from_str::<Vec<RawObject<'_>>>(accounts.get()) else {
+        return;
+    };
     for (account, raw) in document.accounts.iter_mut().zip(&accounts) {
         account.extra.keep_originals(raw);
         let (Some(usage), Some(raw_usage)) =

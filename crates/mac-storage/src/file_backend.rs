@@ -6,7 +6,9 @@
 //! stale document there is a lost update. The stamp cache serves lock-free reads only, and only
 //! once a stamp is settled ([`FileStamp::is_settled`]), so a reader on a file system with
 //! whole-second times re-reads a young file instead of trusting a stamp that a later version
-//! could repeat.
+//! could repeat. Inside the lock the one shortcut is by content: when the bytes read are
+//! exactly the bytes of the cached version (this process wrote or read them last), the cached
+//! parse of those bytes is used — a document is a function of its bytes.
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -34,6 +36,15 @@ struct Cached {
     /// Whether `stamp` identifies this version for good (see the module docs).
     settled: bool,
     document: Arc<AccountsDocument>,
+    /// The file's bytes for this version, when known.
+    bytes: Option<Arc<[u8]>>,
+}
+
+/// One version of the file as read.
+struct Version {
+    stamp: Option<FileStamp>,
+    document: Arc<AccountsDocument>,
+    bytes: Option<Arc<[u8]>>,
 }
 
 /// One provider's accounts file. Many backends in many processes may use one file at once.
@@ -84,9 +95,17 @@ impl FileBackend {
         stamp: Option<FileStamp>,
         observed_at: SystemTime,
         document: Arc<AccountsDocument>,
+        bytes: Option<Arc<[u8]>>,
     ) {
         let settled = stamp.as_ref().is_none_or(|s| s.is_settled(observed_at));
-        *self.cache() = Some(Cached { stamp, settled, document });
+        *self.cache() = Some(Cached { stamp, settled, document, bytes });
+    }
+
+    /// The cached parse of exactly `bytes`, if the cache holds that version.
+    fn cached_parse_of(&self, bytes: &[u8]) -> Option<Arc<AccountsDocument>> {
+        let cache = self.cache();
+        let cached = cache.as_ref()?;
+        (cached.bytes.as_deref() == Some(bytes)).then(|| Arc::clone(&cached.document))
     }
 
     fn stat(&self) -> Result<Option<FileStamp>, StoreError> {
@@ -96,18 +115,25 @@ impl FileBackend {
     }
 
     /// Reads and parses the file (through `locked` when held). No backup here.
-    fn read_fresh(
-        &self,
-        locked: Option<&LockedFile>,
-    ) -> Result<(Option<FileStamp>, AccountsDocument), StoreError> {
+    fn read_fresh(&self, locked: Option<&LockedFile>) -> Result<Version, StoreError> {
         let limit = self.options.max_file_bytes;
         let contents = match locked {
             Some(locked) => locked.read(limit)?,
             None => read_file(&self.path, limit)?,
         };
         let Some(contents) = contents else {
-            return Ok((None, AccountsDocument::empty()));
+            return Ok(Version {
+                stamp: None,
+                document: Arc::new(AccountsDocument::empty()),
+                bytes: None,
+            });
         };
+        let stamp = Some(self.stamps.observe(contents.stamp));
+        if locked.is_some()
+            && let Some(document) = self.cached_parse_of(&contents.bytes)
+        {
+            return Ok(Version { stamp, document, bytes: Some(contents.bytes.into()) });
+        }
         self.parses.fetch_add(1, Ordering::Relaxed);
         // The read stops past the limit; report the size on disk.
         let decoded = if contents.stamp.len() > limit {
@@ -116,7 +142,11 @@ impl FileBackend {
             decode(&contents.bytes, limit)
         };
         match decoded {
-            Ok(document) => Ok((Some(self.stamps.observe(contents.stamp)), document)),
+            Ok(document) => Ok(Version {
+                stamp,
+                document: Arc::new(document),
+                bytes: Some(contents.bytes.into()),
+            }),
             Err(DocumentProblem::NewerVersion { found }) => {
                 NewerVersionSnafu { path: &self.path, found }.fail()
             }
@@ -125,10 +155,7 @@ impl FileBackend {
     }
 
     /// The current document for the lock holder; an unusable file is copied once.
-    fn read_locked(
-        &self,
-        locked: &LockedFile,
-    ) -> Result<(Option<FileStamp>, AccountsDocument), StoreError> {
+    fn read_locked(&self, locked: &LockedFile) -> Result<Version, StoreError> {
         match self.read_fresh(Some(locked)) {
             Err(StoreError::Invalid { path, problem, .. }) => {
                 let backup = self.backup_quietly(locked.target());
@@ -167,9 +194,9 @@ impl AccountsBackend for FileBackend {
         if let Some(document) = self.cached_if(stamp.as_ref()) {
             return Ok(document);
         }
-        let (stamp, document) = self.read_fresh(None)?;
-        let document = Arc::new(document);
-        self.remember(stamp, observed_at, Arc::clone(&document));
+        let version = self.read_fresh(None)?;
+        let document = Arc::clone(&version.document);
+        self.remember(version.stamp, observed_at, version.document, version.bytes);
         Ok(document)
     }
 
@@ -181,13 +208,12 @@ impl AccountsBackend for FileBackend {
     fn transact(&self, change: &mut TxClosure<'_>) -> Result<TxOutcome, StoreError> {
         let locked = LockedFile::acquire(&self.path, self.options.lock_timeout)?;
         let observed_at = SystemTime::now();
-        let (stamp, current) = self.read_locked(&locked)?;
+        let Version { stamp, document: current, bytes } = self.read_locked(&locked)?;
         if current.version > SUPPORTED_VERSION {
             return NewerVersionSnafu { path: &self.path, found: current.version }.fail();
         }
-        let mut next = current.clone();
-        let current = Arc::new(current);
-        self.remember(stamp, observed_at, Arc::clone(&current));
+        let mut next = AccountsDocument::clone(&current);
+        self.remember(stamp, observed_at, Arc::clone(&current), bytes);
         if change(&mut next) == ControlFlow::Break(()) {
             return Ok(TxOutcome::Aborted);
         }
@@ -202,7 +228,8 @@ impl AccountsBackend for FileBackend {
         // Taken under the lock: every later version is written after this moment.
         let written_at = SystemTime::now();
         drop(locked);
-        self.remember(Some(self.stamps.observe(new_stamp)), written_at, Arc::new(next));
+        let new_stamp = Some(self.stamps.observe(new_stamp));
+        self.remember(new_stamp, written_at, Arc::new(next), Some(bytes.into()));
         Ok(TxOutcome::Written)
     }
 

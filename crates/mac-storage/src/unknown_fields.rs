@@ -106,10 +106,10 @@ impl UnknownFields {
 
     /// Remembers the original text of the fields present in `raw` (the same object as read
     /// from the file), so that an unchanged field is written back byte for byte.
-    pub(crate) fn keep_originals(&mut self, raw: &RawObject) {
+    pub(crate) fn keep_originals(&mut self, raw: &RawObject<'_>) {
         for (key, text) in &raw.0 {
             if let Some(entry) = self.entries.iter_mut().find(|e| e.key == *key) {
-                entry.original = Some(text.clone());
+                entry.original = Some((*text).to_owned());
             }
         }
     }
@@ -188,41 +188,42 @@ impl<'de> Deserialize<'de> for UnknownFields {
     }
 }
 
-/// A JSON object as its keys and the unparsed text of their values, in file order.
+/// A JSON object as its keys and the unparsed text of their values (borrowed from the input,
+/// so that only the unknown ones are ever copied), in file order.
 #[derive(Debug, Default)]
-pub(crate) struct RawObject(pub(crate) Vec<(String, Box<RawValue>)>);
+pub(crate) struct RawObject<'a>(pub(crate) Vec<(String, &'a RawValue)>);
 
-impl RawObject {
+impl<'a> RawObject<'a> {
     /// The text of `key`'s value.
-    pub(crate) fn get(&self, key: &str) -> Option<&RawValue> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| &**v)
+    pub(crate) fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
     }
 
     /// Parses `raw` as an object; `None` for anything else (`null`, say).
-    pub(crate) fn parse(raw: &RawValue) -> Option<RawObject> {
+    pub(crate) fn parse(raw: &'a RawValue) -> Option<RawObject<'a>> {
         serde_json::from_str(raw.get()).ok()
     }
 }
 
-impl<'de> Deserialize<'de> for RawObject {
+impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor;
-        impl<'de> Visitor<'de> for ObjectVisitor {
-            type Value = RawObject;
+        struct ObjectVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for ObjectVisitor<'a> {
+            type Value = RawObject<'a>;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a JSON object")
             }
 
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject<'a>, A::Error> {
                 let mut entries = Vec::new();
-                while let Some(entry) = map.next_entry::<String, Box<RawValue>>()? {
+                while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
                     entries.push(entry);
                 }
                 Ok(RawObject(entries))
             }
         }
-        deserializer.deserialize_map(ObjectVisitor)
+        deserializer.deserialize_map(ObjectVisitor(std::marker::PhantomData))
     }
 }
 

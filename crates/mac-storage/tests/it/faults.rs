@@ -166,3 +166,15 @@ fn lock_and_temp_files_are_never_followed_through_a_symlink() {
     assert_eq!(std::fs::read(&victim).unwrap(), b"keep me");
     assert_eq!(fx.store.load().unwrap().accounts.len(), 1);
 }
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_to_a_missing_file_is_refused_not_replaced() {
+    let fx = Fixture::new();
+    let missing = fx.dir.path().join("elsewhere").join("accounts.json");
+    std::os::unix::fs::symlink(&missing, fx.path()).unwrap();
+    let err = fx.store.add_account(&new_account("r1"), at(1)).unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    assert!(std::fs::symlink_metadata(fx.path()).unwrap().file_type().is_symlink(), "link kept");
+    assert!(!missing.exists());
+}
