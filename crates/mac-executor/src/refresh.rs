@@ -21,7 +21,7 @@ use std::time::Duration;
 use mac_adapters::{AdapterClient, FailureKind, RefreshFailure, TokenGrant};
 use mac_storage::{
     AccountStore, AuthFailure, AuthFailureOutcome, CasOutcome, Clock, Credentials, EpochMs,
-    FileLock, LockError, StoreError,
+    FileLock, LockError, StoreError, StoredAccount,
 };
 use sha2::{Digest as _, Sha256};
 use tokio::sync::OwnedMutexGuard;
@@ -41,6 +41,10 @@ pub struct RefreshConfig {
     /// Consecutive transient failures after which an account is disabled, unless it is the
     /// last usable one (D12). Default 3.
     pub max_auth_failures: u32,
+    /// How long an account rests in this process after a refresh failed transiently (network,
+    /// timeout, 5xx, a bare 4xx) or its refresh lock stayed busy for the whole lock timeout: a
+    /// deadline that passes by itself (D10) and never counts toward disabling. Default 30 s.
+    pub auth_backoff: Duration,
 }
 
 impl Default for RefreshConfig {
@@ -49,6 +53,7 @@ impl Default for RefreshConfig {
             expiry_margin: Duration::from_secs(60),
             lock_timeout: Duration::from_secs(45),
             max_auth_failures: 3,
+            auth_backoff: Duration::from_secs(30),
         }
     }
 }
@@ -99,7 +104,11 @@ pub struct Refreshed {
 ///    next to the accounts file, one per account ([`RefreshService::lock_path`]:
 ///    `<accounts file>.refresh.<uuid>.lock`), waiting at most
 ///    [`RefreshConfig::lock_timeout`] (45 s: longer than the provider's 30 s request timeout,
-///    so a waiter outlasts a holder's slowest refresh).
+///    so a waiter outlasts a holder's slowest refresh). A hung holder costs that wait once:
+///    the timeout settles the flight for every caller queued behind it (they get the same
+///    error at once) and the account backs off ([`RefreshConfig::auth_backoff`]), so later
+///    callers do not wait again. An on-demand caller whose access token is still valid (only
+///    inside the expiry margin) never waits for a busy turn or lock: it uses that token.
 /// 4. **Double check.** Inside the lock the store is read again: if another process refreshed
 ///    meanwhile, its tokens are adopted and no request is sent.
 /// 5. **Refresh with the current token, write with compare-and-swap.** Otherwise the refresh
@@ -107,15 +116,19 @@ pub struct Refreshed {
 ///    [`AccountStore::patch_credentials`] only if the stored credentials are still the ones the
 ///    refresh started from. A conflict means another writer (a re-login) won: its credentials
 ///    are adopted if fresh, otherwise the caller gets [`RefreshError::Conflict`].
-/// 6. **Failures count only against what failed.** A failure goes through
-///    [`AccountStore::record_auth_failure`], which applies the one disabling rule
-///    (`auth_failure_verdict`, D12) and only if the stored credentials still equal the ones
-///    that failed: a failure observed on tokens another process has replaced says nothing about
-///    the account. A permanent failure (with evidence: `invalid_grant`, …) disables the
-///    account, never deletes it, and is remembered for that refresh token, so this process
-///    never sends the dead token again; a new login brings a new token, which is not
-///    remembered. A permanent failure about the OAuth client (`invalid_client`) is not held
-///    against the account: every account would fail alike.
+/// 6. **Failures count only against what failed, and only with evidence (D12).** A transient
+///    failure (network, timeout, 5xx, a bare 4xx without an OAuth error code) is no evidence
+///    against the account: nothing is recorded, and the account backs off for
+///    [`RefreshConfig::auth_backoff`] in this service (callers get
+///    [`RefreshError::BackingOff`] without a request until it passes by itself). A permanent
+///    failure goes through [`AccountStore::record_auth_failure`], which applies the one
+///    disabling rule (`auth_failure_verdict`) only if the stored credentials still equal the
+///    ones that failed: a failure observed on tokens another process has replaced says nothing
+///    about the account. A permanent failure (`invalid_grant`, …) disables the account, never
+///    deletes it, and is remembered for that refresh token, so this process never sends the
+///    dead token again; a new login brings a new token, which is not remembered. A permanent
+///    failure about the OAuth client (`invalid_client`) is not held against the account:
+///    every account would fail alike.
 ///
 /// # Cancellation
 ///
@@ -153,6 +166,9 @@ struct Inner {
     /// Refresh tokens the provider declared dead, by account and SHA-256 of the token (the
     /// token itself is not kept), with the failure to answer instead of a request.
     dead: Mutex<HashMap<(String, String), RefreshFailure>>,
+    /// Auth backoff deadlines by account uuid: set by a transient refresh failure or a refresh
+    /// lock that stayed busy for the whole timeout; they pass by themselves.
+    backoff: Mutex<HashMap<String, EpochMs>>,
 }
 
 /// The single flight of one account.
@@ -170,7 +186,35 @@ struct Flight {
 #[derive(Debug)]
 struct Settled {
     used: Credentials,
-    failure: RefreshFailure,
+    failure: SharedFailure,
+}
+
+/// What a settled flight failed with.
+#[derive(Clone, Debug)]
+enum SharedFailure {
+    /// The token endpoint's answer (or its absence).
+    Provider(RefreshFailure),
+    /// The account's refresh lock stayed busy for the whole lock timeout.
+    LockTimeout {
+        /// The lock file.
+        path: PathBuf,
+        /// How long the flight waited.
+        waited: Duration,
+    },
+}
+
+impl SharedFailure {
+    fn into_error(self, uuid: &str) -> RefreshError {
+        let uuid = uuid.to_owned();
+        match self {
+            SharedFailure::Provider(source) => {
+                RefreshError::Provider { uuid, source, recorded: None }
+            }
+            SharedFailure::LockTimeout { path, waited } => {
+                RefreshError::LockTimeout { uuid, path, waited }
+            }
+        }
+    }
 }
 
 /// What a call wants.
@@ -218,6 +262,7 @@ impl RefreshService {
             clock,
             flights: Mutex::new(HashMap::new()),
             dead: Mutex::new(HashMap::new()),
+            backoff: Mutex::new(HashMap::new()),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -263,6 +308,18 @@ impl RefreshService {
         self.inner.is_expiring_within(credentials, now, within)
     }
 
+    /// Until when `account` rests after a transient refresh failure or a refresh lock that
+    /// stayed busy ([`RefreshConfig::auth_backoff`]), if that is after `now` and the account
+    /// has no access token still valid at `now` (a token inside the expiry margin is still
+    /// used while the refresh waits).
+    pub fn auth_backoff_until(&self, account: &StoredAccount, now: EpochMs) -> Option<EpochMs> {
+        let uuid = account.uuid.as_deref()?;
+        let until = self.inner.backoff_until(uuid, now)?;
+        let valid = account.access_token.as_ref().is_some_and(|token| !token.is_empty())
+            && account.expires_at.is_some_and(|at| at > now);
+        (!valid).then_some(until)
+    }
+
     /// Usable credentials of account `uuid`: the stored ones if fresh, else refreshed exactly
     /// once across callers, threads and processes (see the type docs).
     pub async fn fresh_credentials(&self, uuid: &str) -> Result<Refreshed, RefreshError> {
@@ -303,6 +360,24 @@ impl RefreshService {
 }
 
 impl Inner {
+    fn backoff_until(&self, uuid: &str, now: EpochMs) -> Option<EpochMs> {
+        lock_ignoring_poison(&self.backoff).get(uuid).copied().filter(|at| *at > now)
+    }
+
+    /// Rests the account for [`RefreshConfig::auth_backoff`] from now.
+    fn back_off(&self, uuid: &str) {
+        let until = self.clock.now().saturating_add(self.config.auth_backoff);
+        tracing::info!(until_ms = until.as_millis(), "refresh backs off until then");
+        lock_ignoring_poison(&self.backoff).insert(uuid.to_owned(), until);
+    }
+
+    /// Whether `credentials` carry an access token that the provider still accepts at `now`
+    /// (possibly inside the expiry margin).
+    fn valid_at(credentials: &Credentials, now: EpochMs) -> bool {
+        credentials.access_token.as_ref().is_some_and(|token| !token.is_empty())
+            && credentials.expires_at.is_some_and(|at| at > now)
+    }
+
     fn needs_refresh(&self, credentials: &Credentials, now: EpochMs) -> bool {
         match (&credentials.access_token, credentials.expires_at) {
             (Some(access), Some(expires_at)) if !access.is_empty() => {
@@ -378,6 +453,17 @@ impl Inner {
                 recorded: None,
             });
         }
+        if let Some(until) = self.backoff_until(uuid, now) {
+            return match mode {
+                Mode::OnDemand if Self::valid_at(&stored, now) => {
+                    Ok(Some(Refreshed { credentials: stored, how: Obtained::Fresh }))
+                }
+                Mode::Expiring(_) => Ok(None),
+                Mode::OnDemand | Mode::Rejected(_) => {
+                    Err(RefreshError::BackingOff { uuid: uuid.to_owned(), until })
+                }
+            };
+        }
         // What the caller found unsatisfying: for a 401, the credentials the API refused.
         let observed = match &mode {
             Mode::Rejected(rejected) => rejected.clone(),
@@ -393,29 +479,59 @@ impl Inner {
         mode: Mode,
         observed: Credentials,
     ) -> Result<Option<Refreshed>, RefreshError> {
+        // An on-demand caller whose access token is still valid (only inside the margin) does
+        // not wait for a refresh in progress, here or in another process: it uses the token.
+        let patient =
+            !matches!(mode, Mode::OnDemand) || !Self::valid_at(&observed, self.clock.now());
+        let still_valid =
+            || Ok(Some(Refreshed { credentials: observed.clone(), how: Obtained::Fresh }));
+
         // 2. In-process single flight.
         let flight = self.flight(uuid);
         let seen = flight.settled.load(Ordering::Acquire);
-        let turn = Arc::clone(&flight.turn).lock_owned().await;
+        let mut turn = if patient {
+            Arc::clone(&flight.turn).lock_owned().await
+        } else {
+            match Arc::clone(&flight.turn).try_lock_owned() {
+                Ok(turn) => turn,
+                Err(_) => return still_valid(),
+            }
+        };
         let current = self.stored(uuid)?;
         if flight.settled.load(Ordering::Acquire) != seen
             && let Some(settled) = turn.as_ref()
             && settled.used == current
         {
             tracing::debug!("sharing the failure of the refresh this call waited for");
-            let failure = settled.failure.clone();
-            return Err(RefreshError::Provider {
-                uuid: uuid.to_owned(),
-                source: failure,
-                recorded: None,
-            });
+            return Err(settled.failure.clone().into_error(uuid));
         }
         if self.satisfies(&mode, &current, self.clock.now()) {
             return Ok(Self::satisfied(&mode, &observed, current));
         }
 
         // 3. Cross-process lock; 4. double check inside it.
-        let lock = self.lock(uuid).await?;
+        let lock = if patient {
+            match self.lock(uuid).await {
+                Ok(lock) => lock,
+                Err(RefreshError::LockTimeout { uuid: _, path, waited }) => {
+                    // Settle the flight for every caller waiting for this turn, and rest the
+                    // account: nobody here waits for the hung holder a second time.
+                    tracing::warn!(lock = %path.display(), "the refresh lock stayed busy; the account rests");
+                    let failure = SharedFailure::LockTimeout { path, waited };
+                    *turn = Some(Settled { used: current, failure: failure.clone() });
+                    flight.settled.fetch_add(1, Ordering::AcqRel);
+                    self.back_off(uuid);
+                    return Err(failure.into_error(uuid));
+                }
+                Err(err) => return Err(err),
+            }
+        } else {
+            match FileLock::try_acquire(&refresh_lock_path(self.store.path(), uuid)) {
+                Ok(Some(lock)) => lock,
+                Ok(None) => return still_valid(),
+                Err(source) => return Err(lock_error(uuid, source)),
+            }
+        };
         let current = self.stored(uuid)?;
         if self.satisfies(&mode, &current, self.clock.now()) {
             tracing::debug!("adopting credentials another process stored");
@@ -458,7 +574,7 @@ impl Inner {
         };
         *turn = match &outcome {
             Err(RefreshError::Provider { source, .. }) => {
-                Some(Settled { used, failure: source.clone() })
+                Some(Settled { used, failure: SharedFailure::Provider(source.clone()) })
             }
             _ => None,
         };
@@ -523,7 +639,12 @@ impl Inner {
         failure: RefreshFailure,
     ) -> Result<Refreshed, RefreshError> {
         let kind = match failure.kind {
-            FailureKind::Transient => Some(AuthFailure::Transient),
+            FailureKind::Transient => {
+                // An outage is not evidence against the account (D12): no count toward
+                // disabling, only a backoff that passes by itself.
+                self.back_off(uuid);
+                None
+            }
             FailureKind::Permanent(reason) if reason.concerns_account() => {
                 self.remember_dead(uuid, used, &failure);
                 Some(AuthFailure::Permanent)

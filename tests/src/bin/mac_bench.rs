@@ -399,6 +399,7 @@ fn hot_request_path(accounts: usize, strategy: mac_executor::Strategy) -> Result
             active_uuid: document.active_account_uuid.as_deref(),
             now,
             claimed_by_other: &claimed,
+            held_until: &|_| None,
             avoid: &avoid,
             session_account: None,
             soft_quota_percent: 100.0,

@@ -246,7 +246,7 @@ async fn stop_waits_for_the_refresh_in_flight_and_prevents_the_next() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn failures_follow_the_one_rule_transient_counts_permanent_disables() {
+async fn failures_follow_the_one_rule_transient_backs_off_permanent_disables() {
     let fake = FakeProvider::start().await.unwrap();
     let pool = pool(&fake, MARGIN);
     let flaky = account(&fake, &pool, "flaky", 900);
@@ -267,7 +267,7 @@ async fn failures_follow_the_one_rule_transient_counts_permanent_disables() {
 
     assert_eq!(refreshed_tokens(&fake), ["rt-flaky", "rt-dead"]);
     let flaky = pool.account(&flaky);
-    assert_eq!(flaky.consecutive_auth_failures, 2);
+    assert_eq!(flaky.consecutive_auth_failures, 1, "a transient failure counts nothing");
     assert!(!flaky.is_auth_disabled);
     let dead = pool.account(&dead);
     assert!(dead.is_auth_disabled, "permanent: needs login");

@@ -382,7 +382,8 @@ fn usage_refresh_is_wanted_only_for_quota_classes() {
 #[test]
 fn a_model_family_claim_scopes_the_limit_to_the_family() {
     use mac_ratelimit::{ModelFamily, Scope, scope};
-    let cases: [(&[(&str, &str)], u16, Scope); 7] = [
+    type Case<'a> = (&'a [(&'a str, &'a str)], u16, Scope);
+    let cases: [Case<'_>; 7] = [
         (&[(STATUS, "rejected"), (CLAIM, "seven_day_opus")], 429, Scope::Family(ModelFamily::Opus)),
         (
             &[(STATUS, "rejected"), (CLAIM, "Seven_Day_Sonnet")],
