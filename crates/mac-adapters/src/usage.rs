@@ -83,7 +83,7 @@ pub fn parse_anthropic_usage(body: &[u8]) -> Result<UsageLimits, UsageError> {
     let five_hour = window("five_hour")?;
     let seven_day = window("seven_day")?;
     let seven_day_sonnet = window("seven_day_sonnet")?;
-    Ok(UsageLimits { five_hour, seven_day, seven_day_sonnet, extra: top })
+    Ok(UsageLimits { five_hour, seven_day, seven_day_sonnet, extra: top.into() })
 }
 
 fn anthropic_window(
@@ -100,7 +100,7 @@ fn anthropic_window(
         Some(Value::String(text)) => Some(text),
         Some(_) => return shape(PROVIDER, &format!("{key}.resets_at"), "is not a string"),
     };
-    Ok(Some(UsageWindow { utilization, resets_at, extra: fields }))
+    Ok(Some(UsageWindow { utilization, resets_at, extra: fields.into() }))
 }
 
 /// Reads Codex's usage body (`wham/usage`) observed at `now`: `plan_type`, and
@@ -134,7 +134,8 @@ pub fn parse_codex_usage(body: &[u8], now: EpochMs) -> Result<CodexUsage, UsageE
     };
     let five_hour = window("primary_window")?;
     let seven_day = window("secondary_window")?;
-    let limits = UsageLimits { five_hour, seven_day, seven_day_sonnet: None, extra: Map::new() };
+    let limits =
+        UsageLimits { five_hour, seven_day, seven_day_sonnet: None, extra: Map::new().into() };
     Ok(CodexUsage { limits, plan_type })
 }
 
@@ -158,7 +159,7 @@ fn codex_window(
     let reset = after
         .and_then(|seconds| seconds_after(seconds, now))
         .or_else(|| at.and_then(|epoch| epoch_number(epoch, now)));
-    Ok(Some(UsageWindow { utilization, resets_at: reset.map(format_iso), extra: fields }))
+    Ok(Some(UsageWindow { utilization, resets_at: reset.map(format_iso), extra: fields.into() }))
 }
 
 /// `now + seconds` for `0 <= seconds <= 31 days` (0 is "resets now").

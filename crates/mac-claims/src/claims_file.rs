@@ -7,6 +7,7 @@
 //! unlike the accounts file, which is never written over when bad.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use mac_storage::EpochMs;
 use serde::Serialize;
@@ -25,6 +26,21 @@ pub struct ClaimEntry {
     pub claimed_at: EpochMs,
     /// The last heartbeat (`at` in the seed's shape); the claim expires some time after it.
     pub at: EpochMs,
+}
+
+/// How far ahead of the reader's clock a heartbeat may be and still count. Writers share the
+/// machine's clock, so a heartbeat from the future means the clock stepped back since it was
+/// written; trusting it would keep a claim without heartbeats alive for as long as the step
+/// (an hour, for a time-zone-sized mistake). Beyond this tolerance it counts as expired; a
+/// live holder re-claims at its next heartbeat, which its monotonic clock schedules.
+pub const FUTURE_TOLERANCE: Duration = Duration::from_secs(5);
+
+impl ClaimEntry {
+    /// Whether the entry's heartbeat is current at `now`: no older than `expiry`, and not
+    /// ahead of `now` by more than [`FUTURE_TOLERANCE`].
+    pub fn is_current(&self, now: EpochMs, expiry: Duration) -> bool {
+        self.at <= now.saturating_add(FUTURE_TOLERANCE) && now.duration_since(self.at) <= expiry
+    }
 }
 
 /// Every entry of a claims file, by account uuid.
@@ -143,6 +159,24 @@ mod tests {
         assert_eq!(decode(b"{oops"), Parsed::Malformed);
         assert_eq!(decode(b"\xff"), Parsed::Malformed);
         assert_eq!(decode(b""), Parsed::Entries(ClaimMap::new()));
+    }
+
+    #[test]
+    fn a_heartbeat_is_current_within_the_expiry_and_a_small_skew_only() {
+        let entry = |at| ClaimEntry {
+            pid: 1,
+            start: None,
+            instance: None,
+            claimed_at: EpochMs::from_millis(at),
+            at: EpochMs::from_millis(at),
+        };
+        let now = EpochMs::from_millis(1_000_000);
+        let expiry = Duration::from_secs(60);
+        assert!(entry(1_000_000 - 60_000).is_current(now, expiry));
+        assert!(!entry(1_000_000 - 60_001).is_current(now, expiry));
+        assert!(entry(1_000_000 + 5_000).is_current(now, expiry));
+        assert!(!entry(1_000_000 + 5_001).is_current(now, expiry));
+        assert!(!entry(i64::MAX).is_current(now, expiry));
     }
 
     #[test]

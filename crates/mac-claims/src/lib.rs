@@ -5,22 +5,31 @@
 //! Must not depend on: any `mac-*` crate but `mac-storage`, network or HTTP crates, an async
 //! runtime, terminal crates.
 //!
-//! A claim is a soft reservation: selection prefers accounts no other live process holds, but
-//! may still use a claimed one (and then takes the claim over). Claims are soft state in the
-//! file too — a malformed claims file reads as empty and is replaced by the next write (after a
+//! A claim is a soft reservation: selection prefers accounts no other live holder has, but may
+//! still use a claimed one (and then takes the claim over). Claims are soft state in the file
+//! too — a malformed claims file reads as empty and is replaced by the next write (after a
 //! one-time `0600` backup), where a bad accounts file is never written over.
 //!
-//! Lifetime of a claim:
-//! - [`Claims::claim`] writes `{pid, startTime, instance, claimedAt, at}` for the account and
-//!   returns a [`ClaimGuard`];
-//! - while guards are held, a heartbeat thread renews `at` every 20 s (see the `heartbeat`
-//!   module's docs for why a thread and not a tokio task), so a claim lives as long as its
-//!   holder;
-//! - dropping the last guard (or [`Claims::release_all`] at shutdown) removes the entry, but only
-//!   if this instance still owns it: releasing never removes another process's claim;
-//! - a holder that dies without releasing loses its claims at once for everyone else (its pid
-//!   is gone, or now belongs to a process with another start time), and any claim without a
-//!   heartbeat for 60 s expires.
+//! No write per request. A process keeps the claims it uses in memory:
+//! - [`Claims::hold`] (per request) takes an in-memory [`ClaimGuard`]; the first hold of an
+//!   account queues its claim `{pid, startTime, instance, claimedAt, at}`, which the keeper
+//!   thread writes at once ([`Claims::claim`] does the same but writes before returning);
+//! - the keeper renews every held claim in one write per heartbeat (20 s, scheduled on a
+//!   monotonic clock), so a claim lives as long as its holder — a streaming request of ten
+//!   minutes keeps its account claimed;
+//! - dropping a guard writes nothing; an account no guard has held for
+//!   [`ClaimsOptions::idle_release`] (40 s) is released by the keeper, and
+//!   [`Claims::release_all`] releases everything at shutdown — removing only entries this
+//!   instance wrote, never another holder's;
+//! - [`Claims::cached_snapshot`] (per request) answers "is it claimed by another?" from a view
+//!   the keeper rebuilds every second, holders' liveness cached for 5 s; [`Claims::snapshot`]
+//!   asks the file and the OS now.
+//!
+//! Every claims instance has its own identity: another instance, even in this process, is
+//! another holder. A holder that dies without releasing loses its claims for everyone else as
+//! soon as they ask the OS (its pid is gone, or belongs to a process with another start time);
+//! any claim without a heartbeat for 60 s expires, and a heartbeat stamped more than a few
+//! seconds in the future (the wall clock stepped back) counts as expired too.
 //!
 //! Every read-modify-write holds `<provider>-claims.json.lock`, so no claim is lost to a race
 //! (the seed's unlocked writes lost 80 % of the claims with 8 processes, SEED §5.11).
@@ -28,10 +37,17 @@
 mod claims;
 mod claims_file;
 mod error;
-mod heartbeat;
+mod holds;
+mod keeper;
 mod liveness;
+mod monotonic;
+mod options;
+mod snapshot;
 
-pub use claims::{ClaimGuard, Claims, ClaimsOptions, ClaimsSnapshot, LiveClaim};
-pub use claims_file::{ClaimEntry, ClaimMap};
+pub use claims::{ClaimGuard, Claims, ClaimsBuilder};
+pub use claims_file::{ClaimEntry, ClaimMap, FUTURE_TOLERANCE};
 pub use error::ClaimsError;
 pub use liveness::{ProcessIdentity, start_time};
+pub use monotonic::{ManualMonotonic, Monotonic, SystemMonotonic};
+pub use options::ClaimsOptions;
+pub use snapshot::{ClaimsSnapshot, LiveClaim};

@@ -6,6 +6,9 @@
 //! ticks since boot), it must equal the recorded one; otherwise the pid was reused by another
 //! process, which is not the owner. Elsewhere the pid alone decides.
 
+use std::collections::HashMap;
+use std::time::Duration;
+
 /// A process as a claim records it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ProcessIdentity {
@@ -32,6 +35,38 @@ impl ProcessIdentity {
             (Some(recorded), Some(actual)) => recorded == actual,
             _ => true,
         }
+    }
+}
+
+/// Liveness answers about other holders and when (monotonic time) each was asked, so the
+/// keeper does not ask the OS about every holder on every refresh of its view.
+#[derive(Debug, Default)]
+pub(crate) struct LivenessCache {
+    answers: HashMap<ProcessIdentity, (bool, Duration)>,
+}
+
+impl LivenessCache {
+    /// The answer about `holder` if it was asked at most `ttl` before `now`.
+    pub(crate) fn get(
+        &self,
+        holder: ProcessIdentity,
+        now: Duration,
+        ttl: Duration,
+    ) -> Option<bool> {
+        self.answers
+            .get(&holder)
+            .filter(|(_, asked)| now.saturating_sub(*asked) <= ttl)
+            .map(|(alive, _)| *alive)
+    }
+
+    /// Records an answer about `holder` asked at `now`.
+    pub(crate) fn put(&mut self, holder: ProcessIdentity, alive: bool, now: Duration) {
+        self.answers.insert(holder, (alive, now));
+    }
+
+    /// Forgets the holders `keep` says no to (they hold nothing any more).
+    pub(crate) fn retain(&mut self, keep: impl Fn(&ProcessIdentity) -> bool) {
+        self.answers.retain(|holder, _| keep(holder));
     }
 }
 
@@ -88,6 +123,18 @@ mod tests {
             let reused = ProcessIdentity { start: me.start.map(|s| s + 1), ..me };
             assert!(!reused.is_alive(), "same pid, other start time: another process");
         }
+    }
+
+    #[test]
+    fn cached_answers_last_their_ttl() {
+        let mut cache = LivenessCache::default();
+        let holder = ProcessIdentity { pid: 7, start: Some(1) };
+        assert_eq!(cache.get(holder, Duration::ZERO, Duration::from_secs(5)), None);
+        cache.put(holder, true, Duration::from_secs(10));
+        assert_eq!(cache.get(holder, Duration::from_secs(15), Duration::from_secs(5)), Some(true));
+        assert_eq!(cache.get(holder, Duration::from_secs(16), Duration::from_secs(5)), None);
+        cache.retain(|h| h.pid != 7);
+        assert_eq!(cache.get(holder, Duration::from_secs(10), Duration::from_secs(5)), None);
     }
 
     #[test]

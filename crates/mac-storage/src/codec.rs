@@ -1,11 +1,19 @@
 //! Bytes to document and back, with every way a file can be bad named precisely (D6).
+//!
+//! Messages never quote anything read from the file, since a misplaced token could be among
+//! it: a shape problem names the field (a path made of schema keys and indexes), the kind of
+//! problem and what was expected, never the value found. (Redacting quoted text out of parser
+//! messages instead was fooled by an escaped quote inside a value.)
 
 use std::fmt;
 
-use crate::document::{AccountsDocument, SUPPORTED_VERSION};
+use serde::Deserialize;
 
-/// What is wrong with the contents of an accounts file. Messages never quote string values
-/// from the file, since a misplaced token could be among them.
+use crate::document::{AccountsDocument, SUPPORTED_VERSION};
+use crate::unknown_fields::RawObject;
+
+/// What is wrong with the contents of an accounts file. Messages never quote values from the
+/// file, since a misplaced token could be among them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DocumentProblem {
     /// The file has no bytes at all.
@@ -45,6 +53,12 @@ pub enum DocumentProblem {
         /// The value found.
         found: u64,
     },
+    /// A newer build wrote the file in a shape this build cannot read (D3: readable files of
+    /// a newer version are returned as read; this is the other case).
+    NewerVersion {
+        /// The version found.
+        found: u64,
+    },
 }
 
 impl fmt::Display for DocumentProblem {
@@ -67,12 +81,19 @@ impl fmt::Display for DocumentProblem {
             DocumentProblem::BadVersion { found } => {
                 write!(f, "`version` is {found}; this build reads version {SUPPORTED_VERSION}")
             }
+            DocumentProblem::NewerVersion { found } => write!(
+                f,
+                "`version` is {found}, newer than this build's {SUPPORTED_VERSION}, in a shape \
+                 this build cannot read; upgrade mac"
+            ),
         }
     }
 }
 
 /// Parses a document. The version is not judged here beyond being at least 1: a newer version
-/// parses (reads of newer files work, D3) and the store refuses to write it.
+/// that parses is returned (reads of newer files work, D3; the store refuses to write it), and
+/// one that does not parse is [`DocumentProblem::NewerVersion`], not a shape problem, so that
+/// nobody treats a newer file as corrupt.
 pub fn decode(bytes: &[u8], limit: u64) -> Result<AccountsDocument, DocumentProblem> {
     let size = bytes.len() as u64;
     if size > limit {
@@ -82,14 +103,26 @@ pub fn decode(bytes: &[u8], limit: u64) -> Result<AccountsDocument, DocumentProb
         return Err(DocumentProblem::Empty);
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let document: AccountsDocument =
-        serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+    let parsed: Result<AccountsDocument, _> = serde_path_to_error::deserialize(&mut deserializer);
+    let mut document = match parsed {
+        Ok(document) => document,
+        Err(err) => {
             let field = err.path().to_string();
-            classify(&err.into_inner(), field)
-        })?;
+            let problem = classify(&err.into_inner(), field);
+            if let DocumentProblem::Shape { .. } = problem
+                && let Some(found) = newer_version(bytes)
+            {
+                return Err(DocumentProblem::NewerVersion { found });
+            }
+            return Err(problem);
+        }
+    };
     deserializer.end().map_err(|err| classify(&err, String::new()))?;
     if document.version == 0 {
         return Err(DocumentProblem::BadVersion { found: 0 });
+    }
+    if has_unknown_fields(&document) {
+        keep_originals(&mut document, bytes);
     }
     Ok(document)
 }
@@ -101,18 +134,112 @@ pub fn encode(document: &AccountsDocument) -> Result<Vec<u8>, serde_json::Error>
     Ok(bytes)
 }
 
+/// Serializes a document and checks that the bytes read back (no `NaN` written as `null`, no
+/// time beyond what a reader accepts, not over `limit`): a backend never stores a document it
+/// would refuse to read, since every other process would then fail on it.
+pub fn encode_checked(document: &AccountsDocument, limit: u64) -> Result<Vec<u8>, DocumentProblem> {
+    let bytes = encode(document).map_err(|err| DocumentProblem::Shape {
+        field: String::new(),
+        message: format!("cannot be serialized ({})", kind_of(&err)),
+    })?;
+    decode(&bytes, limit)?;
+    Ok(bytes)
+}
+
+/// The version of a document whose shape did not parse, when it is newer than this build's.
+fn newer_version(bytes: &[u8]) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct VersionOnly {
+        version: u64,
+    }
+    let probe: VersionOnly = serde_json::from_slice(bytes).ok()?;
+    (probe.version > SUPPORTED_VERSION).then_some(probe.version)
+}
+
+fn has_unknown_fields(document: &AccountsDocument) -> bool {
+    !document.extra.is_empty()
+        || document.accounts.iter().any(|account| {
+            !account.extra.is_empty()
+                || account.cached_usage.as_ref().is_some_and(|usage| {
+                    !usage.extra.is_empty()
+                        || [&usage.five_hour, &usage.seven_day, &usage.seven_day_sonnet]
+                            .into_iter()
+                            .flatten()
+                            .any(|window| !window.extra.is_empty())
+                })
+        })
+}
+
+/// Gives every unknown field its original text (a second, unparsed pass over the bytes that
+/// already parsed as a document). The keys walked are the document's nested objects: the
+/// serde names of [`AccountsDocument::accounts`], [`crate::StoredAccount::cached_usage`] and
+/// the windows of [`crate::UsageLimits`].
+fn keep_originals(document: &mut AccountsDocument, bytes: &[u8]) {
+    let Ok(top) = serde_json::from_slice::<RawObject>(bytes) else { return };
+    document.extra.keep_originals(&top);
+    let Some(accounts) = top.get("accounts") else { return };
+    let Ok(accounts) = serde_json::from_str::<Vec<RawObject>>(accounts.get()) else { return };
+    for (account, raw) in document.accounts.iter_mut().zip(&accounts) {
+        account.extra.keep_originals(raw);
+        let (Some(usage), Some(raw_usage)) =
+            (account.cached_usage.as_mut(), raw.get("cachedUsage").and_then(RawObject::parse))
+        else {
+            continue;
+        };
+        usage.extra.keep_originals(&raw_usage);
+        for (window, key) in [
+            (&mut usage.five_hour, "five_hour"),
+            (&mut usage.seven_day, "seven_day"),
+            (&mut usage.seven_day_sonnet, "seven_day_sonnet"),
+        ] {
+            if let (Some(window), Some(raw_window)) =
+                (window.as_mut(), raw_usage.get(key).and_then(RawObject::parse))
+            {
+                window.extra.keep_originals(&raw_window);
+            }
+        }
+    }
+}
+
 fn classify(err: &serde_json::Error, field: String) -> DocumentProblem {
     let (line, column) = (err.line(), err.column());
     match err.classify() {
         serde_json::error::Category::Eof => DocumentProblem::Truncated { line, column },
         serde_json::error::Category::Syntax | serde_json::error::Category::Io => {
+            // serde_json's syntax messages are fixed texts ("expected value", "trailing
+            // characters", …) that never include input.
             DocumentProblem::Syntax { line, column, message: strip_position(err) }
         }
         serde_json::error::Category::Data => {
-            let message =
-                format!("{} (line {line} column {column})", redact_quoted(&strip_position(err)));
+            let message = format!("{} (line {line} column {column})", kind_of(err));
             DocumentProblem::Shape { field, message }
         }
+    }
+}
+
+/// A description of a data error built only from texts this program defines: the kind of
+/// problem, the names of schema fields and what was expected. serde's messages put the value
+/// found between the kind and ", expected …", so everything there is dropped.
+fn kind_of(err: &serde_json::Error) -> String {
+    let text = strip_position(err);
+    for keep in ["missing field `", "duplicate field `"] {
+        if text.starts_with(keep) && text.ends_with('`') && text.matches('`').count() == 2 {
+            return text;
+        }
+    }
+    let kind = [
+        ("invalid type", "wrong type"),
+        ("invalid value", "invalid value"),
+        ("invalid length", "wrong length"),
+        ("unknown variant", "unknown variant"),
+    ]
+    .iter()
+    .find(|(prefix, _)| text.starts_with(prefix))
+    .map_or("invalid value", |(_, kind)| kind);
+    // What was expected comes last and from the schema (a visitor's `expecting`).
+    match text.rfind(", expected ") {
+        Some(index) => format!("{kind}, expected {}", &text[index + ", expected ".len()..]),
+        None => kind.to_owned(),
     }
 }
 
@@ -123,26 +250,6 @@ fn strip_position(err: &serde_json::Error) -> String {
         Some(index) => text[..index].to_owned(),
         None => text,
     }
-}
-
-/// Replaces every double-quoted string in a parser message (the offending value, which could be
-/// a token) with `"…"`. Field names in serde messages are in backticks and stay.
-fn redact_quoted(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut inside = false;
-    for ch in message.chars() {
-        if ch == '"' {
-            if inside {
-                out.push_str("…\"");
-            } else {
-                out.push('"');
-            }
-            inside = !inside;
-        } else if !inside {
-            out.push(ch);
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -164,16 +164,19 @@ impl DataDir {
     }
 }
 
-/// The sidecar lock file of a data file: `<file>.lock`, beside it, never deleted (D5).
+/// The sidecar lock file of a data file: `<file>.lock`, beside it, never deleted (D5). Only
+/// platforms that cannot lock a directory use it for [`crate::file::LockedFile`]; on Unix the
+/// directory itself is locked (see `mac_storage::file`).
 pub fn lock_path_for(file: &Path) -> PathBuf {
     with_suffix(file, ".lock")
 }
 
-/// The one temporary file a locked writer of `file` uses: `<file>.tmp`. Only the holder of
-/// `file`'s lock writes it, so a fixed name is safe, and a temp file left by a killed writer is
-/// replaced by the next one instead of piling up.
-pub(crate) fn temp_path_for(file: &Path) -> PathBuf {
-    with_suffix(file, ".tmp")
+/// The name every temp file of `file` starts with: `<file name>.tmp` (each writer appends its
+/// own unique tail; the stale-file sweep matches this prefix).
+pub(crate) fn temp_prefix_for(file: &Path) -> std::ffi::OsString {
+    let mut name = file.file_name().map(std::ffi::OsStr::to_owned).unwrap_or_default();
+    name.push(".tmp");
+    name
 }
 
 pub(crate) fn with_suffix(file: &Path, suffix: &str) -> PathBuf {

@@ -7,10 +7,10 @@
 //! build's fields survive an older build's write.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use crate::epoch::EpochMs;
 use crate::secret::Secret;
+use crate::unknown_fields::UnknownFields;
 
 /// The document version this build reads and writes.
 pub const SUPPORTED_VERSION: u64 = 1;
@@ -32,7 +32,7 @@ pub struct AccountsDocument {
     pub generation: u64,
     /// Top-level keys this build does not know, preserved on write.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: UnknownFields,
 }
 
 /// One account of a pool.
@@ -97,7 +97,7 @@ pub struct StoredAccount {
     pub auth_disabled_reason: Option<String>,
     /// Keys this build does not know, preserved on write.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: UnknownFields,
 }
 
 /// A quota snapshot (the same shape for both providers; SEED §1.4).
@@ -114,7 +114,7 @@ pub struct UsageLimits {
     pub seven_day_sonnet: Option<UsageWindow>,
     /// Keys this build does not know, preserved on write.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: UnknownFields,
 }
 
 /// One quota window.
@@ -129,20 +129,20 @@ pub struct UsageWindow {
     pub resets_at: Option<String>,
     /// Keys this build does not know, preserved on write.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: UnknownFields,
 }
 
 impl UsageLimits {
     /// A snapshot with a 5-hour and a 7-day window (no Sonnet window, no other keys).
     pub fn new(five_hour: Option<UsageWindow>, seven_day: Option<UsageWindow>) -> Self {
-        Self { five_hour, seven_day, seven_day_sonnet: None, extra: Map::new() }
+        Self { five_hour, seven_day, seven_day_sonnet: None, extra: UnknownFields::new() }
     }
 }
 
 impl UsageWindow {
     /// A window `utilization` percent used, resetting at `resets_at` (ISO-8601 text).
     pub fn new(utilization: f64, resets_at: Option<String>) -> Self {
-        Self { utilization, resets_at, extra: Map::new() }
+        Self { utilization, resets_at, extra: UnknownFields::new() }
     }
 }
 
@@ -199,7 +199,7 @@ impl AccountsDocument {
             accounts: Vec::new(),
             active_account_uuid: None,
             generation: 0,
-            extra: Map::new(),
+            extra: UnknownFields::new(),
         }
     }
 
@@ -271,7 +271,7 @@ impl StoredAccount {
             consecutive_auth_failures: 0,
             is_auth_disabled: false,
             auth_disabled_reason: None,
-            extra: Map::new(),
+            extra: UnknownFields::new(),
         }
     }
 

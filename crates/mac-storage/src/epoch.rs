@@ -84,21 +84,21 @@ impl Visitor<'_> for EpochMsVisitor {
     type Value = EpochMs;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a time in milliseconds since the Unix epoch")
+        f.write_str("a time in milliseconds since the Unix epoch, within 2^53 of it")
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<EpochMs, E> {
         if (-MAX_SAFE..=MAX_SAFE).contains(&v) {
             Ok(EpochMs(v))
         } else {
-            Err(E::custom(format_args!("time {v} is out of range (more than 2^53 ms)")))
+            Err(E::invalid_value(de::Unexpected::Signed(v), &self))
         }
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<EpochMs, E> {
         match i64::try_from(v) {
             Ok(v) => self.visit_i64(v),
-            Err(_) => Err(E::custom(format_args!("time {v} is out of range (more than 2^53 ms)"))),
+            Err(_) => Err(E::invalid_value(de::Unexpected::Unsigned(v), &self)),
         }
     }
 
@@ -107,7 +107,7 @@ impl Visitor<'_> for EpochMsVisitor {
         if v.is_finite() && v.abs() <= 9_007_199_254_740_991.0 {
             self.visit_i64(v.trunc() as i64)
         } else {
-            Err(E::custom("time is not a finite number within 2^53 ms"))
+            Err(E::invalid_value(de::Unexpected::Float(v), &self))
         }
     }
 }

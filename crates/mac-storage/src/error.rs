@@ -73,13 +73,26 @@ pub enum StoreError {
         /// The accounts file.
         path: PathBuf,
     },
-    /// The document could not be serialized (a non-finite number set by a caller, say).
-    #[snafu(display("cannot serialize the accounts document for {}: {source}", path.display()))]
-    Encode {
+    /// The changed document would not read back (a `NaN` utilization, a time beyond 2^53 ms,
+    /// over the size limit): it was not written, and the stored one is unchanged.
+    #[snafu(display(
+        "refused to write the accounts file {}: the changed document would not read back \
+         ({problem}); the file was left as it is",
+        path.display()
+    ))]
+    Unwritable {
         /// The accounts file.
         path: PathBuf,
-        /// The cause.
-        source: serde_json::Error,
+        /// What a reader would refuse.
+        problem: DocumentProblem,
+    },
+    /// A backend other than the file failed (a database backend's own errors).
+    #[snafu(display("the accounts storage {} failed: {source}", path.display()))]
+    Backend {
+        /// Where the accounts live.
+        path: PathBuf,
+        /// The backend's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 

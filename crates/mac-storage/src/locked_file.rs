@@ -1,26 +1,42 @@
-//! Exclusive read-modify-write of one file: its sidecar lock plus the crash-safe replace
-//! (DECISIONS.md D5). The account store and the claims table both write through this.
+//! Exclusive read-modify-write of one file: the lock of its directory plus the crash-safe
+//! replace (DECISIONS.md D5). The account store's file backend and the claims table both write
+//! through this.
 //!
-//! A replace writes `<file>.tmp` (created `0600`, never chmod-ed afterwards), fsyncs it, renames
-//! it over the file and fsyncs the directory. Readers open the file by name, so they see the old
-//! version or the new one, never a mix, and need no lock. A crash leaves at worst a stray
-//! `<file>.tmp`, which the next writer replaces.
+//! **The lock.** On Unix a writer locks the directory that holds the file (`flock` on a
+//! directory descriptor), not a sidecar `<file>.lock`: people delete `*.lock` files by habit,
+//! and a lock file deleted while held lets the next writer create and lock a fresh one while
+//! the first still writes — two writers, lost updates, and each renaming the other's temp file.
+//! A directory cannot disappear while it holds the file. The price is that all files of one
+//! directory share one lock: the accounts files of both providers and the claims files are
+//! written one at a time. Writes there are rare (a refresh, a rate limit, coalesced
+//! bookkeeping; claims renew every few seconds at most) and each holds the lock for one fsync,
+//! so the contention costs little; never hold one [`LockedFile`] while acquiring another of the
+//! same directory (the second waits for its timeout). Elsewhere (Windows) the lock is the
+//! sidecar `<file>.lock`.
 //!
-//! Improvement on D21's suggestion of `tempfile` for the temp file: because only the lock
-//! holder writes, one fixed temp name is safe; random names would leave a new stray file after
-//! every crash and cost a directory scan to clean up.
+//! **The replace.** A replace writes a temp file of its own, `<file>.tmp-<pid>-<random>`
+//! (created `0600` with `O_EXCL | O_NOFOLLOW`), fsyncs it, renames it over the file and fsyncs
+//! the directory. Readers open the file by name, so they see the old version or the new one,
+//! never a mix, and need no lock. A crash leaves at worst a stray temp file; since every writer
+//! of the directory holds its lock, any temp file found under the lock is stale and is removed
+//! (the sweep costs one directory listing per replace).
+//!
+//! **Symbolic links.** When the file is a symbolic link (dotfile managers do this), the lock,
+//! the temp file and the rename happen in the directory of the link's final target, so the
+//! target is replaced atomically and the link stays a link. A link to a missing file is refused
+//! with an error rather than replaced.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use snafu::{ResultExt, Snafu};
 
-use crate::data_dir::{lock_path_for, temp_path_for};
+use crate::data_dir::temp_prefix_for;
 use crate::file_lock::{FileLock, LockError};
 use crate::file_stamp::FileStamp;
-use crate::private_file::{parent_dir, private_options};
+use crate::private_file::{no_follow, parent_dir, private_options};
 
 /// Whether a replace waits for the disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -85,13 +101,33 @@ pub struct LockedFile {
 }
 
 impl LockedFile {
-    /// Takes the lock of `target`, waiting at most `timeout`.
+    /// Takes the lock of `target` (see the module docs), waiting at most `timeout`. When
+    /// `target` is a symbolic link, the lock and every later step apply to its final target.
     pub fn acquire(target: &Path, timeout: Duration) -> Result<LockedFile, LockError> {
-        let lock = FileLock::acquire(&lock_path_for(target), timeout)?;
-        Ok(LockedFile { target: target.to_owned(), lock })
+        let started = Instant::now();
+        loop {
+            let resolved = resolve(target)
+                .map_err(|source| LockError::Io { path: target.to_owned(), source })?;
+            let remaining = timeout.saturating_sub(started.elapsed());
+            let lock = lock_for(&resolved, remaining)?;
+            // A link retargeted while this process waited: lock the new target's directory.
+            match resolve(target) {
+                Ok(again) if again == resolved => {
+                    return Ok(LockedFile { target: resolved, lock });
+                }
+                Ok(_) if started.elapsed() < timeout => {}
+                Ok(_) => {
+                    return Err(LockError::Timeout {
+                        path: target.to_owned(),
+                        waited: started.elapsed(),
+                    });
+                }
+                Err(source) => return Err(LockError::Io { path: target.to_owned(), source }),
+            }
+        }
     }
 
-    /// The file this lock guards.
+    /// The file this lock guards (the final target when the path given was a symbolic link).
     pub fn target(&self) -> &Path {
         &self.target
     }
@@ -116,13 +152,27 @@ impl LockedFile {
         previous: Option<&FileStamp>,
         durability: Durability,
     ) -> Result<FileStamp, FileIoError> {
-        let temp = temp_path_for(&self.target);
+        self.sweep_stale_temp_files();
+        let temp = unique_temp_path(&self.target);
         let result = self.write_and_rename(&temp, bytes, previous, durability);
         if result.is_err() {
-            // Best effort: the next writer replaces a leftover anyway.
+            // Best effort: the next writer's sweep removes a leftover anyway.
             let _ = fs::remove_file(&temp);
         }
         result
+    }
+
+    /// Removes temp files of this file left by writers that died mid-write. Only the lock
+    /// holder writes temp files, so under the lock every one found is stale.
+    fn sweep_stale_temp_files(&self) {
+        let prefix = temp_prefix_for(&self.target);
+        let Ok(entries) = fs::read_dir(parent_dir(&self.target)) else { return };
+        for entry in entries.flatten() {
+            if entry.file_name().as_encoded_bytes().starts_with(prefix.as_encoded_bytes()) {
+                tracing::debug!(path = %entry.path().display(), "removing a temp file left by an interrupted writer");
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 
     fn write_and_rename(
@@ -132,7 +182,7 @@ impl LockedFile {
         previous: Option<&FileStamp>,
         durability: Durability,
     ) -> Result<FileStamp, FileIoError> {
-        let mut file = create_fresh(temp).context(FileIoSnafu { step: "create", path: temp })?;
+        let mut file = create_new(temp).context(FileIoSnafu { step: "create", path: temp })?;
         file.write_all(bytes).context(FileIoSnafu { step: "write", path: temp })?;
         file.set_modified(next_mtime(previous))
             .context(FileIoSnafu { step: "set the modification time of", path: temp })?;
@@ -150,19 +200,48 @@ impl LockedFile {
     }
 }
 
-/// Creates `path` anew with mode `0600`. A leftover from a crashed writer is removed first, so
-/// the file's mode is always the one set at creation.
-fn create_fresh(path: &Path) -> io::Result<File> {
+/// The file a path names after following symbolic links; the path itself when it is not a
+/// link or does not exist. A link whose target is missing is an error: replacing the link by a
+/// regular file would silently detach it from the file it pointed to.
+fn resolve(path: &Path) -> io::Result<PathBuf> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => fs::canonicalize(path).map_err(|err| {
+            io::Error::new(
+                err.kind(),
+                format!("it is a symbolic link whose target cannot be followed ({err})"),
+            )
+        }),
+        Ok(_) => Ok(path.to_owned()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(path.to_owned()),
+        Err(err) => Err(err),
+    }
+}
+
+#[cfg(unix)]
+fn lock_for(target: &Path, timeout: Duration) -> Result<FileLock, LockError> {
+    FileLock::acquire_dir(parent_dir(target), timeout)
+}
+
+#[cfg(not(unix))]
+fn lock_for(target: &Path, timeout: Duration) -> Result<FileLock, LockError> {
+    FileLock::acquire(&crate::data_dir::lock_path_for(target), timeout)
+}
+
+/// `<file>.tmp-<pid>-<random>`: a name no other writer uses, so writers that somehow both
+/// think they hold the lock still never write, rename or delete each other's temp file.
+fn unique_temp_path(file: &Path) -> PathBuf {
+    let mut name = temp_prefix_for(file);
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    name.push(format!("-{}-{}", std::process::id(), &random[..12]));
+    parent_dir(file).join(name)
+}
+
+/// Creates `path`, which must not exist, with mode `0600`, never through a symbolic link.
+fn create_new(path: &Path) -> io::Result<File> {
     let mut options = private_options();
     options.write(true).create_new(true);
-    match options.open(path) {
-        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
-            tracing::debug!(path = %path.display(), "removing a temp file left by an interrupted writer");
-            fs::remove_file(path)?;
-            options.open(path)
-        }
-        other => other,
-    }
+    no_follow(&mut options);
+    options.open(path)
 }
 
 fn next_mtime(previous: Option<&FileStamp>) -> SystemTime {

@@ -204,6 +204,9 @@ impl AccountStore {
     /// Stores refreshed tokens if, and only if, the stored credentials still equal `expected`,
     /// the ones the refresh started from (D11). On success the failure count and any
     /// authentication disable are cleared (the grant works); the user's on/off switch is kept.
+    // Owned, as before transactions became repeatable: callers move it in (from a blocking
+    // task, say); the closure clones from it because a backend may run it more than once.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn patch_credentials(
         &self,
         uuid: &str,
@@ -215,14 +218,14 @@ impl AccountStore {
             if !account.has_credentials(expected) {
                 return Ok(CasOutcome::Conflict(account.credentials()));
             }
-            account.access_token = Some(patch.access_token);
+            account.access_token = Some(patch.access_token.clone());
             account.expires_at = Some(patch.expires_at);
-            if let Some(refresh) = patch.refresh_token {
-                account.refresh_token = refresh;
+            if let Some(refresh) = &patch.refresh_token {
+                account.refresh_token.clone_from(refresh);
             }
-            set_if_some(&mut account.account_uuid, patch.account_uuid);
-            set_if_some(&mut account.account_id, patch.account_id);
-            set_if_some(&mut account.email, patch.email);
+            set_if_some(&mut account.account_uuid, patch.account_uuid.clone());
+            set_if_some(&mut account.account_id, patch.account_id.clone());
+            set_if_some(&mut account.email, patch.email.clone());
             clear_auth_state(account);
             Ok(CasOutcome::Applied(account.credentials()))
         })
@@ -242,6 +245,7 @@ impl AccountStore {
 
     /// Stores a usage snapshot fetched at `at`. Unlike the seed, this leaves
     /// `rateLimitResetAt` alone (SEED §5.16): exhaustion is derived from the snapshot itself.
+    #[allow(clippy::needless_pass_by_value)] // owned, like `patch_credentials`
     pub fn record_usage(
         &self,
         uuid: &str,
@@ -250,7 +254,7 @@ impl AccountStore {
     ) -> Result<(), StoreError> {
         self.mutate(|doc| {
             let account = self.account_mut(doc, uuid)?;
-            account.cached_usage = Some(usage);
+            account.cached_usage = Some(usage.clone());
             account.cached_usage_at = Some(at);
             Ok(())
         })

@@ -25,3 +25,16 @@ pub(crate) fn parent_dir(file: &Path) -> &Path {
         _ => Path::new("."),
     }
 }
+
+/// Makes `options` refuse to open a symbolic link at the last path component (`O_NOFOLLOW`), so
+/// that a link planted at a lock or temp file name never redirects a write or a lock elsewhere.
+pub(crate) fn no_follow(options: &mut OpenOptions) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let flag = rustix::fs::OFlags::NOFOLLOW.bits();
+        options.custom_flags(i32::try_from(flag).unwrap_or(0));
+    }
+    #[cfg(not(unix))]
+    let _ = options;
+}

@@ -1,26 +1,29 @@
-//! `AccountStore`: the one way to read and change a provider's accounts file (D5–D7).
+//! `AccountStore`: the one way to read and change a provider's accounts (D5–D7), over an
+//! [`AccountsBackend`] (the file backend unless another is given).
 //!
-//! Reads take no lock: the file is only ever replaced by rename, so a reader sees one whole
-//! version. A reader re-parses only when the file's [`FileStamp`] changed. A change runs a
-//! closure over the document under the file's exclusive lock, with the file re-read inside the
-//! lock, and writes only if the closure changed something.
+//! A change is a transaction: the closure runs over the current document — read fresh inside
+//! the transaction, never from a cache — and the result is committed only if the closure
+//! succeeded and changed something. Pending `lastUsed` bookkeeping (D7) rides along.
+//!
+//! **Async callers.** Nothing here needs a runtime. [`AccountStore::cached`] never blocks and
+//! can be called on an async worker; [`AccountStore::load`] costs one `stat` when nothing
+//! changed (fine on a local disk, but a network file system can stall it); every change waits
+//! for a lock and fsyncs. The store is `Send + Sync`: share an `Arc<AccountStore>` and run the
+//! blocking calls in `spawn_blocking` with owned arguments.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use snafu::{IntoError, ResultExt};
-
-use crate::backup::backup_once;
+use crate::backend::{AccountsBackend, TxOutcome};
 use crate::bookkeeping::Bookkeeping;
-use crate::codec::{DocumentProblem, decode, encode};
 use crate::data_dir::{DataDir, Provider};
-use crate::document::{AccountsDocument, SUPPORTED_VERSION, StoredAccount};
+use crate::document::{AccountsDocument, StoredAccount};
 use crate::epoch::EpochMs;
-use crate::error::{EncodeSnafu, InvalidSnafu, NewerVersionSnafu, StoreError, UnknownAccountSnafu};
-use crate::file_stamp::FileStamp;
-use crate::locked_file::{Durability, LockedFile, read_file};
+use crate::error::{StoreError, UnknownAccountSnafu};
+use crate::file_backend::FileBackend;
+use crate::locked_file::Durability;
 
 /// How a store waits, writes and coalesces.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,25 +49,15 @@ impl Default for StoreOptions {
     }
 }
 
-/// The parsed version of the file last seen by this store.
-#[derive(Debug)]
-struct Cached {
-    /// `None`: the file did not exist.
-    stamp: Option<FileStamp>,
-    document: Arc<AccountsDocument>,
-}
-
-/// A provider's accounts file and its one write path. Cheap to share (`Arc<AccountStore>`);
-/// many stores in many processes may use one file at once.
+/// A provider's accounts and their one write path. Cheap to share (`Arc<AccountStore>`); many
+/// stores in many processes may use one file (or database) at once.
 ///
-/// The methods block (file locks, fsync): async callers run them on a blocking thread.
+/// Every method but [`AccountStore::cached`] may block (see the module docs).
 #[derive(Debug)]
 pub struct AccountStore {
-    path: PathBuf,
+    backend: Arc<dyn AccountsBackend>,
     options: StoreOptions,
-    cache: Mutex<Option<Cached>>,
     bookkeeping: Mutex<Bookkeeping>,
-    parses: AtomicU64,
 }
 
 impl AccountStore {
@@ -80,19 +73,20 @@ impl AccountStore {
 
     /// A store on an explicit file whose directory exists (tests, imports).
     pub fn at_path(path: impl Into<PathBuf>, options: StoreOptions) -> Self {
-        let bookkeeping = Mutex::new(Bookkeeping::new(options.bookkeeping_interval));
-        Self {
-            path: path.into(),
-            options,
-            cache: Mutex::new(None),
-            bookkeeping,
-            parses: AtomicU64::new(0),
-        }
+        let backend = FileBackend::new(path, options.clone());
+        Self::with_backend(Arc::new(backend), options)
     }
 
-    /// The accounts file.
+    /// A store over any backend. `options` supply the bookkeeping interval (the other options
+    /// belong to the backend).
+    pub fn with_backend(backend: Arc<dyn AccountsBackend>, options: StoreOptions) -> Self {
+        let bookkeeping = Mutex::new(Bookkeeping::new(options.bookkeeping_interval));
+        Self { backend, options, bookkeeping }
+    }
+
+    /// Where the accounts live (the accounts file, for the file backend).
     pub fn path(&self) -> &Path {
-        &self.path
+        self.backend.location()
     }
 
     /// The options this store was opened with.
@@ -100,58 +94,75 @@ impl AccountStore {
         &self.options
     }
 
-    /// The current document, without a lock. A missing file is an empty pool. When the file has
-    /// not changed since the last call (same stamp), no bytes are read and the same `Arc` is
-    /// returned; callers can compare [`AccountsDocument::generation`] or use `Arc::ptr_eq`.
-    ///
-    /// A file of a newer version is returned as read (D3); an unusable file is an error naming
-    /// it (no copy is made on read; a change attempt makes one).
-    #[tracing::instrument(level = "trace", skip_all, fields(path = %self.path.display()))]
-    pub fn load(&self) -> Result<Arc<AccountsDocument>, StoreError> {
-        let stamp =
-            FileStamp::of_path(&self.path).map_err(|source| self.io_error("stat", source))?;
-        if let Some(document) = self.cached_if(stamp.as_ref()) {
-            return Ok(document);
-        }
-        let (stamp, document) = self.read_fresh()?;
-        Ok(self.remember(stamp, document))
+    /// The backend.
+    pub fn backend(&self) -> &Arc<dyn AccountsBackend> {
+        &self.backend
     }
 
-    /// Runs `change` on the current document under the file's lock and writes the result
-    /// crash-safely, unless `change` fails or leaves the document as it was. Pending `lastUsed`
-    /// bookkeeping is written along.
+    /// The current document, without a lock. A missing file is an empty pool. When the file has
+    /// not changed since the last call, no bytes are read and the same `Arc` is returned;
+    /// callers can compare [`AccountsDocument::generation`] or use `Arc::ptr_eq`.
     ///
-    /// Refuses, without writing, when the file is unusable (a `0600` copy is made once) or of a
-    /// newer version.
-    #[tracing::instrument(level = "debug", skip_all, fields(path = %self.path.display()))]
+    /// A file of a newer version is returned as read when its shape is readable (D3), and is a
+    /// [`StoreError::NewerVersion`] otherwise; an unusable file is an error naming it (no copy
+    /// is made on read; a change attempt makes one).
+    pub fn load(&self) -> Result<Arc<AccountsDocument>, StoreError> {
+        self.backend.load()
+    }
+
+    /// The document this store last read or wrote, without any I/O (never blocks; safe on an
+    /// async worker). `None` before the first read. Call [`AccountStore::load`] (off the
+    /// worker) to refresh it.
+    pub fn cached(&self) -> Option<Arc<AccountsDocument>> {
+        self.backend.cached()
+    }
+
+    /// Runs `change` on the current document in one transaction and commits the result,
+    /// unless `change` fails or leaves the document as it was. Pending `lastUsed` bookkeeping
+    /// is written along.
+    ///
+    /// `change` may run more than once (a database backend retries conflicting transactions):
+    /// compute only from the document it is given. Its error type is the caller's, so a
+    /// closure can fail with its own reasons; the store's errors convert into it.
+    ///
+    /// Refuses, without writing, when the stored document is unusable (a `0600` copy of the
+    /// file is made once), of a newer version, or when the result would not read back.
+    pub fn transact<T, E>(
+        &self,
+        mut change: impl FnMut(&mut AccountsDocument) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let pending = self.bookkeeping().pending();
+        let mut result: Option<Result<T, E>> = None;
+        let outcome = self.backend.transact(&mut |document| {
+            apply_last_used(document, &pending);
+            let step = change(document);
+            let flow =
+                if step.is_ok() { ControlFlow::Continue(()) } else { ControlFlow::Break(()) };
+            result = Some(step);
+            flow
+        })?;
+        if outcome != TxOutcome::Aborted {
+            // Written, or unchanged: pending values that changed nothing are on disk already
+            // (or their account is gone). Either way they are settled.
+            self.bookkeeping().written(&pending);
+        }
+        result.unwrap_or_else(|| {
+            Err(E::from(StoreError::Backend {
+                path: self.path().to_owned(),
+                source: "the backend finished a transaction without running it".into(),
+            }))
+        })
+    }
+
+    /// [`AccountStore::transact`] with the store's own error type.
     pub fn mutate<T>(
         &self,
-        change: impl FnOnce(&mut AccountsDocument) -> Result<T, StoreError>,
+        change: impl FnMut(&mut AccountsDocument) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let locked = LockedFile::acquire(&self.path, self.options.lock_timeout)?;
-        let (stamp, current) = self.read_locked(&locked)?;
-        if current.version > SUPPORTED_VERSION {
-            self.backup_quietly();
-            return NewerVersionSnafu { path: &self.path, found: current.version }.fail();
-        }
-        let mut next = AccountsDocument::clone(&current);
-        let pending = self.bookkeeping().pending();
-        apply_last_used(&mut next, &pending);
-        let value = change(&mut next)?;
-        if next == *current {
-            // Pending values that changed nothing are on disk already (or their account is
-            // gone): they are settled too.
-            self.bookkeeping().written(&pending);
-            return Ok(value);
-        }
-        next.version = SUPPORTED_VERSION;
-        next.generation = current.generation.wrapping_add(1);
-        let bytes = encode(&next).context(EncodeSnafu { path: &self.path })?;
-        let new_stamp = locked.replace(&bytes, stamp.as_ref(), self.options.durability)?;
-        drop(locked);
-        self.bookkeeping().written(&pending);
-        *self.cache() = Some(Cached { stamp: Some(new_stamp), document: Arc::new(next) });
-        Ok(value)
+        self.transact(change)
     }
 
     /// The account with `uuid` in `document`, or the store's "unknown account" error.
@@ -162,14 +173,14 @@ impl AccountStore {
     ) -> Result<&'d mut StoredAccount, StoreError> {
         match document.account_mut(uuid) {
             Some(account) => Ok(account),
-            None => UnknownAccountSnafu { path: &self.path, uuid }.fail(),
+            None => UnknownAccountSnafu { path: self.path(), uuid }.fail(),
         }
     }
 
-    /// How many times this store has read and parsed the file (a diagnostic: on the request
-    /// hot path this stays flat while the file does not change, D7).
+    /// How many times this store has read and parsed the stored document (a diagnostic: on
+    /// the request hot path this stays flat while the file does not change, D7).
     pub fn parse_count(&self) -> u64 {
-        self.parses.load(Ordering::Relaxed)
+        self.backend.parse_count()
     }
 
     /// Writes pending `lastUsed` bookkeeping now, if there is any.
@@ -183,84 +194,12 @@ impl AccountStore {
     pub(crate) fn bookkeeping(&self) -> MutexGuard<'_, Bookkeeping> {
         self.bookkeeping.lock().unwrap_or_else(PoisonError::into_inner)
     }
-
-    fn cache(&self) -> MutexGuard<'_, Option<Cached>> {
-        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn cached_if(&self, stamp: Option<&FileStamp>) -> Option<Arc<AccountsDocument>> {
-        let cache = self.cache();
-        cache.as_ref().filter(|c| c.stamp.as_ref() == stamp).map(|c| Arc::clone(&c.document))
-    }
-
-    fn remember(
-        &self,
-        stamp: Option<FileStamp>,
-        document: AccountsDocument,
-    ) -> Arc<AccountsDocument> {
-        let document = Arc::new(document);
-        *self.cache() = Some(Cached { stamp, document: Arc::clone(&document) });
-        document
-    }
-
-    /// Reads and parses the file (no lock, no backup).
-    fn read_fresh(&self) -> Result<(Option<FileStamp>, AccountsDocument), StoreError> {
-        let limit = self.options.max_file_bytes;
-        let Some(contents) = read_file(&self.path, limit)? else {
-            return Ok((None, AccountsDocument::empty()));
-        };
-        self.parses.fetch_add(1, Ordering::Relaxed);
-        // The read stops past the limit; report the size on disk.
-        let decoded = if contents.stamp.len() > limit {
-            Err(DocumentProblem::TooLarge { size: contents.stamp.len(), limit })
-        } else {
-            decode(&contents.bytes, limit)
-        };
-        match decoded {
-            Ok(document) => Ok((Some(contents.stamp), document)),
-            Err(problem) => InvalidSnafu { path: &self.path, problem, backup: None }.fail(),
-        }
-    }
-
-    /// Like [`AccountStore::load`], for the lock holder: on an unusable file, makes the backup.
-    fn read_locked(
-        &self,
-        _proof: &LockedFile,
-    ) -> Result<(Option<FileStamp>, Arc<AccountsDocument>), StoreError> {
-        let stamp =
-            FileStamp::of_path(&self.path).map_err(|source| self.io_error("stat", source))?;
-        if let Some(document) = self.cached_if(stamp.as_ref()) {
-            return Ok((stamp, document));
-        }
-        match self.read_fresh() {
-            Ok((stamp, document)) => Ok((stamp, self.remember(stamp, document))),
-            Err(StoreError::Invalid { path, problem, .. }) => {
-                let backup = self.backup_quietly();
-                Err(StoreError::Invalid { path, problem, backup })
-            }
-            Err(err) => Err(err),
-        }
-    }
-
-    fn backup_quietly(&self) -> Option<PathBuf> {
-        match backup_once(&self.path, EpochMs::now()) {
-            Ok(backup) => Some(backup),
-            Err(err) => {
-                tracing::warn!(path = %self.path.display(), error = %err, "could not copy an unusable accounts file");
-                None
-            }
-        }
-    }
-
-    fn io_error(&self, step: &'static str, source: std::io::Error) -> StoreError {
-        crate::locked_file::FileIoSnafu { step, path: &self.path }.into_error(source).into()
-    }
 }
 
 impl Drop for AccountStore {
     fn drop(&mut self) {
         if let Err(err) = self.flush() {
-            tracing::warn!(path = %self.path.display(), error = %err, "could not write pending lastUsed bookkeeping");
+            tracing::warn!(path = %self.path().display(), error = %err, "could not write pending lastUsed bookkeeping");
         }
     }
 }

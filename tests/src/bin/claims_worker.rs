@@ -3,11 +3,15 @@
 //!
 //! ```text
 //! claims-worker FILE [--no-heartbeat]
-//!   claim ACCOUNT      → ok
-//!   release ACCOUNT    → ok        (drops this worker's guard)
+//!   claim ACCOUNT      → ok        (blocking claim: on file when it answers)
+//!   release ACCOUNT    → ok        (drops one guard; the last one also releases on file)
 //!   bulk PREFIX N      → ok <µs>   (claims PREFIX-0 .. PREFIX-N-1 and holds them)
-//!   cycle ACCOUNT N    → ok <µs> <misses>   (N × claim, check it is on file, release)
-//!   exit               → (exits, releasing everything)
+//!   cycle ACCOUNT N    → ok <µs> <misses> <writes>
+//!                        (N × blocking claim, exact snapshot check, drop)
+//!   requests ACCOUNT N → ok <µs> <misses> <writes> <ns> <ns> ...
+//!                        (one claim, then N × the per-request path — hold, cached check,
+//!                        drop — each timed in ns; writes = claims-file writes during the N)
+//!   exit               → (releases everything, then exits)
 //! ```
 //!
 //! Must not depend on: nothing beyond `mac-tests`' own dependencies.
@@ -63,6 +67,8 @@ fn serve(claims: &Claims) -> Result<(), String> {
             }
             ["release", account] => {
                 held.get_mut(*account).and_then(Vec::pop);
+                // `false` while another of this worker's guards holds it: kept, as asked.
+                claims.release(account).map_err(|e| e.to_string())?;
                 "ok".to_owned()
             }
             ["bulk", prefix, count] => {
@@ -77,6 +83,7 @@ fn serve(claims: &Claims) -> Result<(), String> {
             }
             ["cycle", account, count] => {
                 let count: usize = count.parse().map_err(|_| format!("bad count {count:?}"))?;
+                let writes = claims.file_writes();
                 let started = Instant::now();
                 let mut misses = 0;
                 for _ in 0..count {
@@ -87,13 +94,44 @@ fn serve(claims: &Claims) -> Result<(), String> {
                     }
                     drop(guard);
                 }
-                format!("ok {} {misses}", started.elapsed().as_micros())
+                let elapsed = started.elapsed().as_micros();
+                format!("ok {elapsed} {misses} {}", claims.file_writes() - writes)
             }
-            ["exit"] => return Ok(()),
+            ["requests", account, count] => {
+                let count: usize = count.parse().map_err(|_| format!("bad count {count:?}"))?;
+                requests(claims, account, count)?
+            }
+            ["exit"] => {
+                claims.release_all().map_err(|e| e.to_string())?;
+                return Ok(());
+            }
             _ => return Err(format!("unknown command {line:?}")),
         };
         let mut out = stdout.lock();
         writeln!(out, "{reply}").and_then(|()| out.flush()).map_err(|e| e.to_string())?;
     }
-    Ok(())
+    claims.release_all().map_err(|e| e.to_string())
+}
+
+/// The steady state of a process serving requests on `account`: claimed once (the first use,
+/// a write), then `count` requests each taking a guard, asking the cached view whether the
+/// account is ours, and dropping the guard — timed one by one.
+fn requests(claims: &Claims, account: &str, count: usize) -> Result<String, String> {
+    drop(claims.claim(account).map_err(|e| e.to_string())?);
+    let writes = claims.file_writes();
+    let mut latencies_ns = Vec::with_capacity(count);
+    let mut misses = 0;
+    let started = Instant::now();
+    for _ in 0..count {
+        let request = Instant::now();
+        let guard = claims.hold(account);
+        let mine = claims.cached_snapshot().get(account).is_some_and(|claim| claim.mine);
+        drop(guard);
+        latencies_ns.push(request.elapsed().as_nanos());
+        misses += usize::from(!mine);
+    }
+    let elapsed = started.elapsed().as_micros();
+    let writes = claims.file_writes() - writes;
+    let latencies: Vec<String> = latencies_ns.iter().map(u128::to_string).collect();
+    Ok(format!("ok {elapsed} {misses} {writes} {}", latencies.join(" ")))
 }

@@ -226,24 +226,29 @@ fn sibling_binary(name: &str) -> Result<PathBuf, String> {
     }
 }
 
-/// Claims, two workloads, N worker processes started together each time:
-/// - `cycle`: each worker claims its own account, checks the claim is on file, releases it,
-///   200 times (a pool-sized file; what a process does per request);
-/// - `hold`: each worker claims 25 distinct accounts and keeps them; afterwards the file must
-///   hold every one (the seed's race lost 80 % of them with 8 writers).
+/// Claims, N worker processes started together for each workload:
+/// - `hold`: each worker claims 25 distinct accounts and keeps them — every claim a first use,
+///   so a locked, fsynced write; afterwards the file must hold every one (the seed's race lost
+///   80 % of them with 8 writers);
+/// - `cycle`: each worker claims its own account with the blocking `claim`, checks through an
+///   exact `snapshot` that the claim is on file, and drops the guard, 200 times;
+/// - `requests`: the per-request path in steady state — after one first claim, 1,000 × (`hold`,
+///   check the cached view, drop), each timed: p50/p99, and claims-file writes per 1,000.
 #[allow(clippy::cast_precision_loss)] // counts and durations far below 2^52
 fn bench_claims() -> Result<(), String> {
-    const CYCLES: usize = 200;
     const HELD: usize = 25;
+    const CYCLES: usize = 200;
+    const REQUESTS: usize = 1_000;
     let binary = sibling_binary("claims-worker")?;
     println!("## claims: concurrent claim writers (fsync)");
     println!();
     println!(
-        "| workload | writers | claims | elapsed s | claims/s | mean ms per claim | lost claims |"
+        "| workload | writers | claims | elapsed s | claims/s | mean ms per claim | file writes per 1,000 | lost claims |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
-    let mut lost_any = false;
-    for (workload, per_writer) in [("cycle", CYCLES), ("hold", HELD)] {
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let mut failed = Vec::new();
+    let mut request_rows = Vec::new();
+    for (workload, per_writer) in [("hold", HELD), ("cycle", CYCLES), ("requests", REQUESTS)] {
         for &writers in WRITERS {
             let dir = TempDataDir::new().map_err(|e| e.to_string())?;
             let file = dir.data_dir().claims_file(Provider::Anthropic);
@@ -254,15 +259,18 @@ fn bench_claims() -> Result<(), String> {
             let started = Instant::now();
             for (i, worker) in workers.iter_mut().enumerate() {
                 worker.send(&match workload {
-                    "cycle" => format!("cycle acct-{i} {per_writer}"),
-                    _ => format!("bulk w{i} {per_writer}"),
+                    "hold" => format!("bulk w{i} {per_writer}"),
+                    _ => format!("{workload} acct-{i} {per_writer}"),
                 })?;
             }
-            let (mut busy_us, mut lost) = (0_u128, 0_u128);
+            let (mut busy_us, mut lost, mut writes) = (0_u128, 0_u128, 0_u128);
+            let mut latencies_ns = Vec::new();
             for worker in &mut workers {
                 let words = worker.reply_numbers()?;
                 busy_us += words.first().copied().unwrap_or(0);
                 lost += words.get(1).copied().unwrap_or(0);
+                writes += words.get(2).copied().unwrap_or(0);
+                latencies_ns.extend(words.iter().skip(3).copied());
             }
             let elapsed = started.elapsed();
             let claims = writers * per_writer;
@@ -271,22 +279,54 @@ fn bench_claims() -> Result<(), String> {
                     serde_json::from_slice(&std::fs::read(&file).map_err(|e| e.to_string())?)
                         .map_err(|e| e.to_string())?;
                 lost = claims.abs_diff(raw.as_object().map_or(0, serde_json::Map::len)) as u128;
+                // Every hold is a first claim: one write each.
+                writes = claims as u128;
             }
-            lost_any |= lost != 0;
+            if lost != 0 {
+                failed.push(format!("{workload} × {writers}: {lost} lost"));
+            }
+            if workload == "requests" && writes != 0 {
+                failed.push(format!("requests × {writers}: {writes} claims-file writes"));
+            }
             println!(
-                "| {workload} | {writers} | {claims} | {:.3} | {:.0} | {:.2} | {lost} |",
+                "| {workload} | {writers} | {claims} | {:.3} | {:.0} | {:.4} | {:.0} | {lost} |",
                 elapsed.as_secs_f64(),
                 claims as f64 / elapsed.as_secs_f64(),
                 busy_us as f64 / 1000.0 / claims as f64,
+                writes as f64 * 1000.0 / claims as f64,
             );
+            if workload == "requests" {
+                latencies_ns.sort_unstable();
+                request_rows.push((writers, claims, latencies_ns, writes));
+            }
             for worker in workers {
                 worker.exit()?;
             }
         }
     }
     println!();
-    if lost_any {
-        return Err("lost claims".into());
+    println!("## claims: the per-request path in steady state (hold, cached check, drop)");
+    println!();
+    println!("| processes | requests | p50 µs | p99 µs | max µs | claims-file writes per 1,000 |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for (writers, requests, sorted_ns, writes) in request_rows {
+        let at = |quantile: f64| -> f64 {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // in 1..=len
+            let rank = ((quantile * sorted_ns.len() as f64).ceil() as usize)
+                .clamp(1, sorted_ns.len().max(1));
+            sorted_ns.get(rank - 1).copied().unwrap_or(0) as f64 / 1000.0
+        };
+        println!(
+            "| {writers} | {requests} | {:.2} | {:.2} | {:.2} | {:.0} |",
+            at(0.5),
+            at(0.99),
+            at(1.0),
+            writes as f64 * 1000.0 / requests as f64,
+        );
+    }
+    println!();
+    if !failed.is_empty() {
+        return Err(failed.join("; "));
     }
     Ok(())
 }

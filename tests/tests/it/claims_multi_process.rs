@@ -105,3 +105,30 @@ fn multi_process_exit_releases_and_a_taken_over_claim_stays_with_its_new_holder(
     assert!(observer.snapshot().unwrap().is_empty(), "a clean exit releases its claims");
     first.exit().unwrap();
 }
+
+#[test]
+fn multi_process_requests_on_held_accounts_write_nothing() {
+    const PROCESSES: usize = 4;
+    let dir = TempDataDir::new().unwrap();
+    let file = dir.data_dir().claims_file(Provider::Anthropic);
+    let observer = observer(&file);
+    let mut workers: Vec<ClaimsWorker> = (0..PROCESSES).map(|_| start(&file)).collect();
+    for (i, worker) in workers.iter_mut().enumerate() {
+        worker.send(&format!("requests acct-{i} 1000")).unwrap();
+    }
+    for worker in &mut workers {
+        let words = worker.reply_numbers().unwrap();
+        assert_eq!(words[1], 0, "a request did not see its own claim");
+        assert_eq!(words[2], 0, "claims-file writes during 1,000 requests");
+        assert_eq!(words.len(), 3 + 1000);
+    }
+    let snapshot = observer.snapshot().unwrap();
+    for (i, worker) in workers.iter_mut().enumerate() {
+        let claim = snapshot.get(&format!("acct-{i}")).unwrap();
+        assert_eq!(claim.pid, worker.pid(), "held between requests");
+    }
+    for worker in workers {
+        worker.exit().unwrap();
+    }
+    assert!(observer.snapshot().unwrap().is_empty(), "exit releases");
+}

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use mac_storage::{
     AccountStore, AccountsDocument, EpochMs, MatchedBy, NewAccount, Provider, StoredAccount,
 };
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::import::plan::{Candidate, Found, ImportScan};
 use crate::import::report::{
@@ -178,7 +178,7 @@ fn new_account(candidate: &Candidate, now: EpochMs, fingerprint: String) -> Stor
             access_token: fresh.access_token,
             expires_at: fresh.expires_at,
             // The plugins' unknown fields were dropped by the scan.
-            extra: Map::new(),
+            extra: mac_storage::UnknownFields::new(),
             ..seed.clone()
         },
         None => fresh,

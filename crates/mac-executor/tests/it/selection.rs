@@ -63,7 +63,7 @@ fn with_usage(
         five_hour,
         seven_day,
         seven_day_sonnet: None,
-        extra: serde_json::Map::new(),
+        extra: mac_storage::UnknownFields::new(),
     });
     account
 }

@@ -117,10 +117,7 @@ fn pending_values_that_change_nothing_are_settled_without_a_write() {
     );
     assert_eq!(fx.store.load().unwrap().account(&first).unwrap().last_used, at(20_000));
     // Settled: a second flush does not even need the lock.
-    let _held = mac_storage::FileLock::acquire(
-        &mac_storage::lock_path_for(fx.path()),
-        Duration::from_secs(1),
-    )
-    .unwrap();
+    let _held =
+        mac_storage::file::FileLock::acquire_dir(fx.dir.path(), Duration::from_secs(1)).unwrap();
     fx.store.flush().unwrap();
 }

@@ -433,7 +433,7 @@ fn usage_never_erases_a_rate_limit_and_success_clears_it() {
         five_hour: Some(UsageWindow {
             utilization: 20.0,
             resets_at: None,
-            extra: serde_json::Map::new(),
+            extra: mac_storage::UnknownFields::new(),
         }),
         ..UsageLimits::default()
     };

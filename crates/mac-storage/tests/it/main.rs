@@ -7,6 +7,7 @@ mod bad_input;
 mod calendar;
 mod change_detection;
 mod conformance;
+mod faults;
 mod model;
 mod permissions;
 mod secrets;

@@ -866,7 +866,7 @@ impl Harness {
             five_hour: Some(UsageWindow {
                 utilization,
                 resets_at: Some("2026-03-11T05:00:00Z".to_owned()),
-                extra: serde_json::Map::new(),
+                extra: mac_storage::UnknownFields::new(),
             }),
             ..UsageLimits::default()
         };
