@@ -67,6 +67,7 @@ mod response;
 mod selection;
 mod session;
 mod step;
+mod write_behind;
 
 pub use config::PoolConfig;
 pub use error::ExecuteError;

@@ -41,7 +41,7 @@
 //! any refresh in progress (its cross-process lock is released with it); store writes are
 //! never interrupted half-way, since they are synchronous calls between awaits.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -70,6 +70,7 @@ use crate::response::{AttemptResponse, SendError, SendErrorKind};
 use crate::selection::{SelectionInput, SelectionReason, select};
 use crate::session::{SessionBindings, SessionKey};
 use crate::step::{Facts, Step, needs_body, next_step};
+use crate::write_behind::WriteBehind;
 
 /// What the caller's closure gets for one attempt.
 #[derive(Clone, Debug)]
@@ -133,6 +134,11 @@ struct Inner {
     state: Mutex<SelectorState>,
     /// Deadlines kept in this process only (see [`Holds`]).
     holds: Holds,
+    /// Bookkeeping writes in flight (see [`WriteBehind`]).
+    writes: WriteBehind,
+    /// When this pool last handed each account's `lastUsed` to the store's coalescing
+    /// bookkeeping: a success sooner than the bookkeeping interval after that starts no task.
+    noted: Mutex<HashMap<String, EpochMs>>,
     proactive: tokio::sync::Mutex<Option<ProactiveRefresher>>,
 }
 
@@ -212,6 +218,8 @@ impl PoolBuilder {
             events: self.events,
             state: Mutex::new(state),
             holds: Holds::default(),
+            writes: WriteBehind::default(),
+            noted: Mutex::new(HashMap::new()),
             proactive: tokio::sync::Mutex::new(Some(proactive)),
         };
         Pool { inner: Arc::new(inner) }
@@ -343,19 +351,28 @@ impl Pool {
         }))
     }
 
-    /// Stops the proactive refresher (awaiting a refresh in flight), releases this pool's
-    /// claims and writes pending bookkeeping.
+    /// Stops the proactive refresher (awaiting a refresh in flight), waits for the bookkeeping
+    /// writes in flight, then releases this pool's claims and writes pending bookkeeping — the
+    /// file work on the blocking pool, never on a runtime worker.
     pub async fn shutdown(&self) {
         if let Some(refresher) = self.inner.proactive.lock().await.take() {
             refresher.stop().await;
         }
-        if let Some(claims) = &self.inner.claims
-            && let Err(err) = claims.release_all()
-        {
-            tracing::warn!(error = %err, "could not release claims at shutdown");
-        }
-        if let Err(err) = self.inner.store.flush() {
-            tracing::warn!(error = %err, "could not write pending bookkeeping at shutdown");
+        self.settle().await;
+        let (claims, store) = (self.inner.claims.clone(), Arc::clone(&self.inner.store));
+        let finished = tokio::task::spawn_blocking(move || {
+            if let Some(claims) = claims
+                && let Err(err) = claims.release_all()
+            {
+                tracing::warn!(error = %err, "could not release claims at shutdown");
+            }
+            if let Err(err) = store.flush() {
+                tracing::warn!(error = %err, "could not write pending bookkeeping at shutdown");
+            }
+        })
+        .await;
+        if let Err(err) = finished {
+            tracing::warn!(error = %err, "the shutdown writes did not finish");
         }
     }
 
@@ -614,25 +631,22 @@ impl Pool {
         }
     }
 
-    /// Cools the account down after a rate limit: an account-wide limit in the shared file
-    /// (mac-ratelimit's `record`: class, ladder, never shortening a block), a model family's
-    /// limit in this process's holds. A write that fails is logged and held in memory instead.
+    /// Cools the account down after a rate limit: held in this process at once (no I/O; the
+    /// request's next choice sees it), and an account-wide limit is also written to the shared
+    /// file behind the request (mac-ratelimit's `record`: class, ladder rung read under the
+    /// lock, never shortening a block) so other processes skip the account too. A model
+    /// family's limit stays in memory (the file has one account-wide deadline).
     fn cool_down(&self, uuid: &str, scope: Scope, observation: &Observation) {
         let inner = &*self.inner;
-        let policy = &inner.config.cooldown;
-        let decision = match scope {
-            Scope::Account => {
-                match mac_ratelimit::record(&inner.store, uuid, observation, policy, &*inner.clock)
-                {
-                    Ok(decision) => decision,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "could not write a cooldown; it holds in this process");
-                        self.hold_decision(uuid, scope, observation)
-                    }
-                }
-            }
-            Scope::Family(_) => self.hold_decision(uuid, scope, observation),
-        };
+        let decision = self.hold_decision(uuid, scope, observation);
+        if scope == Scope::Account {
+            let (store, clock) = (Arc::clone(&inner.store), Arc::clone(&inner.clock));
+            let (account, observation, policy) =
+                (uuid.to_owned(), observation.clone(), inner.config.cooldown);
+            inner.writes.spawn("a cooldown", move || {
+                mac_ratelimit::record(&store, &account, &observation, &policy, &*clock).map(drop)
+            });
+        }
         if let Some(decision) = decision {
             self.emit(&PoolEvent::CooledDown {
                 account: uuid.to_owned(),
@@ -642,7 +656,8 @@ impl Pool {
         }
     }
 
-    /// Decides a cooldown (at the stored ladder rung) and holds it in memory.
+    /// Decides a cooldown at the account's ladder rung as last read (no I/O) and holds it in
+    /// memory.
     fn hold_decision(
         &self,
         uuid: &str,
@@ -652,17 +667,16 @@ impl Pool {
         let inner = &*self.inner;
         let streak = inner
             .store
-            .load()
-            .ok()
+            .cached()
             .and_then(|document| document.account(uuid).map(|account| account.rate_limit_streak))
             .unwrap_or(0);
         let decision = decide(observation, streak, &inner.config.cooldown, inner.clock.now())?;
         inner.holds.hold(uuid, scope, decision.until);
-        tracing::info!(
+        tracing::debug!(
             account = uuid,
             ?scope,
             until_ms = decision.until.as_millis(),
-            "limit held in this process"
+            "limit held"
         );
         Some(decision)
     }
@@ -798,21 +812,22 @@ impl Pool {
         }
     }
 
+    /// Holds the account in the claims table: in memory, no I/O (the claims keeper writes a
+    /// first claim in the background and releases it after the account has been idle).
     fn claim(&self, uuid: &str) -> Option<ClaimGuard> {
-        let claims = self.inner.claims.as_ref()?;
-        match claims.claim(uuid) {
-            Ok(guard) => Some(guard),
-            Err(err) => {
-                // Claims are soft state: a failed claim never fails the request.
-                tracing::warn!(error = %err, "could not claim the account");
-                None
-            }
-        }
+        Some(self.inner.claims.as_ref()?.hold(uuid))
     }
 
-    fn claims_snapshot(&self) -> Option<ClaimsSnapshot> {
-        let claims = self.inner.claims.as_ref()?;
-        claims.snapshot().map_err(|err| tracing::warn!(error = %err, "could not read claims")).ok()
+    /// The other processes' claims as of the keeper's last look: no I/O.
+    fn claims_snapshot(&self) -> Option<Arc<ClaimsSnapshot>> {
+        Some(self.inner.claims.as_ref()?.cached_snapshot())
+    }
+
+    /// Waits until the bookkeeping writes this pool has started (successes, cooldowns, revoked
+    /// marks, the sticky pointer) are in the accounts file, or have failed and been logged.
+    /// Requests never wait for them; shutdown does.
+    pub async fn settle(&self) {
+        self.inner.writes.settle().await;
     }
 
     fn after_success(&self, request: &RequestInfo, chosen: &Chosen) {
@@ -822,35 +837,61 @@ impl Pool {
         if let Some(key) = &request.session_key {
             self.state().sessions.bind(key.as_str(), uuid, now);
         }
-        if let Err(err) = inner.store.record_success(uuid, now) {
-            tracing::warn!(error = %err, "could not record a success");
+        let moves_pointer =
+            inner.config.strategy == crate::selection::Strategy::Sticky && chosen.moves_pointer;
+        if moves_pointer || self.success_changes_state(uuid, now) {
+            let store = Arc::clone(&inner.store);
+            let account = uuid.to_owned();
+            inner.writes.spawn("a success", move || {
+                store.record_success(&account, now)?;
+                if moves_pointer {
+                    store.set_active(Some(&account))?;
+                }
+                Ok(())
+            });
         }
-        if inner.config.strategy == crate::selection::Strategy::Sticky
-            && chosen.moves_pointer
-            && let Err(err) = inner.store.set_active(Some(uuid))
-        {
-            tracing::warn!(error = %err, "could not move the active pointer");
-        }
+    }
+
+    /// Whether recording a success would write: the cached document shows state to clear (a
+    /// failure count, a rate limit, a ladder rung) or `lastUsed` bookkeeping is due. In steady
+    /// state neither holds and a success costs no task and no I/O.
+    fn success_changes_state(&self, uuid: &str, now: EpochMs) -> bool {
+        let store = &self.inner.store;
+        let due = {
+            let mut noted = self.inner.noted.lock().unwrap_or_else(PoisonError::into_inner);
+            let last = noted.get(uuid).copied();
+            let due = last.is_none_or(|at| {
+                now.duration_since(at) >= store.options().bookkeeping_interval || at > now
+            });
+            if due {
+                noted.insert(uuid.to_owned(), now);
+            }
+            due
+        };
+        let Some(document) = store.cached() else { return true };
+        let Some(account) = document.account(uuid) else { return true };
+        due || account.consecutive_auth_failures != 0
+            || account.rate_limit_reset_at.is_some()
+            || account.rate_limit_streak != 0
     }
 
     /// Records a revoked token confirmed after a refresh (the one disabling rule, D12). A write
     /// that fails is logged and the account is held in memory for the auth backoff instead.
     fn record_revoked(&self, uuid: &str, observed: &Credentials) {
         let inner = &*self.inner;
-        let recorded = inner.store.record_auth_failure(
-            uuid,
-            observed,
-            AuthFailure::Revoked,
-            inner.config.refresh.max_auth_failures,
-        );
-        match recorded {
-            Ok(outcome) => self.after_auth_problem(uuid, Some(outcome)),
-            Err(err) => {
-                tracing::warn!(error = %err, "could not record a revoked token; the account rests in this process");
-                let until = inner.clock.now().saturating_add(inner.config.refresh.auth_backoff);
-                inner.holds.hold(uuid, Scope::Account, until);
-            }
-        }
+        // Not offered again while the mark is being written (or if it cannot be).
+        let until = inner.clock.now().saturating_add(inner.config.refresh.auth_backoff);
+        inner.holds.hold(uuid, Scope::Account, until);
+        let pool = self.clone();
+        let (account, observed) = (uuid.to_owned(), observed.clone());
+        let max = inner.config.refresh.max_auth_failures;
+        inner.writes.spawn("a revoked token", move || {
+            let store = &pool.inner.store;
+            let outcome =
+                store.record_auth_failure(&account, &observed, AuthFailure::Revoked, max)?;
+            pool.after_auth_problem(&account, Some(outcome));
+            Ok(())
+        });
     }
 
     /// Emits `Disabled` when an account was disabled, and drops its session bindings.

@@ -31,6 +31,7 @@ async fn a_429_cools_the_account_down_and_the_next_one_answers() {
     h.fake.script(Endpoint::Messages, vec![retry_after_ms(60_000)]);
     let pool = h.pool(Harness::config());
     let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
+    pool.settle().await; // the bookkeeping is written behind the request
     assert_eq!((done.response.status, done.account.clone()), (200, h.uuids[1].clone()));
     assert_eq!(h.sequence(), [0, 1]);
     let until = h.account(0).rate_limit_reset_at.unwrap();
@@ -84,6 +85,7 @@ async fn l2_a_429_after_the_401_retry_is_a_rate_limit_not_a_success() {
     h.fake.script(Endpoint::Messages, vec![Scripted::unauthorized(), retry_after_ms(60_000)]);
     let pool = h.pool(Harness::config());
     let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
+    pool.settle().await; // the bookkeeping is written behind the request
     assert_eq!((done.response.status, done.account.clone()), (200, h.uuids[1].clone()));
     assert_eq!(h.sequence(), [0, 0, 1]);
     let first = h.account(0);
@@ -97,6 +99,7 @@ async fn l2_a_revoked_403_after_the_401_retry_disables_the_account() {
     h.fake.script(Endpoint::Messages, vec![Scripted::unauthorized(), Scripted::revoked()]);
     let pool = h.pool(Harness::config());
     let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
+    pool.settle().await; // the bookkeeping is written behind the request
     assert_eq!(done.account, h.uuids[1]);
     let first = h.account(0);
     assert!(first.is_auth_disabled, "revoked, another usable account remains");
@@ -189,6 +192,7 @@ async fn every_header_form_of_a_429_rotates_and_cools_down() {
     );
     let pool = h.pool(PoolConfig { max_wait: Duration::from_millis(0), ..Harness::config() });
     let err = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap_err();
+    pool.settle().await; // the bookkeeping is written behind the request
     assert!(matches!(err, ExecuteError::AllRateLimited { .. }), "{err}");
     assert_eq!(h.sequence(), [0, 1, 2]);
     let classes: Vec<String> = h

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use mac_adapters::{AdapterClient, ProviderDescriptor};
 use mac_executor::{
-    Attempt, BufferedResponse, Pool, PoolConfig, PoolEvent, ProactiveConfig, RotationCause,
-    SendError,
+    Attempt, BufferedResponse, Pool, PoolBuilder, PoolConfig, PoolEvent, ProactiveConfig,
+    RotationCause, SendError,
 };
 use mac_storage::{AccountStore, Credentials, EpochMs, NewAccount, Provider, Secret, StoreOptions};
 use mac_test_support::{Endpoint, FakeGrant, FakeProvider, Scripted, TempDataDir};
@@ -24,12 +24,15 @@ pub(crate) struct Harness {
 
 impl Harness {
     pub(crate) async fn new(accounts: usize) -> Self {
+        Self::with_store_options(accounts, StoreOptions::default()).await
+    }
+
+    /// [`Harness::new`] with the store's options.
+    pub(crate) async fn with_store_options(accounts: usize, options: StoreOptions) -> Self {
         let fake = FakeProvider::start().await.unwrap();
         let dir = TempDataDir::new().unwrap();
-        let store = Arc::new(
-            AccountStore::open(dir.data_dir(), Provider::Anthropic, StoreOptions::default())
-                .unwrap(),
-        );
+        let store =
+            Arc::new(AccountStore::open(dir.data_dir(), Provider::Anthropic, options).unwrap());
         let mut uuids = Vec::new();
         for n in 0..accounts {
             uuids.push(add_account(&fake, &store, n, Some(3_600)));
@@ -58,11 +61,19 @@ impl Harness {
     }
 
     pub(crate) fn pool_with_client(&self, config: PoolConfig, client: AdapterClient) -> Pool {
+        self.builder_with_client(config, client).build()
+    }
+
+    /// A builder of [`Harness::pool`], for extra parts (claims).
+    pub(crate) fn pool_builder(&self, config: PoolConfig) -> PoolBuilder {
+        self.builder_with_client(config, self.client(Duration::from_secs(30)))
+    }
+
+    fn builder_with_client(&self, config: PoolConfig, client: AdapterClient) -> PoolBuilder {
         let events = Arc::clone(&self.events);
         Pool::builder(Arc::clone(&self.store), client)
             .config(config)
             .on_event(Arc::new(move |event: &PoolEvent| events.lock().unwrap().push(event.clone())))
-            .build()
     }
 
     /// Which accounts the Messages requests went to, in order (`0`, `1`, `2`).
