@@ -10,6 +10,7 @@
 //! [`RefreshService`] documents the guards, cancellation and blocking work.
 
 mod error;
+mod journal;
 
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
@@ -20,8 +21,8 @@ use std::time::Duration;
 
 use mac_adapters::{AdapterClient, FailureKind, RefreshFailure, TokenGrant};
 use mac_storage::{
-    AccountStore, AuthFailure, AuthFailureOutcome, CasOutcome, Clock, Credentials, EpochMs,
-    FileLock, LockError, StoreError, StoredAccount,
+    AccountStore, AuthFailure, AuthFailureOutcome, CasOutcome, Clock, CredentialPatch, Credentials,
+    EpochMs, FileLock, LockError, Secret, StoreError, StoredAccount,
 };
 use sha2::{Digest as _, Sha256};
 use tokio::sync::OwnedMutexGuard;
@@ -532,6 +533,9 @@ impl Inner {
                 Err(source) => return Err(lock_error(uuid, source)),
             }
         };
+        if let Some(pending) = self.apply_journal(uuid).await? {
+            return Ok(Some(pending));
+        }
         let current = self.stored(uuid)?;
         if self.satisfies(&mode, &current, self.clock.now()) {
             tracing::debug!("adopting credentials another process stored");
@@ -567,10 +571,14 @@ impl Inner {
         uuid: String,
         used: Credentials,
     ) -> Result<Refreshed, RefreshError> {
-        tracing::debug!("refreshing");
-        let outcome = match self.client.refresh(&used.refresh_token).await {
-            Ok(grant) => self.persist(&uuid, &used, grant).await,
-            Err(failure) => self.fail(&uuid, &used, failure).await,
+        let outcome = if let Err(err) = self.ready_to_refresh(&uuid).await {
+            Err(err)
+        } else {
+            tracing::debug!("refreshing");
+            match self.client.refresh(&used.refresh_token).await {
+                Ok(grant) => self.persist(&uuid, &used, grant).await,
+                Err(failure) => self.fail(&uuid, &used, failure).await,
+            }
         };
         *turn = match &outcome {
             Err(RefreshError::Provider { source, .. }) => {
@@ -584,14 +592,144 @@ impl Inner {
         outcome
     }
 
-    /// Stores a grant obtained with `used` (compare-and-swap).
+    /// Whether a refresh may be sent: the store is not of a newer version (read-only here) and
+    /// a pending-grant journal can be written beside it. A refresh whose grant could not be
+    /// kept is refused rather than spending the refresh token.
+    async fn ready_to_refresh(&self, uuid: &str) -> Result<(), RefreshError> {
+        let document =
+            self.store.load().map_err(|source| store_error(uuid, &self.store, source))?;
+        if document.version > mac_storage::SUPPORTED_VERSION {
+            return Err(RefreshError::Unwritable {
+                uuid: uuid.to_owned(),
+                path: self.store.path().to_owned(),
+                reason: format!("the file is of a newer version ({})", document.version),
+            });
+        }
+        let path = self.journal_path(uuid);
+        let probe_path = path.clone();
+        blocking(uuid, move || journal::probe(&probe_path)).await?.map_err(|err| {
+            RefreshError::Unwritable {
+                uuid: uuid.to_owned(),
+                path,
+                reason: format!("the pending-grant journal cannot be written: {err}"),
+            }
+        })
+    }
+
+    fn journal_path(&self, uuid: &str) -> PathBuf {
+        journal::journal_path(self.store.path(), &safe_file_part(uuid))
+    }
+
+    /// Applies a pending grant left by an earlier refresh whose store write failed (this
+    /// process or another, maybe killed since): compare-and-swap on the refresh token it was
+    /// obtained with. Called with the account's refresh lock held. `Some`: the grant's
+    /// credentials, when they could not be stored either (they are used, and the journal stays
+    /// for the next writer); `None`: nothing pending (any journal was applied or stale).
+    async fn apply_journal(&self, uuid: &str) -> Result<Option<Refreshed>, RefreshError> {
+        let path = self.journal_path(uuid);
+        let read_path = path.clone();
+        let pending = match blocking(uuid, move || journal::read(&read_path)).await? {
+            Ok(Some(pending)) => pending,
+            Ok(None) => return Ok(None),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the pending-grant journal");
+                return Ok(None);
+            }
+        };
+        let stored = self.stored(uuid)?;
+        if stored.refresh_token != pending.used_refresh_token {
+            tracing::info!(
+                "a pending grant was already applied or replaced by a login; removing it"
+            );
+            self.remove_journal(uuid, path).await;
+            return Ok(None);
+        }
+        tracing::warn!("applying a pending grant an earlier refresh could not store");
+        let store = Arc::clone(&self.store);
+        let (account, expected, grant) = (uuid.to_owned(), stored, pending.patch.clone());
+        let written =
+            blocking(uuid, move || store.patch_credentials(&account, &expected, grant)).await?;
+        match written {
+            Ok(_) => {
+                self.remove_journal(uuid, path).await;
+                Ok(None)
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "the pending grant still cannot be stored; using it");
+                let credentials = pending_credentials(&pending.used_refresh_token, &pending.patch);
+                Ok(Some(Refreshed { credentials, how: Obtained::Adopted }))
+            }
+        }
+    }
+
+    async fn remove_journal(&self, uuid: &str, path: PathBuf) {
+        match blocking(uuid, move || journal::remove(&path)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!(error = %err, "cannot remove the pending-grant journal"),
+            Err(err) => tracing::warn!(error = %err, "cannot remove the pending-grant journal"),
+        }
+    }
+
+    /// Stores a grant obtained with `used`: first in the pending-grant journal (so the rotated
+    /// refresh token survives any failure after this point), then in the accounts file by
+    /// compare-and-swap, retried a few times; the journal is removed once the grant is stored.
+    /// When the store cannot be written, the grant's credentials are still returned (the
+    /// provider issued them; they work) and the journal stays for the next writer.
     async fn persist(
         &self,
         uuid: &str,
         used: &Credentials,
         grant: TokenGrant,
     ) -> Result<Refreshed, RefreshError> {
-        let patch = grant.into_patch();
+        let pending = journal::PendingGrant {
+            used_refresh_token: used.refresh_token.clone(),
+            patch: grant.into_patch(),
+        };
+        let path = self.journal_path(uuid);
+        let (write_path, to_write) = (path.clone(), pending.clone());
+        let journaled = match blocking(uuid, move || journal::write(&write_path, &to_write)).await?
+        {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot write the pending-grant journal");
+                false
+            }
+        };
+        let mut failures = 0_u32;
+        loop {
+            match self.store_grant(uuid, used, &pending.patch).await {
+                Ok(refreshed) => {
+                    if journaled {
+                        self.remove_journal(uuid, path).await;
+                    }
+                    return Ok(refreshed);
+                }
+                Err(RefreshError::Store { source, .. }) if failures < STORE_RETRIES => {
+                    failures += 1;
+                    tracing::warn!(error = %source, failures, "storing the grant failed; retrying");
+                    tokio::time::sleep(STORE_RETRY_PAUSE * failures).await;
+                }
+                Err(RefreshError::Store { source, .. }) if journaled => {
+                    tracing::error!(
+                        error = %source,
+                        journal = %path.display(),
+                        "the grant cannot be stored; it is kept in the pending-grant journal and applied by the next writer"
+                    );
+                    let credentials = pending_credentials(&used.refresh_token, &pending.patch);
+                    return Ok(Refreshed { credentials, how: Obtained::Refreshed });
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// The compare-and-swap write of a grant.
+    async fn store_grant(
+        &self,
+        uuid: &str,
+        used: &Credentials,
+        patch: &CredentialPatch,
+    ) -> Result<Refreshed, RefreshError> {
         let mut expected = used.clone();
         // At most two rounds: the second only when the first met the same refresh token with
         // other access fields (a revoked 403 cleared the access token meanwhile, say). The grant
@@ -743,6 +881,20 @@ impl Inner {
     fn remember_dead(&self, uuid: &str, credentials: &Credentials, failure: &RefreshFailure) {
         let key = (uuid.to_owned(), credentials.refresh_token.fingerprint());
         lock_ignoring_poison(&self.dead).insert(key, failure.clone());
+    }
+}
+
+/// How many times a failed store write of a grant is retried, and the first pause (growing
+/// linearly): a lock held briefly by another writer is waited out, a broken store is not.
+const STORE_RETRIES: u32 = 2;
+const STORE_RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// The credentials a grant obtained with `used_refresh_token` gives.
+fn pending_credentials(used_refresh_token: &Secret, patch: &CredentialPatch) -> Credentials {
+    Credentials {
+        refresh_token: patch.refresh_token.clone().unwrap_or_else(|| used_refresh_token.clone()),
+        access_token: Some(patch.access_token.clone()),
+        expires_at: Some(patch.expires_at),
     }
 }
 

@@ -70,6 +70,21 @@ pub enum RefreshError {
         /// When the next refresh may be tried.
         until: EpochMs,
     },
+    /// A refresh was not sent because its grant could not be kept: the accounts file is
+    /// read-only here (a newer version) or the pending-grant journal cannot be written beside
+    /// it. Sending it would spend the refresh token for nothing.
+    #[snafu(display(
+        "not refreshing account {uuid}: its new tokens could not be saved ({reason}; {})",
+        path.display()
+    ))]
+    Unwritable {
+        /// The account's local uuid.
+        uuid: String,
+        /// The file concerned.
+        path: PathBuf,
+        /// Why it cannot be written.
+        reason: String,
+    },
     /// The account's refresh lock could not be opened or taken.
     #[snafu(display("cannot take the refresh lock of account {uuid}: {source}"))]
     Lock {
@@ -110,6 +125,7 @@ impl RefreshError {
             | Self::Lock { uuid, .. }
             | Self::Conflict { uuid }
             | Self::BackingOff { uuid, .. }
+            | Self::Unwritable { uuid, .. }
             | Self::Task { uuid, .. } => uuid,
         }
     }
