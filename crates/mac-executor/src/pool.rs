@@ -351,13 +351,16 @@ impl Pool {
         }))
     }
 
-    /// Stops the proactive refresher (awaiting a refresh in flight), waits for the bookkeeping
-    /// writes in flight, then releases this pool's claims and writes pending bookkeeping — the
-    /// file work on the blocking pool, never on a runtime worker.
+    /// Stops the proactive refresher (cancelling a lock wait at once), waits for every refresh
+    /// already sent to be stored (a token spent at the provider is never dropped) and for the
+    /// bookkeeping writes in flight, then releases this pool's claims and writes pending
+    /// bookkeeping — the file work on the blocking pool, never on a runtime worker. With
+    /// nothing in flight it takes no longer than those last writes.
     pub async fn shutdown(&self) {
         if let Some(refresher) = self.inner.proactive.lock().await.take() {
             refresher.stop().await;
         }
+        self.inner.refresh.settle().await;
         self.settle().await;
         let (claims, store) = (self.inner.claims.clone(), Arc::clone(&self.inner.store));
         let finished = tokio::task::spawn_blocking(move || {

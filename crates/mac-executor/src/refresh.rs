@@ -170,6 +170,9 @@ struct Inner {
     /// Auth backoff deadlines by account uuid: set by a transient refresh failure or a refresh
     /// lock that stayed busy for the whole timeout; they pass by themselves.
     backoff: Mutex<HashMap<String, EpochMs>>,
+    /// Each commit task (a refresh sent, its grant being stored) holds a read guard;
+    /// [`RefreshService::settle`] takes the write side to wait for all of them.
+    commits: Arc<tokio::sync::RwLock<()>>,
 }
 
 /// The single flight of one account.
@@ -264,8 +267,16 @@ impl RefreshService {
             flights: Mutex::new(HashMap::new()),
             dead: Mutex::new(HashMap::new()),
             backoff: Mutex::new(HashMap::new()),
+            commits: Arc::new(tokio::sync::RwLock::new(())),
         };
         Self { inner: Arc::new(inner) }
+    }
+
+    /// Waits until every refresh this service has sent is finished and its grant stored (or
+    /// journaled): what shutdown awaits so that no token spent at the provider is lost when the
+    /// process exits. Waits for nothing else (no lock wait, no new refresh).
+    pub async fn settle(&self) {
+        drop(self.inner.commits.write().await);
     }
 
     /// The settings.
@@ -550,10 +561,15 @@ impl Inner {
         }
 
         // 5–6. The request: from here on it is finished even if the caller goes away.
+        let in_flight = Arc::clone(&self.commits).read_owned().await;
+        let commit = Arc::clone(self).commit(flight, turn, lock, uuid.to_owned(), current);
         let task = tokio::spawn(
-            Arc::clone(self)
-                .commit(flight, turn, lock, uuid.to_owned(), current)
-                .instrument(tracing::Span::current()),
+            async move {
+                let outcome = commit.await;
+                drop(in_flight);
+                outcome
+            }
+            .instrument(tracing::Span::current()),
         );
         match task.await {
             Ok(result) => result.map(Some),

