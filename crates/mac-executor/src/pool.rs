@@ -139,6 +139,8 @@ struct Inner {
     /// When this pool last handed each account's `lastUsed` to the store's coalescing
     /// bookkeeping: a success sooner than the bookkeeping interval after that starts no task.
     noted: Mutex<HashMap<String, EpochMs>>,
+    /// When the view of the accounts file was last refreshed behind a request.
+    view_read: Mutex<Option<std::time::Instant>>,
     proactive: tokio::sync::Mutex<Option<ProactiveRefresher>>,
 }
 
@@ -220,6 +222,7 @@ impl PoolBuilder {
             holds: Holds::default(),
             writes: WriteBehind::default(),
             noted: Mutex::new(HashMap::new()),
+            view_read: Mutex::new(None),
             proactive: tokio::sync::Mutex::new(Some(proactive)),
         };
         Pool { inner: Arc::new(inner) }
@@ -285,6 +288,9 @@ struct PerRequest {
     /// The end of the request's wait for a cooling account (`max_wait` after its start).
     wait_deadline: EpochMs,
 }
+
+/// How often the request path's view of the accounts file is refreshed behind it at most.
+const VIEW_REFRESH: Duration = Duration::from_millis(20);
 
 /// How far ahead an account excluded from a request (its refresh failed in it) is held for that
 /// request: beyond any wait, so it never makes the request wait.
@@ -394,7 +400,7 @@ impl Pool {
         Fut: Future<Output = Result<R, SendError>>,
     {
         let inner = &*self.inner;
-        let budget = self.budget()?;
+        let budget = self.budget(&*self.view().await?);
         let mut per = PerRequest {
             family: request.model.as_deref().and_then(ModelFamily::of_model),
             avoid: HashSet::new(),
@@ -489,13 +495,47 @@ impl Pool {
         }
     }
 
+    /// The pool as this process last read or wrote it — no I/O on the request path. The view is
+    /// refreshed behind the request on the blocking pool (at most one read in flight, one per
+    /// [`VIEW_REFRESH`]), so another process's change is seen within about that long; before
+    /// the first read the request reads it on the blocking pool.
+    async fn view(&self) -> Result<Arc<AccountsDocument>, ExecuteError> {
+        let inner = &*self.inner;
+        if let Some(document) = inner.store.cached() {
+            self.refresh_view_behind();
+            return Ok(document);
+        }
+        let store = Arc::clone(&inner.store);
+        let loaded = tokio::task::spawn_blocking(move || store.load()).await.map_err(|err| {
+            ExecuteError::Internal { message: format!("reading the accounts file: {err}") }
+        })?;
+        Ok(loaded?)
+    }
+
+    fn refresh_view_behind(&self) {
+        let inner = &*self.inner;
+        {
+            let mut last = inner.view_read.lock().unwrap_or_else(PoisonError::into_inner);
+            if last.is_some_and(|at| at.elapsed() < VIEW_REFRESH) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let store = Arc::clone(&inner.store);
+        drop(tokio::task::spawn_blocking(move || {
+            if let Err(err) = store.load() {
+                tracing::debug!(error = %err, "could not refresh the view of the accounts file");
+            }
+        }));
+    }
+
     /// max(`min_attempts`, `attempts_per_account` × eligible accounts).
-    fn budget(&self) -> Result<u32, ExecuteError> {
+    fn budget(&self, document: &AccountsDocument) -> u32 {
         let config = &self.inner.config;
-        let eligible = self.inner.store.load()?.accounts.iter().filter(|a| a.is_eligible()).count();
+        let eligible = document.accounts.iter().filter(|a| a.is_eligible()).count();
         let per_account =
             config.attempts_per_account.saturating_mul(u32::try_from(eligible).unwrap_or(u32::MAX));
-        Ok(config.min_attempts.max(per_account))
+        config.min_attempts.max(per_account)
     }
 
     /// One send on the chosen account and what its outcome means.
@@ -732,7 +772,7 @@ impl Pool {
         let inner = &*self.inner;
         let wait_deadline = per.wait_deadline;
         loop {
-            let document = inner.store.load()?;
+            let document = self.view().await?;
             let now = inner.clock.now();
             // Past anything this request would wait for.
             let excluded_until = wait_deadline.max(now).saturating_add(REQUEST_EXCLUSION);

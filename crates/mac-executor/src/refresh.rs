@@ -444,9 +444,18 @@ impl Inner {
         uuid: &str,
         mode: Mode,
     ) -> Result<Option<Refreshed>, RefreshError> {
-        // 1. Fresh is free.
-        let stored = self.stored(uuid)?;
+        // 1. Fresh is free: first from the store's last view (no I/O), else from the file.
         let now = self.clock.now();
+        if let Mode::OnDemand = mode
+            && let Some(cached) = self.store.cached()
+            && let Some(account) = cached.account(uuid)
+        {
+            let credentials = account.credentials();
+            if self.satisfies(&mode, &credentials, now) {
+                return Ok(Some(Refreshed { credentials, how: Obtained::Fresh }));
+            }
+        }
+        let stored = self.stored(uuid)?;
         if self.satisfies(&mode, &stored, now) {
             return Ok(Self::satisfied(&mode, &stored, stored.clone()));
         }
