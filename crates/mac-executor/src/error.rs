@@ -21,9 +21,11 @@ pub enum ExecuteError {
         /// The pool's provider.
         provider: Provider,
     },
-    /// Every account is rate-limited past the request's wait limit (D15).
+    /// Every account is cooling down past the request's wait limit (D15): rate limits, or a
+    /// short rest after the provider was overloaded or a token refresh failed.
     #[snafu(display(
-        "all {provider} accounts are rate-limited; the first is usable again in {}s",
+        "all {provider} accounts are cooling down (rate-limited, overloaded, or resting after a \
+         failed token refresh); the first is usable again in {}s",
         retry_after.as_secs()
     ))]
     AllRateLimited {

@@ -58,6 +58,7 @@
 mod config;
 mod error;
 mod events;
+mod holds;
 mod jitter;
 mod pool;
 mod proactive;
@@ -65,6 +66,8 @@ mod refresh;
 mod response;
 mod selection;
 mod session;
+mod step;
+mod write_behind;
 
 pub use config::PoolConfig;
 pub use error::ExecuteError;

@@ -4,54 +4,73 @@
 //!
 //! # The state machine of one request
 //!
-//! Every response, retries included, goes through one classifier (SEED L2):
+//! Every response, retries included, goes through one classifier (SEED L2): the effects layer
+//! reads the response's facts, the pure `step::next_step` decides (its unit test walks this
+//! table row by row), and the effects layer carries the step out. The loop does the waiting.
+//! "Refreshed" means this request already refreshed the account (before sending or after a
+//! 401): at most one refresh per account per request.
 //!
 //! | Outcome of an attempt | What happens |
 //! |---|---|
 //! | 2xx | success: `record_success` (coalesced), session bound, returned |
 //! | 3xx, 4xx other than 401/403/429 | returned as is (the request's fault, not the account's) |
-//! | 401, first time on this account | refresh once (or adopt another process's refresh), retry the same account |
-//! | 401 after that refresh | transient auth failure recorded (the one disabling rule), rotate |
-//! | 403 whose body says `revoked` | revoked recorded (disabled if another usable account remains), rotate |
+//! | 401, not refreshed | refresh once (or adopt another process's refresh), retry the same account |
+//! | 401, refreshed | the account rests in memory for the auth backoff (counts nothing), rotate |
+//! | 403 whose body says `revoked`, not refreshed | refresh once, retry the same account: a permanent refresh failure is the evidence that disables |
+//! | 403 revoked, refreshed (the new token is revoked too) | revoked recorded (disabled if another usable account remains), rotate |
 //! | 403 otherwise | returned as is |
-//! | 429, 529, an `overloaded_error` body | `mac_ratelimit::record` (classification, cooldown, ladder), rotate |
-//! | 5xx | up to `server_retries` jittered retries on the same account, then rotate |
+//! | 529, an `overloaded_error` body | the provider's state: the account rests in memory only (jittered, doubling from `server_retry_base`), rotate; a one-account pool waits that rest |
+//! | 429 of account scope | `mac_ratelimit::record` in the shared file (class, ladder), rotate |
+//! | 429 of a model family (`seven_day_opus`, `seven_day_sonnet`) | held in memory for that family only, rotate |
+//! | 5xx | up to `server_retries` jittered retries on the same account (the loop sleeps), then rotate |
 //! | no response (network, timeout) | rotate; the account is avoided for the rest of this request |
-//! | refresh failure before sending | recorded by the refresh service, rotate |
+//! | refresh failure before sending | rotate; the account is not offered again to this request. Transient (network, 5xx, bare 4xx, lock busy): an auth backoff in memory that passes by itself, never counted toward disabling; permanent (`invalid_grant`, …): disabled |
+//!
+//! A cooldown or revoked mark whose file write fails never fails the request: it is logged and
+//! held in memory. Selection skips held accounts like rate-limited ones ([`SelectionInput`]'s
+//! `held_until`).
 //!
 //! The budget is max(`min_attempts`, `attempts_per_account` × eligible accounts). When no
-//! account is selectable, the request waits for the soonest reset if that comes within
-//! `max_wait` of the request's start, else fails with [`ExecuteError::AllRateLimited`]. When
-//! the budget runs out, the last error response is returned (marked `gave_up`) rather than a
-//! synthetic error, so a client sees the provider's own answer.
+//! account is selectable, the request waits for the soonest reset (stored or held) if that comes
+//! within `max_wait` of the request's start, else it ends: with [`ExecuteError::AllRateLimited`]
+//! when nothing was tried or the last rotation was a rate limit, otherwise with the last error
+//! response (marked `gave_up`) or, when no response came at all, [`ExecuteError::Exhausted`]
+//! naming the last failure. A client sees the provider's own answer where there is one.
 //!
 //! Cancellation: dropping the future of `execute` drops the claim guard (released at once) and
 //! any refresh in progress (its cross-process lock is released with it); store writes are
 //! never interrupted half-way, since they are synchronous calls between awaits.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use bytes::Bytes;
 use mac_adapters::AdapterClient;
 use mac_claims::{ClaimGuard, Claims, ClaimsSnapshot};
-use mac_ratelimit::{PoolWait, observe, soonest_usable};
+use mac_ratelimit::{
+    ModelFamily, Observation, PoolWait, Scope, classify, decide, observe, scope,
+    soonest_usable_with,
+};
 use mac_storage::{
     AccountStore, AccountsDocument, AuthFailure, AuthFailureOutcome, Clock, Credentials, EpochMs,
-    Provider, Secret,
+    Provider, Secret, StoredAccount,
 };
 use snafu::{IntoError, OptionExt};
 
 use crate::config::PoolConfig;
 use crate::error::{ExecuteError, ExhaustedSnafu, NoUsableAccountSnafu, SendSnafu};
 use crate::events::{EventSink, PoolEvent, RotationCause};
+use crate::holds::Holds;
 use crate::jitter::Jitter;
 use crate::proactive::ProactiveRefresher;
 use crate::refresh::{Obtained, RefreshService};
 use crate::response::{AttemptResponse, SendError, SendErrorKind};
-use crate::selection::{SelectionInput, select};
+use crate::selection::{SelectionInput, SelectionReason, select};
 use crate::session::{SessionBindings, SessionKey};
+use crate::step::{Facts, Step, needs_body, next_step};
+use crate::write_behind::WriteBehind;
 
 /// What the caller's closure gets for one attempt.
 #[derive(Clone, Debug)]
@@ -73,6 +92,16 @@ pub struct Attempt {
 pub struct RequestInfo {
     /// The session this request belongs to, for session affinity (D14).
     pub session_key: Option<SessionKey>,
+    /// The model the request asks for (`claude-opus-4-1`, `gpt-5-codex`, …): a limit of one
+    /// model family (`seven_day_opus`) blocks the account only for requests of that family.
+    pub model: Option<String>,
+}
+
+impl RequestInfo {
+    /// A request for `model`, without a session.
+    pub fn for_model(model: impl Into<String>) -> Self {
+        Self { session_key: None, model: Some(model.into()) }
+    }
 }
 
 /// A request's outcome.
@@ -103,6 +132,15 @@ struct Inner {
     clock: Arc<dyn Clock>,
     events: Option<EventSink>,
     state: Mutex<SelectorState>,
+    /// Deadlines kept in this process only (see [`Holds`]).
+    holds: Holds,
+    /// Bookkeeping writes in flight (see [`WriteBehind`]).
+    writes: WriteBehind,
+    /// When this pool last handed each account's `lastUsed` to the store's coalescing
+    /// bookkeeping: a success sooner than the bookkeeping interval after that starts no task.
+    noted: Mutex<HashMap<String, EpochMs>>,
+    /// When the view of the accounts file was last refreshed behind a request.
+    view_read: Mutex<Option<std::time::Instant>>,
     proactive: tokio::sync::Mutex<Option<ProactiveRefresher>>,
 }
 
@@ -181,6 +219,10 @@ impl PoolBuilder {
             clock: self.clock,
             events: self.events,
             state: Mutex::new(state),
+            holds: Holds::default(),
+            writes: WriteBehind::default(),
+            noted: Mutex::new(HashMap::new()),
+            view_read: Mutex::new(None),
             proactive: tokio::sync::Mutex::new(Some(proactive)),
         };
         Pool { inner: Arc::new(inner) }
@@ -191,9 +233,11 @@ impl PoolBuilder {
 enum Next<R> {
     /// Hand this response to the caller.
     Done(R),
-    /// Try the same account again (after a refresh or a 5xx pause); the response is kept in
-    /// case the budget runs out.
+    /// Try the same account again (after a refresh) now; the response is kept in case the
+    /// budget runs out.
     Again(R),
+    /// Try the same account again after this pause (a 5xx retry): the loop sleeps.
+    AgainAfter(R, Duration),
     /// Leave the account.
     Rotate {
         /// Why.
@@ -214,7 +258,6 @@ impl<R> Next<R> {
 /// The state of the attempts on one account within a request.
 struct OnAccount {
     credentials: Credentials,
-    refreshed_after_401: bool,
     server_retries_left: u32,
     retry_pause: Duration,
 }
@@ -223,21 +266,45 @@ impl OnAccount {
     fn new(credentials: Credentials, config: &PoolConfig) -> Self {
         Self {
             credentials,
-            refreshed_after_401: false,
             server_retries_left: config.server_retries,
             retry_pause: config.server_retry_base,
         }
     }
 }
 
+/// What one request remembers across its attempts.
+struct PerRequest {
+    /// The model family the request asks for (scoped holds apply to it).
+    family: Option<ModelFamily>,
+    /// Accounts that already failed in this request (selection prefers others).
+    avoid: HashSet<String>,
+    /// Accounts this request refreshed, or tried to: at most one refresh per account per
+    /// request, so a 401 storm or a token endpoint outage costs each account one refresh.
+    refreshed: HashSet<String>,
+    /// Accounts whose refresh failed in this request: not offered again to it.
+    refresh_failed: HashSet<String>,
+    /// Overloads met so far: each rest is longer (jittered, doubling, capped).
+    overloads: u32,
+    /// The end of the request's wait for a cooling account (`max_wait` after its start).
+    wait_deadline: EpochMs,
+}
+
+/// How often the request path's view of the accounts file is refreshed behind it at most.
+const VIEW_REFRESH: Duration = Duration::from_millis(20);
+
+/// How far ahead an account excluded from a request (its refresh failed in it) is held for that
+/// request: beyond any wait, so it never makes the request wait.
+const REQUEST_EXCLUSION: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// What one attempt's account was.
 struct Chosen {
     uuid: String,
     label: String,
     account_id: Option<String>,
-    /// Whether it was the file's active account when chosen (sticky moves the pointer to it
-    /// after a success otherwise).
-    active: bool,
+    /// Whether sticky should move the shared active pointer to it after a success: it was not
+    /// the active account, and it was not chosen for a session binding (a session's choice is
+    /// its own and does not move the pointer every other request follows).
+    moves_pointer: bool,
 }
 
 impl Pool {
@@ -280,25 +347,41 @@ impl Pool {
     }
 
     /// When an account is usable: now, at a time, or never without a login
-    /// (`hasAnyUsableAccount` / `getMinWaitTime` in one answer).
+    /// (`hasAnyUsableAccount` / `getMinWaitTime` in one answer). Counts this process's
+    /// account-wide holds (an overload's rest, an auth backoff) besides the stored deadlines.
     pub fn availability(&self) -> Result<PoolWait, ExecuteError> {
         let document = self.accounts()?;
-        Ok(soonest_usable(document.accounts.iter(), self.inner.clock.now()))
+        let now = self.inner.clock.now();
+        Ok(soonest_usable_with(document.accounts.iter(), now, |account| {
+            self.held_until(account, None, now)
+        }))
     }
 
-    /// Stops the proactive refresher (awaiting a refresh in flight), releases this pool's
-    /// claims and writes pending bookkeeping.
+    /// Stops the proactive refresher (cancelling a lock wait at once), waits for every refresh
+    /// already sent to be stored (a token spent at the provider is never dropped) and for the
+    /// bookkeeping writes in flight, then releases this pool's claims and writes pending
+    /// bookkeeping — the file work on the blocking pool, never on a runtime worker. With
+    /// nothing in flight it takes no longer than those last writes.
     pub async fn shutdown(&self) {
         if let Some(refresher) = self.inner.proactive.lock().await.take() {
             refresher.stop().await;
         }
-        if let Some(claims) = &self.inner.claims
-            && let Err(err) = claims.release_all()
-        {
-            tracing::warn!(error = %err, "could not release claims at shutdown");
-        }
-        if let Err(err) = self.inner.store.flush() {
-            tracing::warn!(error = %err, "could not write pending bookkeeping at shutdown");
+        self.inner.refresh.settle().await;
+        self.settle().await;
+        let (claims, store) = (self.inner.claims.clone(), Arc::clone(&self.inner.store));
+        let finished = tokio::task::spawn_blocking(move || {
+            if let Some(claims) = claims
+                && let Err(err) = claims.release_all()
+            {
+                tracing::warn!(error = %err, "could not release claims at shutdown");
+            }
+            if let Err(err) = store.flush() {
+                tracing::warn!(error = %err, "could not write pending bookkeeping at shutdown");
+            }
+        })
+        .await;
+        if let Err(err) = finished {
+            tracing::warn!(error = %err, "the shutdown writes did not finish");
         }
     }
 
@@ -317,32 +400,62 @@ impl Pool {
         Fut: Future<Output = Result<R, SendError>>,
     {
         let inner = &*self.inner;
-        let wait_deadline = inner.clock.now().saturating_add(inner.config.max_wait);
-        let budget = self.budget()?;
-        let mut avoid: HashSet<String> = HashSet::new();
+        let budget = self.budget(&*self.view().await?);
+        let mut per = PerRequest {
+            family: request.model.as_deref().and_then(ModelFamily::of_model),
+            avoid: HashSet::new(),
+            refreshed: HashSet::new(),
+            refresh_failed: HashSet::new(),
+            overloads: 0,
+            wait_deadline: inner.clock.now().saturating_add(inner.config.max_wait),
+        };
         let mut last_response: Option<(R, String)> = None;
         let mut last_failure = String::from("no attempt was made");
         let mut attempts = 0_u32;
+        let mut last_cause: Option<RotationCause> = None;
 
         'accounts: while attempts < budget {
-            let chosen = self.choose(request, &avoid, wait_deadline).await?;
+            let chosen = match self.choose(request, &per).await {
+                Ok(chosen) => chosen,
+                // Every account cooling down after a rate limit: the typed error tells when to
+                // come back. After other failures, the last response or failure says more.
+                Err(err @ ExecuteError::AllRateLimited { .. })
+                    if last_cause.is_none() || last_cause == Some(RotationCause::RateLimited) =>
+                {
+                    return Err(err);
+                }
+                Err(ExecuteError::AllRateLimited { .. } | ExecuteError::NoUsableAccount { .. })
+                    if attempts > 0 =>
+                {
+                    break;
+                }
+                Err(err) => return Err(err),
+            };
             let _claim = self.claim(&chosen.uuid);
             attempts += 1;
             let credentials = match inner.refresh.fresh_credentials(&chosen.uuid).await {
                 Ok(refreshed) => {
+                    if refreshed.how == Obtained::Refreshed {
+                        per.refreshed.insert(chosen.uuid.clone());
+                    }
                     self.note_refresh(&chosen.uuid, refreshed.how);
                     refreshed.credentials
                 }
                 Err(err) => {
                     last_failure = format!("{}: {err}", chosen.label);
+                    per.refreshed.insert(chosen.uuid.clone());
+                    per.refresh_failed.insert(chosen.uuid.clone());
                     self.after_auth_problem(&chosen.uuid, None);
-                    self.rotate(&chosen.uuid, RotationCause::AuthFailed, &mut avoid);
+                    self.rotate(&chosen.uuid, RotationCause::AuthFailed, &mut per.avoid);
+                    last_cause = Some(RotationCause::AuthFailed);
                     continue;
                 }
             };
             let mut on_account = OnAccount::new(credentials, &inner.config);
             loop {
-                match self.attempt(request, &chosen, &mut on_account, &mut send, attempts).await? {
+                let next =
+                    self.attempt(request, &chosen, &mut on_account, &mut per, &mut send, attempts);
+                match next.await? {
                     Next::Done(response) => {
                         return Ok(Executed {
                             response,
@@ -351,17 +464,22 @@ impl Pool {
                             gave_up: false,
                         });
                     }
-                    Next::Again(response) if attempts >= budget => {
+                    Next::Again(response) | Next::AgainAfter(response, _) if attempts >= budget => {
                         last_response = Some((response, chosen.uuid.clone()));
                         break 'accounts;
                     }
                     Next::Again(_) => attempts += 1,
+                    Next::AgainAfter(_, pause) => {
+                        tokio::time::sleep(pause).await;
+                        attempts += 1;
+                    }
                     Next::Rotate { cause, response, failure } => {
                         last_failure = format!("{}: {failure}", chosen.label);
                         if let Some(response) = response {
                             last_response = Some((response, chosen.uuid.clone()));
                         }
-                        self.rotate(&chosen.uuid, cause, &mut avoid);
+                        self.rotate(&chosen.uuid, cause.clone(), &mut per.avoid);
+                        last_cause = Some(cause);
                         continue 'accounts;
                     }
                 }
@@ -377,13 +495,47 @@ impl Pool {
         }
     }
 
+    /// The pool as this process last read or wrote it — no I/O on the request path. The view is
+    /// refreshed behind the request on the blocking pool (at most one read in flight, one per
+    /// [`VIEW_REFRESH`]), so another process's change is seen within about that long; before
+    /// the first read the request reads it on the blocking pool.
+    async fn view(&self) -> Result<Arc<AccountsDocument>, ExecuteError> {
+        let inner = &*self.inner;
+        if let Some(document) = inner.store.cached() {
+            self.refresh_view_behind();
+            return Ok(document);
+        }
+        let store = Arc::clone(&inner.store);
+        let loaded = tokio::task::spawn_blocking(move || store.load()).await.map_err(|err| {
+            ExecuteError::Internal { message: format!("reading the accounts file: {err}") }
+        })?;
+        Ok(loaded?)
+    }
+
+    fn refresh_view_behind(&self) {
+        let inner = &*self.inner;
+        {
+            let mut last = inner.view_read.lock().unwrap_or_else(PoisonError::into_inner);
+            if last.is_some_and(|at| at.elapsed() < VIEW_REFRESH) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let store = Arc::clone(&inner.store);
+        drop(tokio::task::spawn_blocking(move || {
+            if let Err(err) = store.load() {
+                tracing::debug!(error = %err, "could not refresh the view of the accounts file");
+            }
+        }));
+    }
+
     /// max(`min_attempts`, `attempts_per_account` × eligible accounts).
-    fn budget(&self) -> Result<u32, ExecuteError> {
+    fn budget(&self, document: &AccountsDocument) -> u32 {
         let config = &self.inner.config;
-        let eligible = self.inner.store.load()?.accounts.iter().filter(|a| a.is_eligible()).count();
+        let eligible = document.accounts.iter().filter(|a| a.is_eligible()).count();
         let per_account =
             config.attempts_per_account.saturating_mul(u32::try_from(eligible).unwrap_or(u32::MAX));
-        Ok(config.min_attempts.max(per_account))
+        config.min_attempts.max(per_account)
     }
 
     /// One send on the chosen account and what its outcome means.
@@ -392,6 +544,7 @@ impl Pool {
         request: &RequestInfo,
         chosen: &Chosen,
         on_account: &mut OnAccount,
+        per: &mut PerRequest,
         send: &mut F,
         number: u32,
     ) -> Result<Next<R>, ExecuteError>
@@ -415,7 +568,7 @@ impl Pool {
             number,
         };
         match send(attempt).await {
-            Ok(response) => self.classify(request, chosen, on_account, response).await,
+            Ok(response) => Ok(self.classify(request, chosen, on_account, per, response).await),
             Err(err) if err.kind() == SendErrorKind::Fatal => Err(SendSnafu.into_error(err)),
             Err(err) => {
                 tracing::info!(account = %chosen.label, error = %err, "no response; rotating");
@@ -424,130 +577,189 @@ impl Pool {
         }
     }
 
-    /// The one classifier every response goes through, retries included (SEED L2).
+    /// The one classifier every response goes through, retries included (SEED L2): reads the
+    /// facts, asks the pure [`next_step`], and carries the step out. Bookkeeping that cannot be
+    /// written never fails the request: it is logged and held in memory.
     async fn classify<R: AttemptResponse>(
         &self,
         request: &RequestInfo,
         chosen: &Chosen,
         on_account: &mut OnAccount,
+        per: &mut PerRequest,
         mut response: R,
-    ) -> Result<Next<R>, ExecuteError> {
+    ) -> Next<R> {
         let inner = &*self.inner;
         let status = response.status();
-        match status {
-            200..=299 => {
+        let uuid = chosen.uuid.as_str();
+        let (body, observation) = if needs_body(status) {
+            let body =
+                response.buffer_body(inner.config.classify_body_limit).await.unwrap_or_default();
+            let headers = response.headers();
+            let observation = observe(
+                status,
+                headers.iter().map(|(name, value)| (name.as_str(), value.as_slice())),
+                Some(&body),
+                inner.clock.now(),
+            );
+            (body, Some(observation))
+        } else {
+            (Bytes::new(), None)
+        };
+        let limit = observation
+            .as_ref()
+            .and_then(|observation| Some((classify(observation)?, scope(observation))));
+        let facts = Facts {
+            status,
+            revoked: status == 403 && contains_revoked(&body),
+            limit,
+            refreshed: per.refreshed.contains(uuid),
+            server_retries_left: on_account.server_retries_left,
+        };
+        let step = next_step(&facts);
+        tracing::debug!(status, ?step, "classified");
+        match step {
+            Step::Success => {
                 self.after_success(request, chosen);
-                Ok(Next::Done(response))
+                Next::Done(response)
             }
-            401 if !on_account.refreshed_after_401 => {
-                on_account.refreshed_after_401 = true;
-                match inner.refresh.refresh_rejected(&chosen.uuid, &on_account.credentials).await {
+            Step::Return => Next::Done(response),
+            Step::Refresh => {
+                per.refreshed.insert(uuid.to_owned());
+                match inner.refresh.refresh_rejected(uuid, &on_account.credentials).await {
                     Ok(refreshed) => {
-                        self.note_refresh(&chosen.uuid, refreshed.how);
+                        self.note_refresh(uuid, refreshed.how);
                         on_account.credentials = refreshed.credentials;
-                        Ok(Next::Again(response))
+                        Next::Again(response)
                     }
                     Err(err) => {
-                        self.after_auth_problem(&chosen.uuid, None);
-                        Ok(Next::rotate(
-                            RotationCause::AuthFailed,
-                            Some(response),
-                            &err.to_string(),
-                        ))
+                        per.refresh_failed.insert(uuid.to_owned());
+                        self.after_auth_problem(uuid, None);
+                        Next::rotate(RotationCause::AuthFailed, Some(response), &err.to_string())
                     }
                 }
             }
-            401 => {
-                self.record_auth_failure(
-                    &chosen.uuid,
-                    &on_account.credentials,
-                    AuthFailure::Transient,
-                )?;
-                Ok(Next::rotate(
-                    RotationCause::AuthFailed,
-                    Some(response),
-                    "HTTP 401 after a refresh",
-                ))
+            Step::AuthBackoff => {
+                let until = inner.clock.now().saturating_add(inner.config.refresh.auth_backoff);
+                inner.holds.hold(uuid, Scope::Account, until);
+                tracing::info!(account = %chosen.label, "HTTP 401 after a refresh; the account rests");
+                Next::rotate(RotationCause::AuthFailed, Some(response), "HTTP 401 after a refresh")
             }
-            403 => {
-                let body = response
-                    .buffer_body(inner.config.classify_body_limit)
-                    .await
-                    .unwrap_or_default();
-                if !contains_revoked(&body) {
-                    return Ok(Next::Done(response));
-                }
-                self.record_auth_failure(
-                    &chosen.uuid,
-                    &on_account.credentials,
-                    AuthFailure::Revoked,
-                )?;
-                Ok(Next::rotate(RotationCause::Revoked, Some(response), "OAuth token revoked"))
+            Step::Revoked => {
+                self.record_revoked(uuid, &on_account.credentials);
+                Next::rotate(RotationCause::Revoked, Some(response), "OAuth token revoked")
             }
-            429 | 500..=599 => {
-                let body = response
-                    .buffer_body(inner.config.classify_body_limit)
-                    .await
-                    .unwrap_or_default();
-                if let Some(class) =
-                    self.record_rate_limit(&chosen.uuid, status, &response.headers(), &body)?
-                {
-                    let failure = format!("HTTP {status} ({class:?})");
-                    return Ok(Next::rotate(RotationCause::RateLimited, Some(response), &failure));
+            Step::RateLimited(class, scope) => {
+                if let Some(observation) = &observation {
+                    self.cool_down(uuid, scope, observation);
                 }
-                if status < 500 {
-                    return Ok(Next::Done(response));
-                }
-                if on_account.server_retries_left == 0 {
-                    let failure = format!("HTTP {status}");
-                    return Ok(Next::rotate(
-                        RotationCause::ServerError(status),
-                        Some(response),
-                        &failure,
-                    ));
-                }
+                let failure = format!("HTTP {status} ({class:?})");
+                Next::rotate(RotationCause::RateLimited, Some(response), &failure)
+            }
+            Step::Overloaded => {
+                self.rest_overloaded(uuid, per, observation.as_ref());
+                let failure = format!("HTTP {status} (provider overloaded)");
+                Next::rotate(RotationCause::RateLimited, Some(response), &failure)
+            }
+            Step::ServerRetry => {
                 on_account.server_retries_left -= 1;
-                tokio::time::sleep(self.jittered(on_account.retry_pause)).await;
+                let pause = self.jittered(on_account.retry_pause);
                 on_account.retry_pause =
                     (on_account.retry_pause * 2).min(inner.config.server_retry_max);
-                Ok(Next::Again(response))
+                Next::AgainAfter(response, pause)
             }
-            // 1xx, 3xx and 4xx other than 401/403/429: the request's own answer.
-            _ => Ok(Next::Done(response)),
+            Step::ServerRotate => {
+                let failure = format!("HTTP {status}");
+                Next::rotate(RotationCause::ServerError(status), Some(response), &failure)
+            }
         }
     }
 
-    /// Classifies a 429 / 529 / 5xx with mac-ratelimit and records the cooldown; `None` when
-    /// the response is not a rate limit.
-    fn record_rate_limit(
-        &self,
-        uuid: &str,
-        status: u16,
-        headers: &[(String, Vec<u8>)],
-        body: &[u8],
-    ) -> Result<Option<mac_ratelimit::RateLimitClass>, ExecuteError> {
+    /// Cools the account down after a rate limit: held in this process at once (no I/O; the
+    /// request's next choice sees it), and an account-wide limit is also written to the shared
+    /// file behind the request (mac-ratelimit's `record`: class, ladder rung read under the
+    /// lock, never shortening a block) so other processes skip the account too. A model
+    /// family's limit stays in memory (the file has one account-wide deadline).
+    fn cool_down(&self, uuid: &str, scope: Scope, observation: &Observation) {
         let inner = &*self.inner;
-        let observation = observe(
-            status,
-            headers.iter().map(|(name, value)| (name.as_str(), value.as_slice())),
-            Some(body),
-            inner.clock.now(),
-        );
-        let decision = mac_ratelimit::record(
-            &inner.store,
-            uuid,
-            &observation,
-            &inner.config.cooldown,
-            &*inner.clock,
-        )?;
-        Ok(decision.map(|decision| {
+        let decision = self.hold_decision(uuid, scope, observation);
+        if scope == Scope::Account {
+            let (store, clock) = (Arc::clone(&inner.store), Arc::clone(&inner.clock));
+            let (account, observation, policy) =
+                (uuid.to_owned(), observation.clone(), inner.config.cooldown);
+            inner.writes.spawn("a cooldown", move || {
+                mac_ratelimit::record(&store, &account, &observation, &policy, &*clock).map(drop)
+            });
+        }
+        if let Some(decision) = decision {
             self.emit(&PoolEvent::CooledDown {
                 account: uuid.to_owned(),
                 class: decision.class,
                 until: decision.until,
             });
-            decision.class
-        }))
+        }
+    }
+
+    /// Decides a cooldown at the account's ladder rung as last read (no I/O) and holds it in
+    /// memory.
+    fn hold_decision(
+        &self,
+        uuid: &str,
+        scope: Scope,
+        observation: &Observation,
+    ) -> Option<mac_ratelimit::Decision> {
+        let inner = &*self.inner;
+        let streak = inner
+            .store
+            .cached()
+            .and_then(|document| document.account(uuid).map(|account| account.rate_limit_streak))
+            .unwrap_or(0);
+        let decision = decide(observation, streak, &inner.config.cooldown, inner.clock.now())?;
+        inner.holds.hold(uuid, scope, decision.until);
+        tracing::debug!(
+            account = uuid,
+            ?scope,
+            until_ms = decision.until.as_millis(),
+            "limit held"
+        );
+        Some(decision)
+    }
+
+    /// An overload rests the account in this process only: a jittered pause that doubles with
+    /// each overload of the request (from `server_retry_base` up to `server_retry_max`), or the
+    /// provider's `retry-after` when longer (at most the overload cooldown).
+    fn rest_overloaded(&self, uuid: &str, per: &mut PerRequest, observation: Option<&Observation>) {
+        let inner = &*self.inner;
+        let config = &inner.config;
+        let base = config
+            .server_retry_base
+            .saturating_mul(1_u32 << per.overloads.min(16))
+            .min(config.server_retry_max);
+        per.overloads = per.overloads.saturating_add(1);
+        let now = inner.clock.now();
+        let mut until = now.saturating_add(self.jittered(base));
+        let cap = now.saturating_add(config.cooldown.overload_cooldown);
+        if let Some(asked) = observation.and_then(Observation::retry_after).filter(|at| *at > now) {
+            until = until.max(asked.min(cap));
+        }
+        inner.holds.hold(uuid, Scope::Account, until);
+        self.emit(&PoolEvent::CooledDown {
+            account: uuid.to_owned(),
+            class: mac_ratelimit::RateLimitClass::Overload,
+            until,
+        });
+    }
+
+    /// Until when `account` is held in this process for a request of `family`: the pool's
+    /// holds and the refresh service's auth backoff.
+    fn held_until(
+        &self,
+        account: &StoredAccount,
+        family: Option<ModelFamily>,
+        now: EpochMs,
+    ) -> Option<EpochMs> {
+        let uuid = account.uuid.as_deref()?;
+        let held = self.inner.holds.until(uuid, family, now);
+        held.max(self.inner.refresh.auth_backoff_until(account, now))
     }
 
     /// Chooses the account for the next attempt, waiting for the soonest reset while it comes
@@ -555,16 +767,25 @@ impl Pool {
     async fn choose(
         &self,
         request: &RequestInfo,
-        avoid: &HashSet<String>,
-        wait_deadline: EpochMs,
+        per: &PerRequest,
     ) -> Result<Chosen, ExecuteError> {
         let inner = &*self.inner;
+        let wait_deadline = per.wait_deadline;
         loop {
-            let document = inner.store.load()?;
+            let document = self.view().await?;
             let now = inner.clock.now();
+            // Past anything this request would wait for.
+            let excluded_until = wait_deadline.max(now).saturating_add(REQUEST_EXCLUSION);
             let claims = self.claims_snapshot();
             let claimed_by_other =
                 |uuid: &str| claims.as_ref().is_some_and(|c| c.is_claimed_by_other(uuid));
+            let held_until = |account: &StoredAccount| {
+                let uuid = account.uuid.as_deref()?;
+                if per.refresh_failed.contains(uuid) {
+                    return Some(excluded_until);
+                }
+                self.held_until(account, per.family, now)
+            };
             let selection = {
                 let mut state = self.state();
                 let session_account = request
@@ -576,7 +797,8 @@ impl Pool {
                     active_uuid: document.active_account_uuid.as_deref(),
                     now,
                     claimed_by_other: &claimed_by_other,
-                    avoid,
+                    held_until: &held_until,
+                    avoid: &per.avoid,
                     session_account: session_account.as_deref(),
                     soft_quota_percent: inner.config.soft_quota_percent,
                     max_auth_failures: inner.config.refresh.max_auth_failures,
@@ -594,12 +816,13 @@ impl Pool {
                         message: "selection pointed past the account list",
                     },
                 )?;
+                let active =
+                    document.active_account_uuid.as_deref() == Some(selection.uuid.as_str());
                 let chosen = Chosen {
                     uuid: selection.uuid.clone(),
                     label: account.display_name(),
                     account_id: account.account_id.clone(),
-                    active: document.active_account_uuid.as_deref()
-                        == Some(selection.uuid.as_str()),
+                    moves_pointer: !active && selection.reason != SelectionReason::SessionBinding,
                 };
                 self.emit(&PoolEvent::Selected {
                     account: chosen.uuid.clone(),
@@ -608,7 +831,7 @@ impl Pool {
                 });
                 return Ok(chosen);
             }
-            match soonest_usable(document.accounts.iter(), now) {
+            match soonest_usable_with(document.accounts.iter(), now, held_until) {
                 PoolWait::At(until) if until <= wait_deadline => {
                     let wait = until.duration_since(now).max(Duration::from_millis(1));
                     self.emit(&PoolEvent::Waiting { until, wait });
@@ -632,21 +855,22 @@ impl Pool {
         }
     }
 
+    /// Holds the account in the claims table: in memory, no I/O (the claims keeper writes a
+    /// first claim in the background and releases it after the account has been idle).
     fn claim(&self, uuid: &str) -> Option<ClaimGuard> {
-        let claims = self.inner.claims.as_ref()?;
-        match claims.claim(uuid) {
-            Ok(guard) => Some(guard),
-            Err(err) => {
-                // Claims are soft state: a failed claim never fails the request.
-                tracing::warn!(error = %err, "could not claim the account");
-                None
-            }
-        }
+        Some(self.inner.claims.as_ref()?.hold(uuid))
     }
 
-    fn claims_snapshot(&self) -> Option<ClaimsSnapshot> {
-        let claims = self.inner.claims.as_ref()?;
-        claims.snapshot().map_err(|err| tracing::warn!(error = %err, "could not read claims")).ok()
+    /// The other processes' claims as of the keeper's last look: no I/O.
+    fn claims_snapshot(&self) -> Option<Arc<ClaimsSnapshot>> {
+        Some(self.inner.claims.as_ref()?.cached_snapshot())
+    }
+
+    /// Waits until the bookkeeping writes this pool has started (successes, cooldowns, revoked
+    /// marks, the sticky pointer) are in the accounts file, or have failed and been logged.
+    /// Requests never wait for them; shutdown does.
+    pub async fn settle(&self) {
+        self.inner.writes.settle().await;
     }
 
     fn after_success(&self, request: &RequestInfo, chosen: &Chosen) {
@@ -656,32 +880,61 @@ impl Pool {
         if let Some(key) = &request.session_key {
             self.state().sessions.bind(key.as_str(), uuid, now);
         }
-        if let Err(err) = inner.store.record_success(uuid, now) {
-            tracing::warn!(error = %err, "could not record a success");
-        }
-        if inner.config.strategy == crate::selection::Strategy::Sticky
-            && !chosen.active
-            && let Err(err) = inner.store.set_active(Some(uuid))
-        {
-            tracing::warn!(error = %err, "could not move the active pointer");
+        let moves_pointer =
+            inner.config.strategy == crate::selection::Strategy::Sticky && chosen.moves_pointer;
+        if moves_pointer || self.success_changes_state(uuid, now) {
+            let store = Arc::clone(&inner.store);
+            let account = uuid.to_owned();
+            inner.writes.spawn("a success", move || {
+                store.record_success(&account, now)?;
+                if moves_pointer {
+                    store.set_active(Some(&account))?;
+                }
+                Ok(())
+            });
         }
     }
 
-    fn record_auth_failure(
-        &self,
-        uuid: &str,
-        observed: &Credentials,
-        failure: AuthFailure,
-    ) -> Result<(), ExecuteError> {
+    /// Whether recording a success would write: the cached document shows state to clear (a
+    /// failure count, a rate limit, a ladder rung) or `lastUsed` bookkeeping is due. In steady
+    /// state neither holds and a success costs no task and no I/O.
+    fn success_changes_state(&self, uuid: &str, now: EpochMs) -> bool {
+        let store = &self.inner.store;
+        let due = {
+            let mut noted = self.inner.noted.lock().unwrap_or_else(PoisonError::into_inner);
+            let last = noted.get(uuid).copied();
+            let due = last.is_none_or(|at| {
+                now.duration_since(at) >= store.options().bookkeeping_interval || at > now
+            });
+            if due {
+                noted.insert(uuid.to_owned(), now);
+            }
+            due
+        };
+        let Some(document) = store.cached() else { return true };
+        let Some(account) = document.account(uuid) else { return true };
+        due || account.consecutive_auth_failures != 0
+            || account.rate_limit_reset_at.is_some()
+            || account.rate_limit_streak != 0
+    }
+
+    /// Records a revoked token confirmed after a refresh (the one disabling rule, D12). A write
+    /// that fails is logged and the account is held in memory for the auth backoff instead.
+    fn record_revoked(&self, uuid: &str, observed: &Credentials) {
         let inner = &*self.inner;
-        let outcome = inner.store.record_auth_failure(
-            uuid,
-            observed,
-            failure,
-            inner.config.refresh.max_auth_failures,
-        )?;
-        self.after_auth_problem(uuid, Some(outcome));
-        Ok(())
+        // Not offered again while the mark is being written (or if it cannot be).
+        let until = inner.clock.now().saturating_add(inner.config.refresh.auth_backoff);
+        inner.holds.hold(uuid, Scope::Account, until);
+        let pool = self.clone();
+        let (account, observed) = (uuid.to_owned(), observed.clone());
+        let max = inner.config.refresh.max_auth_failures;
+        inner.writes.spawn("a revoked token", move || {
+            let store = &pool.inner.store;
+            let outcome =
+                store.record_auth_failure(&account, &observed, AuthFailure::Revoked, max)?;
+            pool.after_auth_problem(&account, Some(outcome));
+            Ok(())
+        });
     }
 
     /// Emits `Disabled` when an account was disabled, and drops its session bindings.

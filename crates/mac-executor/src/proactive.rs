@@ -149,8 +149,9 @@ impl ProactiveRefresher {
         self.checks.load(Ordering::Acquire)
     }
 
-    /// Stops the task and waits for it: a refresh in flight finishes first (its result is
-    /// stored), no other refresh or check starts.
+    /// Stops the task and waits for it: a wait for a lock is cancelled at once, a refresh
+    /// already sent finishes in the refresh service (await `RefreshService::settle` for its
+    /// result to be stored), no other refresh or check starts.
     pub async fn stop(mut self) {
         let Some(running) = self.running.take() else {
             return;
@@ -194,7 +195,7 @@ impl Worker {
     async fn run(mut self, mut stopped: watch::Receiver<bool>) {
         let mut delay = self.config.initial_delay;
         while self.wait(delay, &mut stopped).await {
-            self.check().await;
+            self.check(&mut stopped).await;
             self.checks.fetch_add(1, Ordering::AcqRel);
             delay = self.jitter.vary(self.config.interval);
         }
@@ -219,8 +220,10 @@ impl Worker {
         }
     }
 
-    /// One pass over the pool.
-    async fn check(&self) {
+    /// One pass over the pool. A stop cancels the pass at once, including a wait for another
+    /// process's refresh lock; a refresh already sent is finished by the refresh service (its
+    /// commit is awaited by `RefreshService::settle`).
+    async fn check(&self, stopped: &mut watch::Receiver<bool>) {
         let document = match self.service.store().load() {
             Ok(document) => document,
             Err(err) => {
@@ -245,7 +248,12 @@ impl Worker {
             if !self.live() {
                 return;
             }
-            match self.service.refresh_if_expiring(&uuid, buffer).await {
+            let refreshed = tokio::select! {
+                biased;
+                _ = stopped.changed() => return,
+                refreshed = self.service.refresh_if_expiring(&uuid, buffer) => refreshed,
+            };
+            match refreshed {
                 Ok(Some(refreshed)) if refreshed.how != Obtained::Fresh => {
                     tracing::debug!(account = %uuid, how = ?refreshed.how, "proactively refreshed");
                     if let Some(callback) = &self.on_refreshed {

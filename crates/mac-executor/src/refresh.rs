@@ -10,6 +10,7 @@
 //! [`RefreshService`] documents the guards, cancellation and blocking work.
 
 mod error;
+mod journal;
 
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
@@ -20,8 +21,8 @@ use std::time::Duration;
 
 use mac_adapters::{AdapterClient, FailureKind, RefreshFailure, TokenGrant};
 use mac_storage::{
-    AccountStore, AuthFailure, AuthFailureOutcome, CasOutcome, Clock, Credentials, EpochMs,
-    FileLock, LockError, StoreError,
+    AccountStore, AuthFailure, AuthFailureOutcome, CasOutcome, Clock, CredentialPatch, Credentials,
+    EpochMs, FileLock, LockError, Secret, StoreError, StoredAccount,
 };
 use sha2::{Digest as _, Sha256};
 use tokio::sync::OwnedMutexGuard;
@@ -41,6 +42,10 @@ pub struct RefreshConfig {
     /// Consecutive transient failures after which an account is disabled, unless it is the
     /// last usable one (D12). Default 3.
     pub max_auth_failures: u32,
+    /// How long an account rests in this process after a refresh failed transiently (network,
+    /// timeout, 5xx, a bare 4xx) or its refresh lock stayed busy for the whole lock timeout: a
+    /// deadline that passes by itself (D10) and never counts toward disabling. Default 30 s.
+    pub auth_backoff: Duration,
 }
 
 impl Default for RefreshConfig {
@@ -49,6 +54,7 @@ impl Default for RefreshConfig {
             expiry_margin: Duration::from_secs(60),
             lock_timeout: Duration::from_secs(45),
             max_auth_failures: 3,
+            auth_backoff: Duration::from_secs(30),
         }
     }
 }
@@ -99,7 +105,11 @@ pub struct Refreshed {
 ///    next to the accounts file, one per account ([`RefreshService::lock_path`]:
 ///    `<accounts file>.refresh.<uuid>.lock`), waiting at most
 ///    [`RefreshConfig::lock_timeout`] (45 s: longer than the provider's 30 s request timeout,
-///    so a waiter outlasts a holder's slowest refresh).
+///    so a waiter outlasts a holder's slowest refresh). A hung holder costs that wait once:
+///    the timeout settles the flight for every caller queued behind it (they get the same
+///    error at once) and the account backs off ([`RefreshConfig::auth_backoff`]), so later
+///    callers do not wait again. An on-demand caller whose access token is still valid (only
+///    inside the expiry margin) never waits for a busy turn or lock: it uses that token.
 /// 4. **Double check.** Inside the lock the store is read again: if another process refreshed
 ///    meanwhile, its tokens are adopted and no request is sent.
 /// 5. **Refresh with the current token, write with compare-and-swap.** Otherwise the refresh
@@ -107,15 +117,19 @@ pub struct Refreshed {
 ///    [`AccountStore::patch_credentials`] only if the stored credentials are still the ones the
 ///    refresh started from. A conflict means another writer (a re-login) won: its credentials
 ///    are adopted if fresh, otherwise the caller gets [`RefreshError::Conflict`].
-/// 6. **Failures count only against what failed.** A failure goes through
-///    [`AccountStore::record_auth_failure`], which applies the one disabling rule
-///    (`auth_failure_verdict`, D12) and only if the stored credentials still equal the ones
-///    that failed: a failure observed on tokens another process has replaced says nothing about
-///    the account. A permanent failure (with evidence: `invalid_grant`, …) disables the
-///    account, never deletes it, and is remembered for that refresh token, so this process
-///    never sends the dead token again; a new login brings a new token, which is not
-///    remembered. A permanent failure about the OAuth client (`invalid_client`) is not held
-///    against the account: every account would fail alike.
+/// 6. **Failures count only against what failed, and only with evidence (D12).** A transient
+///    failure (network, timeout, 5xx, a bare 4xx without an OAuth error code) is no evidence
+///    against the account: nothing is recorded, and the account backs off for
+///    [`RefreshConfig::auth_backoff`] in this service (callers get
+///    [`RefreshError::BackingOff`] without a request until it passes by itself). A permanent
+///    failure goes through [`AccountStore::record_auth_failure`], which applies the one
+///    disabling rule (`auth_failure_verdict`) only if the stored credentials still equal the
+///    ones that failed: a failure observed on tokens another process has replaced says nothing
+///    about the account. A permanent failure (`invalid_grant`, …) disables the account, never
+///    deletes it, and is remembered for that refresh token, so this process never sends the
+///    dead token again; a new login brings a new token, which is not remembered. A permanent
+///    failure about the OAuth client (`invalid_client`) is not held against the account:
+///    every account would fail alike.
 ///
 /// # Cancellation
 ///
@@ -153,6 +167,12 @@ struct Inner {
     /// Refresh tokens the provider declared dead, by account and SHA-256 of the token (the
     /// token itself is not kept), with the failure to answer instead of a request.
     dead: Mutex<HashMap<(String, String), RefreshFailure>>,
+    /// Auth backoff deadlines by account uuid: set by a transient refresh failure or a refresh
+    /// lock that stayed busy for the whole timeout; they pass by themselves.
+    backoff: Mutex<HashMap<String, EpochMs>>,
+    /// Each commit task (a refresh sent, its grant being stored) holds a read guard;
+    /// [`RefreshService::settle`] takes the write side to wait for all of them.
+    commits: Arc<tokio::sync::RwLock<()>>,
 }
 
 /// The single flight of one account.
@@ -170,7 +190,35 @@ struct Flight {
 #[derive(Debug)]
 struct Settled {
     used: Credentials,
-    failure: RefreshFailure,
+    failure: SharedFailure,
+}
+
+/// What a settled flight failed with.
+#[derive(Clone, Debug)]
+enum SharedFailure {
+    /// The token endpoint's answer (or its absence).
+    Provider(RefreshFailure),
+    /// The account's refresh lock stayed busy for the whole lock timeout.
+    LockTimeout {
+        /// The lock file.
+        path: PathBuf,
+        /// How long the flight waited.
+        waited: Duration,
+    },
+}
+
+impl SharedFailure {
+    fn into_error(self, uuid: &str) -> RefreshError {
+        let uuid = uuid.to_owned();
+        match self {
+            SharedFailure::Provider(source) => {
+                RefreshError::Provider { uuid, source, recorded: None }
+            }
+            SharedFailure::LockTimeout { path, waited } => {
+                RefreshError::LockTimeout { uuid, path, waited }
+            }
+        }
+    }
 }
 
 /// What a call wants.
@@ -218,8 +266,17 @@ impl RefreshService {
             clock,
             flights: Mutex::new(HashMap::new()),
             dead: Mutex::new(HashMap::new()),
+            backoff: Mutex::new(HashMap::new()),
+            commits: Arc::new(tokio::sync::RwLock::new(())),
         };
         Self { inner: Arc::new(inner) }
+    }
+
+    /// Waits until every refresh this service has sent is finished and its grant stored (or
+    /// journaled): what shutdown awaits so that no token spent at the provider is lost when the
+    /// process exits. Waits for nothing else (no lock wait, no new refresh).
+    pub async fn settle(&self) {
+        drop(self.inner.commits.write().await);
     }
 
     /// The settings.
@@ -263,6 +320,18 @@ impl RefreshService {
         self.inner.is_expiring_within(credentials, now, within)
     }
 
+    /// Until when `account` rests after a transient refresh failure or a refresh lock that
+    /// stayed busy ([`RefreshConfig::auth_backoff`]), if that is after `now` and the account
+    /// has no access token still valid at `now` (a token inside the expiry margin is still
+    /// used while the refresh waits).
+    pub fn auth_backoff_until(&self, account: &StoredAccount, now: EpochMs) -> Option<EpochMs> {
+        let uuid = account.uuid.as_deref()?;
+        let until = self.inner.backoff_until(uuid, now)?;
+        let valid = account.access_token.as_ref().is_some_and(|token| !token.is_empty())
+            && account.expires_at.is_some_and(|at| at > now);
+        (!valid).then_some(until)
+    }
+
     /// Usable credentials of account `uuid`: the stored ones if fresh, else refreshed exactly
     /// once across callers, threads and processes (see the type docs).
     pub async fn fresh_credentials(&self, uuid: &str) -> Result<Refreshed, RefreshError> {
@@ -303,6 +372,24 @@ impl RefreshService {
 }
 
 impl Inner {
+    fn backoff_until(&self, uuid: &str, now: EpochMs) -> Option<EpochMs> {
+        lock_ignoring_poison(&self.backoff).get(uuid).copied().filter(|at| *at > now)
+    }
+
+    /// Rests the account for [`RefreshConfig::auth_backoff`] from now.
+    fn back_off(&self, uuid: &str) {
+        let until = self.clock.now().saturating_add(self.config.auth_backoff);
+        tracing::info!(until_ms = until.as_millis(), "refresh backs off until then");
+        lock_ignoring_poison(&self.backoff).insert(uuid.to_owned(), until);
+    }
+
+    /// Whether `credentials` carry an access token that the provider still accepts at `now`
+    /// (possibly inside the expiry margin).
+    fn valid_at(credentials: &Credentials, now: EpochMs) -> bool {
+        credentials.access_token.as_ref().is_some_and(|token| !token.is_empty())
+            && credentials.expires_at.is_some_and(|at| at > now)
+    }
+
     fn needs_refresh(&self, credentials: &Credentials, now: EpochMs) -> bool {
         match (&credentials.access_token, credentials.expires_at) {
             (Some(access), Some(expires_at)) if !access.is_empty() => {
@@ -357,9 +444,18 @@ impl Inner {
         uuid: &str,
         mode: Mode,
     ) -> Result<Option<Refreshed>, RefreshError> {
-        // 1. Fresh is free.
-        let stored = self.stored(uuid)?;
+        // 1. Fresh is free: first from the store's last view (no I/O), else from the file.
         let now = self.clock.now();
+        if let Mode::OnDemand = mode
+            && let Some(cached) = self.store.cached()
+            && let Some(account) = cached.account(uuid)
+        {
+            let credentials = account.credentials();
+            if self.satisfies(&mode, &credentials, now) {
+                return Ok(Some(Refreshed { credentials, how: Obtained::Fresh }));
+            }
+        }
+        let stored = self.stored(uuid)?;
         if self.satisfies(&mode, &stored, now) {
             return Ok(Self::satisfied(&mode, &stored, stored.clone()));
         }
@@ -378,6 +474,17 @@ impl Inner {
                 recorded: None,
             });
         }
+        if let Some(until) = self.backoff_until(uuid, now) {
+            return match mode {
+                Mode::OnDemand if Self::valid_at(&stored, now) => {
+                    Ok(Some(Refreshed { credentials: stored, how: Obtained::Fresh }))
+                }
+                Mode::Expiring(_) => Ok(None),
+                Mode::OnDemand | Mode::Rejected(_) => {
+                    Err(RefreshError::BackingOff { uuid: uuid.to_owned(), until })
+                }
+            };
+        }
         // What the caller found unsatisfying: for a 401, the credentials the API refused.
         let observed = match &mode {
             Mode::Rejected(rejected) => rejected.clone(),
@@ -393,29 +500,62 @@ impl Inner {
         mode: Mode,
         observed: Credentials,
     ) -> Result<Option<Refreshed>, RefreshError> {
+        // An on-demand caller whose access token is still valid (only inside the margin) does
+        // not wait for a refresh in progress, here or in another process: it uses the token.
+        let patient =
+            !matches!(mode, Mode::OnDemand) || !Self::valid_at(&observed, self.clock.now());
+        let still_valid =
+            || Ok(Some(Refreshed { credentials: observed.clone(), how: Obtained::Fresh }));
+
         // 2. In-process single flight.
         let flight = self.flight(uuid);
         let seen = flight.settled.load(Ordering::Acquire);
-        let turn = Arc::clone(&flight.turn).lock_owned().await;
+        let mut turn = if patient {
+            Arc::clone(&flight.turn).lock_owned().await
+        } else {
+            match Arc::clone(&flight.turn).try_lock_owned() {
+                Ok(turn) => turn,
+                Err(_) => return still_valid(),
+            }
+        };
         let current = self.stored(uuid)?;
         if flight.settled.load(Ordering::Acquire) != seen
             && let Some(settled) = turn.as_ref()
             && settled.used == current
         {
             tracing::debug!("sharing the failure of the refresh this call waited for");
-            let failure = settled.failure.clone();
-            return Err(RefreshError::Provider {
-                uuid: uuid.to_owned(),
-                source: failure,
-                recorded: None,
-            });
+            return Err(settled.failure.clone().into_error(uuid));
         }
         if self.satisfies(&mode, &current, self.clock.now()) {
             return Ok(Self::satisfied(&mode, &observed, current));
         }
 
         // 3. Cross-process lock; 4. double check inside it.
-        let lock = self.lock(uuid).await?;
+        let lock = if patient {
+            match self.lock(uuid).await {
+                Ok(lock) => lock,
+                Err(RefreshError::LockTimeout { uuid: _, path, waited }) => {
+                    // Settle the flight for every caller waiting for this turn, and rest the
+                    // account: nobody here waits for the hung holder a second time.
+                    tracing::warn!(lock = %path.display(), "the refresh lock stayed busy; the account rests");
+                    let failure = SharedFailure::LockTimeout { path, waited };
+                    *turn = Some(Settled { used: current, failure: failure.clone() });
+                    flight.settled.fetch_add(1, Ordering::AcqRel);
+                    self.back_off(uuid);
+                    return Err(failure.into_error(uuid));
+                }
+                Err(err) => return Err(err),
+            }
+        } else {
+            match FileLock::try_acquire(&refresh_lock_path(self.store.path(), uuid)) {
+                Ok(Some(lock)) => lock,
+                Ok(None) => return still_valid(),
+                Err(source) => return Err(lock_error(uuid, source)),
+            }
+        };
+        if let Some(pending) = self.apply_journal(uuid).await? {
+            return Ok(Some(pending));
+        }
         let current = self.stored(uuid)?;
         if self.satisfies(&mode, &current, self.clock.now()) {
             tracing::debug!("adopting credentials another process stored");
@@ -430,10 +570,15 @@ impl Inner {
         }
 
         // 5–6. The request: from here on it is finished even if the caller goes away.
+        let in_flight = Arc::clone(&self.commits).read_owned().await;
+        let commit = Arc::clone(self).commit(flight, turn, lock, uuid.to_owned(), current);
         let task = tokio::spawn(
-            Arc::clone(self)
-                .commit(flight, turn, lock, uuid.to_owned(), current)
-                .instrument(tracing::Span::current()),
+            async move {
+                let outcome = commit.await;
+                drop(in_flight);
+                outcome
+            }
+            .instrument(tracing::Span::current()),
         );
         match task.await {
             Ok(result) => result.map(Some),
@@ -451,14 +596,18 @@ impl Inner {
         uuid: String,
         used: Credentials,
     ) -> Result<Refreshed, RefreshError> {
-        tracing::debug!("refreshing");
-        let outcome = match self.client.refresh(&used.refresh_token).await {
-            Ok(grant) => self.persist(&uuid, &used, grant).await,
-            Err(failure) => self.fail(&uuid, &used, failure).await,
+        let outcome = if let Err(err) = self.ready_to_refresh(&uuid).await {
+            Err(err)
+        } else {
+            tracing::debug!("refreshing");
+            match self.client.refresh(&used.refresh_token).await {
+                Ok(grant) => self.persist(&uuid, &used, grant).await,
+                Err(failure) => self.fail(&uuid, &used, failure).await,
+            }
         };
         *turn = match &outcome {
             Err(RefreshError::Provider { source, .. }) => {
-                Some(Settled { used, failure: source.clone() })
+                Some(Settled { used, failure: SharedFailure::Provider(source.clone()) })
             }
             _ => None,
         };
@@ -468,14 +617,144 @@ impl Inner {
         outcome
     }
 
-    /// Stores a grant obtained with `used` (compare-and-swap).
+    /// Whether a refresh may be sent: the store is not of a newer version (read-only here) and
+    /// a pending-grant journal can be written beside it. A refresh whose grant could not be
+    /// kept is refused rather than spending the refresh token.
+    async fn ready_to_refresh(&self, uuid: &str) -> Result<(), RefreshError> {
+        let document =
+            self.store.load().map_err(|source| store_error(uuid, &self.store, source))?;
+        if document.version > mac_storage::SUPPORTED_VERSION {
+            return Err(RefreshError::Unwritable {
+                uuid: uuid.to_owned(),
+                path: self.store.path().to_owned(),
+                reason: format!("the file is of a newer version ({})", document.version),
+            });
+        }
+        let path = self.journal_path(uuid);
+        let probe_path = path.clone();
+        blocking(uuid, move || journal::probe(&probe_path)).await?.map_err(|err| {
+            RefreshError::Unwritable {
+                uuid: uuid.to_owned(),
+                path,
+                reason: format!("the pending-grant journal cannot be written: {err}"),
+            }
+        })
+    }
+
+    fn journal_path(&self, uuid: &str) -> PathBuf {
+        journal::journal_path(self.store.path(), &safe_file_part(uuid))
+    }
+
+    /// Applies a pending grant left by an earlier refresh whose store write failed (this
+    /// process or another, maybe killed since): compare-and-swap on the refresh token it was
+    /// obtained with. Called with the account's refresh lock held. `Some`: the grant's
+    /// credentials, when they could not be stored either (they are used, and the journal stays
+    /// for the next writer); `None`: nothing pending (any journal was applied or stale).
+    async fn apply_journal(&self, uuid: &str) -> Result<Option<Refreshed>, RefreshError> {
+        let path = self.journal_path(uuid);
+        let read_path = path.clone();
+        let pending = match blocking(uuid, move || journal::read(&read_path)).await? {
+            Ok(Some(pending)) => pending,
+            Ok(None) => return Ok(None),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the pending-grant journal");
+                return Ok(None);
+            }
+        };
+        let stored = self.stored(uuid)?;
+        if stored.refresh_token != pending.used_refresh_token {
+            tracing::info!(
+                "a pending grant was already applied or replaced by a login; removing it"
+            );
+            self.remove_journal(uuid, path).await;
+            return Ok(None);
+        }
+        tracing::warn!("applying a pending grant an earlier refresh could not store");
+        let store = Arc::clone(&self.store);
+        let (account, expected, grant) = (uuid.to_owned(), stored, pending.patch.clone());
+        let written =
+            blocking(uuid, move || store.patch_credentials(&account, &expected, grant)).await?;
+        match written {
+            Ok(_) => {
+                self.remove_journal(uuid, path).await;
+                Ok(None)
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "the pending grant still cannot be stored; using it");
+                let credentials = pending_credentials(&pending.used_refresh_token, &pending.patch);
+                Ok(Some(Refreshed { credentials, how: Obtained::Adopted }))
+            }
+        }
+    }
+
+    async fn remove_journal(&self, uuid: &str, path: PathBuf) {
+        match blocking(uuid, move || journal::remove(&path)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!(error = %err, "cannot remove the pending-grant journal"),
+            Err(err) => tracing::warn!(error = %err, "cannot remove the pending-grant journal"),
+        }
+    }
+
+    /// Stores a grant obtained with `used`: first in the pending-grant journal (so the rotated
+    /// refresh token survives any failure after this point), then in the accounts file by
+    /// compare-and-swap, retried a few times; the journal is removed once the grant is stored.
+    /// When the store cannot be written, the grant's credentials are still returned (the
+    /// provider issued them; they work) and the journal stays for the next writer.
     async fn persist(
         &self,
         uuid: &str,
         used: &Credentials,
         grant: TokenGrant,
     ) -> Result<Refreshed, RefreshError> {
-        let patch = grant.into_patch();
+        let pending = journal::PendingGrant {
+            used_refresh_token: used.refresh_token.clone(),
+            patch: grant.into_patch(),
+        };
+        let path = self.journal_path(uuid);
+        let (write_path, to_write) = (path.clone(), pending.clone());
+        let journaled = match blocking(uuid, move || journal::write(&write_path, &to_write)).await?
+        {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot write the pending-grant journal");
+                false
+            }
+        };
+        let mut failures = 0_u32;
+        loop {
+            match self.store_grant(uuid, used, &pending.patch).await {
+                Ok(refreshed) => {
+                    if journaled {
+                        self.remove_journal(uuid, path).await;
+                    }
+                    return Ok(refreshed);
+                }
+                Err(RefreshError::Store { source, .. }) if failures < STORE_RETRIES => {
+                    failures += 1;
+                    tracing::warn!(error = %source, failures, "storing the grant failed; retrying");
+                    tokio::time::sleep(STORE_RETRY_PAUSE * failures).await;
+                }
+                Err(RefreshError::Store { source, .. }) if journaled => {
+                    tracing::error!(
+                        error = %source,
+                        journal = %path.display(),
+                        "the grant cannot be stored; it is kept in the pending-grant journal and applied by the next writer"
+                    );
+                    let credentials = pending_credentials(&used.refresh_token, &pending.patch);
+                    return Ok(Refreshed { credentials, how: Obtained::Refreshed });
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// The compare-and-swap write of a grant.
+    async fn store_grant(
+        &self,
+        uuid: &str,
+        used: &Credentials,
+        patch: &CredentialPatch,
+    ) -> Result<Refreshed, RefreshError> {
         let mut expected = used.clone();
         // At most two rounds: the second only when the first met the same refresh token with
         // other access fields (a revoked 403 cleared the access token meanwhile, say). The grant
@@ -523,7 +802,12 @@ impl Inner {
         failure: RefreshFailure,
     ) -> Result<Refreshed, RefreshError> {
         let kind = match failure.kind {
-            FailureKind::Transient => Some(AuthFailure::Transient),
+            FailureKind::Transient => {
+                // An outage is not evidence against the account (D12): no count toward
+                // disabling, only a backoff that passes by itself.
+                self.back_off(uuid);
+                None
+            }
             FailureKind::Permanent(reason) if reason.concerns_account() => {
                 self.remember_dead(uuid, used, &failure);
                 Some(AuthFailure::Permanent)
@@ -622,6 +906,20 @@ impl Inner {
     fn remember_dead(&self, uuid: &str, credentials: &Credentials, failure: &RefreshFailure) {
         let key = (uuid.to_owned(), credentials.refresh_token.fingerprint());
         lock_ignoring_poison(&self.dead).insert(key, failure.clone());
+    }
+}
+
+/// How many times a failed store write of a grant is retried, and the first pause (growing
+/// linearly): a lock held briefly by another writer is waited out, a broken store is not.
+const STORE_RETRIES: u32 = 2;
+const STORE_RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// The credentials a grant obtained with `used_refresh_token` gives.
+fn pending_credentials(used_refresh_token: &Secret, patch: &CredentialPatch) -> Credentials {
+    Credentials {
+        refresh_token: patch.refresh_token.clone().unwrap_or_else(|| used_refresh_token.clone()),
+        access_token: Some(patch.access_token.clone()),
+        expires_at: Some(patch.expires_at),
     }
 }
 

@@ -12,7 +12,8 @@
 //!   authentication problems. Nothing else is ever returned.
 //! - **Usable**: eligible and [`mac_ratelimit::is_usable`] — not rate-limited (neither the
 //!   header deadline nor an exhausted usage window is ahead) and not over the soft quota.
-//! - **Rate-limited**: [`mac_ratelimit::is_rate_limited`]. A rate-limited account is never
+//! - **Rate-limited**: [`mac_ratelimit::is_rate_limited`], or held by the caller past `now`
+//!   ([`SelectionInput::held_until`]: the executor's in-memory holds). A rate-limited account is never
 //!   returned; when every eligible account is rate-limited, [`select`] returns `None` and the
 //!   caller waits or fails (D15).
 //! - **Claimed**: `claimed_by_other` says another live process holds the account.
@@ -174,6 +175,10 @@ pub struct SelectionInput<'a> {
     pub now: EpochMs,
     /// Whether another live process holds the account (by local uuid).
     pub claimed_by_other: &'a dyn Fn(&str) -> bool,
+    /// Deadlines the caller keeps besides the stored ones (the executor's in-memory holds for
+    /// this request's model family, an auth backoff): an account held past `now` counts as
+    /// rate-limited.
+    pub held_until: &'a dyn Fn(&StoredAccount) -> Option<EpochMs>,
     /// Accounts (local uuids) that already failed in this request: chosen only when no
     /// other account is at the same usability level.
     pub avoid: &'a HashSet<String>,
@@ -439,10 +444,11 @@ impl<'i, 'a> Pool<'i, 'a> {
             .filter(|(_, account)| account.is_eligible())
             .filter_map(|(index, account)| {
                 let uuid = account.uuid.as_deref()?;
-                let limits = if is_usable(account, input.now, input.soft_quota_percent) {
-                    Limits::Usable
-                } else if is_rate_limited(account, input.now) {
+                let held = (input.held_until)(account).is_some_and(|at| at > input.now);
+                let limits = if held || is_rate_limited(account, input.now) {
                     Limits::RateLimited
+                } else if is_usable(account, input.now, input.soft_quota_percent) {
+                    Limits::Usable
                 } else {
                     Limits::OverSoftQuota
                 };

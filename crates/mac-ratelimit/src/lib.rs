@@ -54,6 +54,15 @@
 //! (`AccountStore::record_success`). [`apply`] never shortens a block: the new
 //! `rateLimitResetAt` is the later of a deadline still ahead and the new one.
 //!
+//! # Scopes
+//!
+//! A limit blocks the whole account, or only one model family on it ([`scope`]): a 7-day
+//! exhaustion whose representative claim is `seven_day_opus` / `seven_day_sonnet` while the
+//! account's own windows are not full blocks only requests of that family
+//! ([`ModelFamily::of_model`]). [`record`] writes account-wide deadlines only; the executor
+//! keeps a family's deadline, and an overload's short rest (the provider's state, not the
+//! account's), in its own memory rather than in the shared file.
+//!
 //! # Pacing
 //!
 //! [`Pacer`] (built on `governor`) optionally holds each account to N requests per minute
@@ -93,6 +102,7 @@ mod ladder;
 mod observation;
 mod pacing;
 mod record;
+mod scope;
 mod state;
 mod value;
 mod wait;
@@ -105,8 +115,9 @@ pub use observation::{
 };
 pub use pacing::{Pace, Pacer};
 pub use record::record;
+pub use scope::{ModelFamily, Scope, scope};
 pub use state::{
     apply, blocked_until, exceeds_soft_quota, header_blocked_until, is_rate_limited, is_usable,
     usage_exhausted_until,
 };
-pub use wait::{PoolWait, soonest_usable};
+pub use wait::{PoolWait, soonest_usable, soonest_usable_with};

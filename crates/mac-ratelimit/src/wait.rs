@@ -36,9 +36,21 @@ pub fn soonest_usable<'a>(
     accounts: impl IntoIterator<Item = &'a StoredAccount>,
     now: EpochMs,
 ) -> PoolWait {
+    soonest_usable_with(accounts, now, |_| None)
+}
+
+/// [`soonest_usable`] with deadlines the caller keeps besides the stored ones (a process's own
+/// holds: a model family's limit, an overload's rest, an auth backoff): an account is blocked
+/// until the later of its stored deadline and `held_until`'s (past deadlines count as none).
+pub fn soonest_usable_with<'a>(
+    accounts: impl IntoIterator<Item = &'a StoredAccount>,
+    now: EpochMs,
+    held_until: impl Fn(&StoredAccount) -> Option<EpochMs>,
+) -> PoolWait {
     let mut soonest: Option<EpochMs> = None;
     for account in accounts.into_iter().filter(|account| account.is_eligible()) {
-        match blocked_until(account, now) {
+        let held = held_until(account).filter(|at| *at > now);
+        match blocked_until(account, now).max(held) {
             None => return PoolWait::UsableNow,
             Some(at) => soonest = Some(soonest.map_or(at, |current| current.min(at))),
         }

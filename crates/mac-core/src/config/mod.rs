@@ -167,6 +167,7 @@ impl MacConfig {
                 expiry_margin: self.refresh.expiry_margin,
                 lock_timeout: self.refresh.lock_timeout,
                 max_auth_failures: self.pool.max_auth_failures,
+                ..base.refresh
             },
             proactive: ProactiveConfig {
                 enabled: self.refresh.proactive,

@@ -601,6 +601,7 @@ fn every_setting_reaches_the_lower_crates() {
             expiry_margin: secs(120),
             lock_timeout: secs(50),
             max_auth_failures: 5,
+            ..RefreshConfig::default()
         },
         proactive: ProactiveConfig {
             enabled: false,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use mac_adapters::{PermanentReason, RefreshFailure};
-use mac_storage::{AuthFailureOutcome, LockError, StoreError};
+use mac_storage::{AuthFailureOutcome, EpochMs, LockError, StoreError};
 use snafu::Snafu;
 
 /// Why fresh credentials could not be obtained.
@@ -21,8 +21,9 @@ pub enum RefreshError {
         /// The classified failure (D12).
         source: RefreshFailure,
         /// What recording the failure did to the account: `None` when nothing was recorded
-        /// (the failure was shared by a concurrent refresh or cached from an earlier one, or it
-        /// concerns the OAuth client rather than the account).
+        /// (a transient failure, which only backs off; a failure shared by a concurrent refresh
+        /// or cached from an earlier one; or one that concerns the OAuth client rather than the
+        /// account).
         recorded: Option<AuthFailureOutcome>,
     },
     /// The pool has no account with this uuid (removed meanwhile, say).
@@ -55,6 +56,34 @@ pub enum RefreshError {
         path: PathBuf,
         /// How long this process waited.
         waited: Duration,
+    },
+    /// A refresh of the account failed transiently (or its lock stayed busy) moments ago; it
+    /// rests until `until` instead of asking the token endpoint again.
+    #[snafu(display(
+        "the token refresh of account {uuid} failed moments ago (token endpoint unreachable or \
+         its refresh lock busy); it is retried after {}",
+        mac_storage::format_iso(*until)
+    ))]
+    BackingOff {
+        /// The account's local uuid.
+        uuid: String,
+        /// When the next refresh may be tried.
+        until: EpochMs,
+    },
+    /// A refresh was not sent because its grant could not be kept: the accounts file is
+    /// read-only here (a newer version) or the pending-grant journal cannot be written beside
+    /// it. Sending it would spend the refresh token for nothing.
+    #[snafu(display(
+        "not refreshing account {uuid}: its new tokens could not be saved ({reason}; {})",
+        path.display()
+    ))]
+    Unwritable {
+        /// The account's local uuid.
+        uuid: String,
+        /// The file concerned.
+        path: PathBuf,
+        /// Why it cannot be written.
+        reason: String,
     },
     /// The account's refresh lock could not be opened or taken.
     #[snafu(display("cannot take the refresh lock of account {uuid}: {source}"))]
@@ -95,6 +124,8 @@ impl RefreshError {
             | Self::LockTimeout { uuid, .. }
             | Self::Lock { uuid, .. }
             | Self::Conflict { uuid }
+            | Self::BackingOff { uuid, .. }
+            | Self::Unwritable { uuid, .. }
             | Self::Task { uuid, .. } => uuid,
         }
     }
@@ -134,6 +165,11 @@ impl RefreshError {
     /// Whether another process held the refresh lock too long.
     pub fn is_lock_timeout(&self) -> bool {
         matches!(self, Self::LockTimeout { .. })
+    }
+
+    /// Whether the account rests after a recent transient failure.
+    pub fn is_backing_off(&self) -> bool {
+        matches!(self, Self::BackingOff { .. })
     }
 
     /// Whether the account is not in the pool.

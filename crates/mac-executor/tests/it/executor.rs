@@ -1,157 +1,18 @@
 //! `Pool::execute` against the loopback fake provider (D15, D16; SEED §3.10 as revised, L2):
 //! every outcome of an attempt, the account sequence and the final state asserted exactly.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use mac_adapters::{AdapterClient, ProviderDescriptor};
 use mac_claims::{Claims, ClaimsOptions};
 use mac_executor::{
-    Attempt, BufferedResponse, ExecuteError, Pool, PoolConfig, PoolEvent, ProactiveConfig,
-    RequestInfo, RotationCause, SendError, SessionKey, Strategy,
+    ExecuteError, Pool, PoolConfig, PoolEvent, RequestInfo, RotationCause, SessionKey, Strategy,
 };
-use mac_storage::{
-    AccountStore, Credentials, EpochMs, NewAccount, Provider, Secret, StoreOptions, SystemClock,
-};
-use mac_test_support::{Endpoint, FakeGrant, FakeProvider, Scripted, TempDataDir};
+use mac_storage::{EpochMs, Provider, SystemClock};
+use mac_test_support::{Endpoint, Scripted};
 
-/// Three Anthropic accounts `a0`, `a1`, `a2` at the fake; every token of account `aN` starts
-/// with `aN-`, so a recorded bearer names its account.
-struct Harness {
-    fake: FakeProvider,
-    dir: TempDataDir,
-    store: Arc<AccountStore>,
-    uuids: Vec<String>,
-    events: Arc<Mutex<Vec<PoolEvent>>>,
-}
-
-impl Harness {
-    async fn new(accounts: usize) -> Self {
-        let fake = FakeProvider::start().await.unwrap();
-        let dir = TempDataDir::new().unwrap();
-        let store = Arc::new(
-            AccountStore::open(dir.data_dir(), Provider::Anthropic, StoreOptions::default())
-                .unwrap(),
-        );
-        let mut uuids = Vec::new();
-        for n in 0..accounts {
-            uuids.push(add_account(&fake, &store, n, Some(3_600)));
-        }
-        Self { fake, dir, store, uuids, events: Arc::new(Mutex::new(Vec::new())) }
-    }
-
-    fn config() -> PoolConfig {
-        PoolConfig {
-            server_retry_base: Duration::from_millis(5),
-            server_retry_max: Duration::from_millis(20),
-            max_wait: Duration::from_millis(0),
-            proactive: ProactiveConfig { enabled: false, ..ProactiveConfig::default() },
-            ..PoolConfig::default()
-        }
-    }
-
-    fn pool(&self, config: PoolConfig) -> Pool {
-        let descriptor = ProviderDescriptor::anthropic().with_origin(&self.fake.origin()).unwrap();
-        let client = AdapterClient::builder(descriptor).no_proxy().build().unwrap();
-        let events = Arc::clone(&self.events);
-        Pool::builder(Arc::clone(&self.store), client)
-            .config(config)
-            .on_event(Arc::new(move |event: &PoolEvent| events.lock().unwrap().push(event.clone())))
-            .build()
-    }
-
-    /// Which accounts the Messages requests went to, in order (`0`, `1`, `2`).
-    fn sequence(&self) -> Vec<usize> {
-        self.fake
-            .requests(Endpoint::Messages)
-            .iter()
-            .map(|request| {
-                let bearer = request.bearer().unwrap();
-                bearer[1..bearer.find('-').unwrap()].parse().unwrap()
-            })
-            .collect()
-    }
-
-    fn account(&self, n: usize) -> mac_storage::StoredAccount {
-        self.store.load().unwrap().account(&self.uuids[n]).unwrap().clone()
-    }
-
-    fn rotations(&self) -> Vec<RotationCause> {
-        self.events
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|event| match event {
-                PoolEvent::Rotated { why, .. } => Some(why.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-}
-
-/// Adds account `aN` with a valid access token expiring in `expires_in` seconds (or none) and
-/// a rotating refresh token the fake accepts once.
-fn add_account(
-    fake: &FakeProvider,
-    store: &AccountStore,
-    n: usize,
-    expires_in: Option<i64>,
-) -> String {
-    let grant = FakeGrant {
-        access_token_prefix: format!("a{n}-access-"),
-        ..FakeGrant::anthropic(&format!("remote-{n}"), &format!("a{n}@example.com"))
-    };
-    let refresh = format!("a{n}-refresh");
-    fake.add_refresh_token(&refresh, grant.clone());
-    let access = format!("a{n}-initial");
-    fake.add_access_token(&access, grant);
-    let now = EpochMs::now();
-    let mut new = NewAccount::from_credentials(Credentials {
-        refresh_token: Secret::new(refresh),
-        access_token: expires_in.map(|_| Secret::new(access)),
-        expires_at: expires_in.map(|s| EpochMs::from_millis(now.as_millis() + s * 1000)),
-    });
-    new.email = Some(format!("a{n}@example.com"));
-    match store.add_account(&new, now).unwrap() {
-        mac_storage::AddOutcome::Added { uuid } | mac_storage::AddOutcome::Updated { uuid, .. } => {
-            uuid
-        }
-    }
-}
-
-/// A send closure: POST /v1/messages with the attempt's bearer; the whole response buffered.
-fn sender(
-    fake: &FakeProvider,
-) -> impl FnMut(
-    Attempt,
-) -> std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<BufferedResponse, SendError>> + Send>,
-> {
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let url = fake.url("/v1/messages");
-    move |attempt: Attempt| {
-        let request = client
-            .post(&url)
-            .bearer_auth(attempt.access_token.expose())
-            .header("content-type", "application/json")
-            .body(r#"{"model":"claude","messages":[{"role":"user","content":"hi"}]}"#);
-        Box::pin(async move {
-            let response = request.send().await.map_err(|e| SendError::network(e.to_string()))?;
-            let status = response.status().as_u16();
-            let headers = response
-                .headers()
-                .iter()
-                .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
-                .collect();
-            let body = response.bytes().await.map_err(|e| SendError::network(e.to_string()))?;
-            Ok(BufferedResponse { status, headers, body })
-        })
-    }
-}
-
-fn retry_after_ms(ms: u64) -> Scripted {
-    Scripted::rate_limited(vec![("retry-after-ms".into(), ms.to_string())])
-}
+use crate::harness::{Harness, add_account, retry_after_ms, sender};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_success_is_returned_and_recorded() {
@@ -170,6 +31,7 @@ async fn a_429_cools_the_account_down_and_the_next_one_answers() {
     h.fake.script(Endpoint::Messages, vec![retry_after_ms(60_000)]);
     let pool = h.pool(Harness::config());
     let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
+    pool.settle().await; // the bookkeeping is written behind the request
     assert_eq!((done.response.status, done.account.clone()), (200, h.uuids[1].clone()));
     assert_eq!(h.sequence(), [0, 1]);
     let until = h.account(0).rate_limit_reset_at.unwrap();
@@ -204,7 +66,7 @@ async fn a_401_refreshes_once_and_retries_the_same_account() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_401_counts_a_failure_and_rotates() {
+async fn a_second_401_rests_the_account_and_rotates() {
     let h = Harness::new(3).await;
     h.fake.script(Endpoint::Messages, vec![Scripted::unauthorized(), Scripted::unauthorized()]);
     let pool = h.pool(Harness::config());
@@ -212,7 +74,7 @@ async fn a_second_401_counts_a_failure_and_rotates() {
     assert_eq!(done.account, h.uuids[1]);
     assert_eq!(h.sequence(), [0, 0, 1]);
     let first = h.account(0);
-    assert_eq!((first.consecutive_auth_failures, first.is_auth_disabled), (1, false));
+    assert_eq!((first.consecutive_auth_failures, first.is_auth_disabled), (0, false));
     assert_eq!(h.rotations(), [RotationCause::AuthFailed]);
 }
 
@@ -223,6 +85,7 @@ async fn l2_a_429_after_the_401_retry_is_a_rate_limit_not_a_success() {
     h.fake.script(Endpoint::Messages, vec![Scripted::unauthorized(), retry_after_ms(60_000)]);
     let pool = h.pool(Harness::config());
     let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
+    pool.settle().await; // the bookkeeping is written behind the request
     assert_eq!((done.response.status, done.account.clone()), (200, h.uuids[1].clone()));
     assert_eq!(h.sequence(), [0, 0, 1]);
     let first = h.account(0);
@@ -236,6 +99,7 @@ async fn l2_a_revoked_403_after_the_401_retry_disables_the_account() {
     h.fake.script(Endpoint::Messages, vec![Scripted::unauthorized(), Scripted::revoked()]);
     let pool = h.pool(Harness::config());
     let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
+    pool.settle().await; // the bookkeeping is written behind the request
     assert_eq!(done.account, h.uuids[1]);
     let first = h.account(0);
     assert!(first.is_auth_disabled, "revoked, another usable account remains");
@@ -328,6 +192,7 @@ async fn every_header_form_of_a_429_rotates_and_cools_down() {
     );
     let pool = h.pool(PoolConfig { max_wait: Duration::from_millis(0), ..Harness::config() });
     let err = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap_err();
+    pool.settle().await; // the bookkeeping is written behind the request
     assert!(matches!(err, ExecuteError::AllRateLimited { .. }), "{err}");
     assert_eq!(h.sequence(), [0, 1, 2]);
     let classes: Vec<String> = h
@@ -384,7 +249,8 @@ async fn the_last_usable_account_is_never_disabled_by_transient_failures() {
     assert_eq!(done.response.status, 401);
     let only = h.account(0);
     assert!(!only.is_auth_disabled, "never disabled by transient failures");
-    assert!(only.consecutive_auth_failures >= 1);
+    assert_eq!(only.consecutive_auth_failures, 0);
+    assert_eq!(h.fake.count(Endpoint::AnthropicToken), 1, "one refresh per account per request");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -434,7 +300,7 @@ async fn no_usable_account_is_a_typed_error() {
 async fn a_session_stays_on_its_account_and_moves_when_it_is_blocked() {
     let h = Harness::new(3).await;
     let pool = h.pool(PoolConfig { strategy: Strategy::RoundRobin, ..Harness::config() });
-    let session = RequestInfo { session_key: SessionKey::explicit("conversation-1") };
+    let session = RequestInfo { session_key: SessionKey::explicit("conversation-1"), model: None };
     for _ in 0..3 {
         pool.execute(&session, sender(&h.fake)).await.unwrap();
     }

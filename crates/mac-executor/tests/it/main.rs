@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod executor;
+mod faults;
+mod harness;
 mod proactive;
 mod refresh;
 mod selection;

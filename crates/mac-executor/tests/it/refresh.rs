@@ -108,6 +108,18 @@ fn open(
     client_timeout: Duration,
 ) -> (Arc<AccountStore>, RefreshService) {
     let options = StoreOptions { durability: Durability::NoFsync, ..StoreOptions::default() };
+    open_with(dir, provider, fake, clock, config, client_timeout, options)
+}
+
+fn open_with(
+    dir: &TempDataDir,
+    provider: Provider,
+    fake: &FakeProvider,
+    clock: &Arc<ManualClock>,
+    config: RefreshConfig,
+    client_timeout: Duration,
+    options: StoreOptions,
+) -> (Arc<AccountStore>, RefreshService) {
     let store = Arc::new(AccountStore::open(dir.data_dir(), provider, options).unwrap());
     let descriptor =
         ProviderDescriptor::for_provider(provider).with_origin(&fake.origin()).unwrap();
@@ -387,28 +399,30 @@ async fn a_permanent_failure_disables_never_deletes_and_is_not_sent_again() {
     assert!(!pool.account(&uuid).is_auth_disabled);
 }
 
+/// Issue 10 item 1: an outage is no evidence against an account. A transient failure counts
+/// nothing toward disabling (even with other usable accounts), and the account backs off: no
+/// second request to the token endpoint until the backoff has passed by itself.
 #[tokio::test]
-async fn transient_failures_count_but_never_disable_the_last_usable_account() {
+async fn transient_failures_never_count_and_back_off() {
     let (fake, pool, uuid) = expired_account().await;
+    pool.add("rt-other", Some("other-access"), Some(at(3600)));
     fake.script(Endpoint::AnthropicToken, vec![Scripted::server_error(500); 4]);
-    for expected in 1..=3 {
+    let err = pool.service.fresh_credentials(&uuid).await.unwrap_err();
+    assert!(!err.is_permanent(), "{err}");
+    assert_no_token(&err);
+    assert!(matches!(&err, RefreshError::Provider { recorded: None, .. }), "{err:?}");
+    for _ in 0..3 {
         let err = pool.service.fresh_credentials(&uuid).await.unwrap_err();
-        assert!(!err.is_permanent(), "{err}");
+        assert!(err.is_backing_off(), "{err}");
         assert_no_token(&err);
-        let RefreshError::Provider { recorded, .. } = &err else { panic!("{err:?}") };
-        assert_eq!(*recorded, Some(AuthFailureOutcome::Counted { failures: expected }));
     }
     let account = pool.account(&uuid);
-    assert!(!account.is_auth_disabled, "the last usable account stays");
-    assert_eq!(account.consecutive_auth_failures, 3);
-
-    // With another usable account, the rule disables this one.
-    pool.add("rt-other", Some("other-access"), Some(at(3600)));
-    let err = pool.service.fresh_credentials(&uuid).await.unwrap_err();
-    let RefreshError::Provider { recorded, .. } = &err else { panic!("{err:?}") };
-    assert!(matches!(recorded, Some(AuthFailureOutcome::Disabled { .. })), "{recorded:?}");
-    assert!(pool.account(&uuid).is_auth_disabled);
-    assert_eq!(fake.count(Endpoint::AnthropicToken), 4, "transient failures are not cached");
+    assert!(!account.is_auth_disabled, "never disabled by an outage");
+    assert_eq!(account.consecutive_auth_failures, 0);
+    assert_eq!(fake.count(Endpoint::AnthropicToken), 1, "the backoff holds");
+    let now = pool.service.clock().now();
+    let until = pool.service.auth_backoff_until(&account, now).unwrap();
+    assert!(until > now && until <= now.saturating_add(RefreshConfig::default().auth_backoff));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -422,16 +436,14 @@ async fn callers_waiting_for_a_failed_refresh_share_its_failure() {
             tokio::spawn(async move { service.fresh_credentials(&uuid).await })
         })
         .collect();
-    let mut recorded = Vec::new();
     for call in calls {
         let err = call.await.unwrap().unwrap_err();
-        assert_eq!(err.failure().and_then(|f| f.status), Some(503), "{err}");
-        let RefreshError::Provider { recorded: r, .. } = err else { panic!() };
-        recorded.push(r);
+        // Waiters share the flight's failure, or (arriving after it settled) its backoff.
+        let shared = err.failure().and_then(|f| f.status) == Some(503);
+        assert!(shared || err.is_backing_off(), "{err}");
     }
     assert_eq!(fake.count(Endpoint::AnthropicToken), 1);
-    assert_eq!(recorded.iter().filter(|r| r.is_some()).count(), 1, "{recorded:?}");
-    assert_eq!(pool.account(&uuid).consecutive_auth_failures, 1);
+    assert_eq!(pool.account(&uuid).consecutive_auth_failures, 0, "an outage counts nothing");
 }
 
 #[tokio::test]
@@ -580,4 +592,76 @@ async fn codex_refreshes_with_json_and_stores_the_account_id() {
         fake.current_refresh_token("rt-c").as_deref(),
         Some(got.credentials.refresh_token.expose())
     );
+}
+
+/// Issue 10 item 2: the provider rotates the refresh token, the write of the grant fails (the
+/// accounts file's lock is held by another writer past this process's lock timeout), and the
+/// process is gone before anything else happens. The next process finds the grant in the
+/// pending-grant journal and uses it: no second refresh, no `invalid_grant`, nothing disabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_token_survives_a_failed_store_write_and_the_end_of_the_process() {
+    let (fake, pool, uuid) = expired_account().await;
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder_store =
+        AccountStore::open(pool.dir.data_dir(), pool.provider, StoreOptions::default()).unwrap();
+    let holder = std::thread::spawn(move || {
+        holder_store
+            .mutate(|_| {
+                held_tx.send(()).unwrap();
+                Ok(release_rx.recv_timeout(Duration::from_secs(30)).is_ok())
+            })
+            .unwrap()
+    });
+    held_rx.recv().unwrap();
+
+    let impatient = StoreOptions {
+        lock_timeout: Duration::from_millis(100),
+        durability: Durability::NoFsync,
+        ..StoreOptions::default()
+    };
+    let (store_a, service_a) = open_with(
+        &pool.dir,
+        pool.provider,
+        &fake,
+        &pool.clock,
+        RefreshConfig::default(),
+        pool.client_timeout,
+        impatient,
+    );
+    let journal =
+        std::path::PathBuf::from(format!("{}.grant.{uuid}.pending", store_a.path().display()));
+    let got = service_a.fresh_credentials(&uuid).await.unwrap();
+    assert_eq!(got.how, Obtained::Refreshed, "the new tokens are used although not stored");
+    assert_eq!(fake.count(Endpoint::AnthropicToken), 1);
+    assert!(journal.exists(), "the grant waits in the journal");
+    // The process ends here: nothing of it runs any more.
+    drop((service_a, store_a));
+    release_tx.send(()).unwrap();
+    assert!(holder.join().unwrap());
+    assert_eq!(pool.account(&uuid).refresh_token.expose(), "rt-1", "not stored yet");
+
+    let (_store_b, service_b) = pool.other_process(&fake, RefreshConfig::default());
+    let got = service_b.fresh_credentials(&uuid).await.unwrap();
+    assert_eq!(got.how, Obtained::Adopted, "the journal's grant, no second refresh");
+    assert_eq!(fake.count(Endpoint::AnthropicToken), 1);
+    let account = pool.account(&uuid);
+    assert_eq!(account.refresh_token.expose(), fake.current_refresh_token("rt-1").unwrap());
+    assert!(!account.is_auth_disabled);
+    assert!(!journal.exists(), "applied and removed");
+}
+
+/// A refresh whose grant could not be kept is not sent: a newer-version accounts file is
+/// read-only here.
+#[tokio::test]
+async fn no_refresh_is_sent_on_a_store_that_cannot_be_written() {
+    let (fake, pool, uuid) = expired_account().await;
+    let path = pool.store.path().to_owned();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    value["version"] = serde_json::json!(2);
+    std::fs::write(&path, value.to_string()).unwrap();
+    let err = pool.service.fresh_credentials(&uuid).await.unwrap_err();
+    assert!(err.to_string().contains("newer version"), "{err}");
+    assert_eq!(fake.count(Endpoint::AnthropicToken), 0, "the refresh token was not spent");
 }

@@ -83,6 +83,8 @@ struct Pool {
     session: Option<&'static str>,
     soft_quota: f64,
     cursor: usize,
+    /// Accounts the caller holds (in memory) until this time.
+    held: Vec<(&'static str, EpochMs)>,
 }
 
 fn pool(accounts: Vec<StoredAccount>) -> Pool {
@@ -94,6 +96,7 @@ fn pool(accounts: Vec<StoredAccount>) -> Pool {
         session: None,
         soft_quota: 100.0,
         cursor: 0,
+        held: Vec::new(),
     }
 }
 
@@ -122,15 +125,24 @@ impl Pool {
         self.cursor = cursor;
         self
     }
+    fn held(mut self, uuid: &'static str, until: EpochMs) -> Self {
+        self.held.push((uuid, until));
+        self
+    }
 
     fn select(&self, strategy: Strategy) -> Option<Selection> {
         let avoid: HashSet<String> = self.avoid.iter().map(|uuid| (*uuid).to_owned()).collect();
         let claimed = |uuid: &str| self.claimed.contains(&uuid);
+        let held = |account: &StoredAccount| {
+            let uuid = account.uuid.as_deref()?;
+            self.held.iter().find(|(held, _)| *held == uuid).map(|(_, until)| *until)
+        };
         let input = SelectionInput {
             accounts: &self.accounts,
             active_uuid: self.active,
             now: NOW,
             claimed_by_other: &claimed,
+            held_until: &held,
             avoid: &avoid,
             session_account: self.session,
             soft_quota_percent: self.soft_quota,
@@ -664,6 +676,7 @@ impl Scenario {
             active_uuid: self.active.as_deref(),
             now: NOW,
             claimed_by_other: &claimed,
+            held_until: &|_| None,
             avoid,
             session_account: self.session.as_deref(),
             soft_quota_percent: self.soft_quota,
@@ -747,5 +760,24 @@ proptest! {
         reversed.extend(s.avoid.iter().rev().cloned());
         prop_assert_eq!(s.select_with(&reversed), first.clone());
         prop_assert_eq!(s.select_with(&s.avoid_set()), first);
+    }
+}
+
+/// The caller's in-memory holds (a model family's limit, an overload's rest, an auth backoff)
+/// count as rate limits: a held account is never chosen, not even as an avoided fallback or for
+/// its session; a hold that has passed counts for nothing.
+#[test]
+fn held_accounts_are_skipped_like_rate_limited_ones() {
+    let later = NOW.saturating_add(std::time::Duration::from_secs(60));
+    let earlier = EpochMs::from_millis(NOW.as_millis() - 1);
+    for strategy in Strategy::ALL {
+        let held = pool(abc()).active("a").held("a", later);
+        assert_eq!(held.select(strategy).map(|s| s.uuid), Some("b".to_owned()), "{strategy}");
+        let bound = pool(abc()).session("a").held("a", later).held("b", later);
+        assert_eq!(bound.select(strategy).map(|s| s.uuid), Some("c".to_owned()), "{strategy}");
+        let all = pool(abc()).held("a", later).held("b", later).held("c", later).avoid(&["a"]);
+        assert_eq!(all.select(strategy), None, "{strategy}");
+        let passed = pool(abc()).active("a").held("a", earlier);
+        assert_eq!(passed.select(strategy).map(|s| s.uuid), Some("a".to_owned()), "{strategy}");
     }
 }

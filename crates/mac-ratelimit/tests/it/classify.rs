@@ -378,3 +378,46 @@ fn usage_refresh_is_wanted_only_for_quota_classes() {
         .collect();
     assert_eq!(wants, [true, true, true, false, false]);
 }
+
+#[test]
+fn a_model_family_claim_scopes_the_limit_to_the_family() {
+    use mac_ratelimit::{ModelFamily, Scope, scope};
+    type Case<'a> = (&'a [(&'a str, &'a str)], u16, Scope);
+    let cases: [Case<'_>; 7] = [
+        (&[(STATUS, "rejected"), (CLAIM, "seven_day_opus")], 429, Scope::Family(ModelFamily::Opus)),
+        (
+            &[(STATUS, "rejected"), (CLAIM, "Seven_Day_Sonnet")],
+            429,
+            Scope::Family(ModelFamily::Sonnet),
+        ),
+        // The account's own week or 5 hours are used up too: the whole account rests.
+        (
+            &[
+                (STATUS, "rejected"),
+                (CLAIM, "seven_day_opus"),
+                ("anthropic-ratelimit-unified-7d-status", "rejected"),
+            ],
+            429,
+            Scope::Account,
+        ),
+        (
+            &[
+                (STATUS, "rejected"),
+                (CLAIM, "seven_day_opus"),
+                ("anthropic-ratelimit-unified-5h-utilization", "1.0"),
+            ],
+            429,
+            Scope::Account,
+        ),
+        (&[(STATUS, "rejected"), (CLAIM, "seven_day")], 429, Scope::Account),
+        (&[(STATUS, "rejected"), (CLAIM, "seven_day_haiku")], 429, Scope::Account),
+        (&[(STATUS, "rejected"), (CLAIM, "seven_day_opus")], 529, Scope::Account),
+    ];
+    for (headers, status, expected) in cases {
+        assert_eq!(scope(&obs(status, headers)), expected, "{status} {headers:?}");
+    }
+    assert_eq!(ModelFamily::of_model("claude-opus-4-1"), Some(ModelFamily::Opus));
+    assert_eq!(ModelFamily::of_model("CLAUDE-SONNET-4-5"), Some(ModelFamily::Sonnet));
+    assert_eq!(ModelFamily::of_model("claude-haiku-4-5"), None);
+    assert_eq!(ModelFamily::of_model("gpt-5-codex"), None);
+}

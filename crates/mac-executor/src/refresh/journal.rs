@@ -1,0 +1,169 @@
+//! The pending-grant journal: a rotated refresh token is never lost.
+//!
+//! The provider spends the old refresh token the moment it answers a refresh; the new one
+//! exists only in that answer. If the write of the grant to the accounts file then fails (a
+//! lock timeout, a read-only or newer-version file) or the process dies first, the account is
+//! dead at its next refresh (`invalid_grant`). So the grant is written first to a journal file
+//! beside the accounts file — `<accounts file>.grant.<uuid>.pending`, mode `0600` (it holds
+//! tokens, like the accounts file itself), written to a temp file, fsynced and renamed — while
+//! the account's refresh lock is held. Only then is the accounts file written; the journal is
+//! removed once the grant is there.
+//!
+//! Whoever takes the refresh lock next — this process or another, or a new process at its first
+//! refresh of the account — applies a journal it finds (compare-and-swap on the refresh token
+//! the grant was obtained with) before deciding anything, and removes it. A journal whose
+//! refresh token no longer matches the stored one (a re-login replaced it, or the grant was
+//! applied already) is stale and removed.
+//!
+//! Before a refresh is sent, the journal's directory must accept a file: a refresh that could
+//! not be made durable is refused rather than spending the token.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use mac_storage::{CredentialPatch, EpochMs, Secret};
+use serde_json::{Value, json};
+
+/// A grant waiting to reach the accounts file.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct PendingGrant {
+    /// The refresh token the grant was obtained with (spent at the provider).
+    pub used_refresh_token: Secret,
+    /// The grant.
+    pub patch: CredentialPatch,
+}
+
+/// `<accounts file>.grant.<safe uuid>.pending`.
+pub(crate) fn journal_path(accounts_file: &Path, safe_uuid: &str) -> PathBuf {
+    let mut name = accounts_file.as_os_str().to_owned();
+    name.push(".grant.");
+    name.push(safe_uuid);
+    name.push(".pending");
+    PathBuf::from(name)
+}
+
+/// Checks that a journal can be written at `path` (creates and removes a probe beside it).
+pub(crate) fn probe(path: &Path) -> std::io::Result<()> {
+    let probe = temp_path(path);
+    let file = private_create(&probe)?;
+    drop(file);
+    fs::remove_file(&probe)
+}
+
+/// Writes `grant` to `path` durably: temp file (`0600`), fsync, rename, fsync of the directory.
+pub(crate) fn write(path: &Path, grant: &PendingGrant) -> std::io::Result<()> {
+    let body = json!({
+        "usedRefreshToken": grant.used_refresh_token,
+        "accessToken": grant.patch.access_token,
+        "expiresAt": grant.patch.expires_at.as_millis(),
+        "refreshToken": grant.patch.refresh_token,
+        "accountUuid": grant.patch.account_uuid,
+        "accountId": grant.patch.account_id,
+        "email": grant.patch.email,
+    });
+    let temp = temp_path(path);
+    let mut file = private_create(&temp)?;
+    file.write_all(body.to_string().as_bytes())?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(&temp, path)?;
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Reads the journal at `path`: `Ok(None)` when there is none, or when it does not parse (a
+/// torn write cannot happen with the rename, so an unreadable journal is not ours to guess at;
+/// it is left in place for a human and logged).
+pub(crate) fn read(path: &Path) -> std::io::Result<Option<PendingGrant>> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    let parsed = serde_json::from_str::<Value>(&text).ok().and_then(|value| decode(&value));
+    if parsed.is_none() {
+        tracing::error!(journal = %path.display(), "a pending-grant journal does not parse; left in place");
+    }
+    Ok(parsed)
+}
+
+/// Removes the journal at `path` (absent is fine).
+pub(crate) fn remove(path: &Path) -> std::io::Result<()> {
+    match fs::remove_file(path) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
+        _ => Ok(()),
+    }
+}
+
+fn decode(value: &Value) -> Option<PendingGrant> {
+    let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+    Some(PendingGrant {
+        used_refresh_token: Secret::new(text("usedRefreshToken")?),
+        patch: CredentialPatch {
+            access_token: Secret::new(text("accessToken")?),
+            expires_at: EpochMs::from_millis(value.get("expiresAt")?.as_i64()?),
+            refresh_token: text("refreshToken").map(Secret::new),
+            account_uuid: text("accountUuid"),
+            account_id: text("accountId"),
+            email: text("email"),
+        },
+    })
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".tmp.{}", std::process::id()));
+    PathBuf::from(name)
+}
+
+/// Creates (truncating) `path` with mode `0600`, never through a symbolic link.
+fn private_create(path: &Path) -> std::io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let no_follow = i32::try_from(rustix::fs::OFlags::NOFOLLOW.bits()).unwrap_or(0);
+        options.mode(0o600).custom_flags(no_follow);
+    }
+    options.open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_journal_round_trips_and_is_private() {
+        let dir = std::env::temp_dir().join(format!("mac-journal-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = journal_path(&dir.join("accounts.json"), "abc");
+        let grant = PendingGrant {
+            used_refresh_token: Secret::new("old"),
+            patch: CredentialPatch {
+                access_token: Secret::new("access"),
+                expires_at: EpochMs::from_millis(1_234),
+                refresh_token: Some(Secret::new("new")),
+                account_uuid: Some("remote".into()),
+                account_id: None,
+                email: Some("a@example.com".into()),
+            },
+        };
+        probe(&path).unwrap();
+        assert_eq!(read(&path).unwrap(), None);
+        write(&path, &grant).unwrap();
+        assert_eq!(read(&path).unwrap(), Some(grant));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        remove(&path).unwrap();
+        remove(&path).unwrap();
+        assert_eq!(read(&path).unwrap(), None);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
