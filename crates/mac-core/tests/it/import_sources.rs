@@ -439,7 +439,7 @@ fn a_plugin_pool_with_bad_accounts_still_gives_its_good_ones() {
         entries,
         [
             "accounts[0]: account",
-            "accounts[1]: unknown shape: `accounts[1]` is not an account: invalid type: string \"…\", expected a time in milliseconds since the Unix epoch, within 2^53 of it",
+            "accounts[1]: unknown shape: `accounts[1]` is not an account: invalid type: string \"…\", expected a time in milliseconds since the Unix epoch",
             "accounts[2]: no refresh token",
             "accounts[3]: unknown shape: `accounts[3]` is not an account: invalid type: string \"…\", expected struct StoredAccount",
             "accounts[4]: account",
