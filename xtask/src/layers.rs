@@ -95,8 +95,8 @@ const RATELIMIT: &[&str] = &["mac-ratelimit"];
 const TERMINAL_OWNERS: &[&str] = &["mac-ui", "mac-cli"];
 /// The command line is defined in one crate (its `args` module).
 const COMMAND_LINE_OWNERS: &[&str] = &["mac-cli"];
-/// The gateway's home, plus the dev-only members that host test fakes (DECISIONS.md D21: axum
-/// fakes); they never ship, so for them axum is in effect a dev-dependency.
+/// The gateway's home, plus the dev-only members that host test fakes (D21: axum
+/// for the fakes); they never ship, so for them axum is in effect a dev-dependency.
 const AXUM_OWNERS: &[&str] = &["mac-cli", "mac-test-support", "mac-tests"];
 
 /// The deny-list of external crates. The first matching entry reports an edge, so the

@@ -2,8 +2,10 @@
 //! enforces them): crate roots open with a `//!` paragraph and say what they must not depend on;
 //! every other Rust file (module, test, binary) opens with a `//!` line saying its job; no
 //! `#[ignore]` without a reason; docs/ARCHITECTURE.md names exactly the workspace members;
-//! every member inherits the workspace lints.
+//! every member inherits the workspace lints; every decision cited as `D<n>` is one that
+//! docs/DESIGN.md defines, and no text cites a document outside the repository.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -279,4 +281,209 @@ fn lints_rule() {
     assert!(inherits_workspace_lints("lints.workspace = true # inherit\n"));
     assert!(!inherits_workspace_lints("[lints]\n\n[dependencies]\nworkspace = true\n"));
     assert!(!inherits_workspace_lints("[lints.rust]\nworkspace = true\n"));
+}
+
+/// Paths (files or directories, relative to the workspace root) still allowed to cite documents
+/// outside the repository. Each entry must still hold such a reference, so the list only shrinks.
+const OUTSIDE_REFERENCE_EXEMPT: &[&str] = &[
+    // swept in a later pass
+    "crates/mac-core",
+    // swept in a later pass
+    "crates/mac-executor",
+    // swept in a later pass
+    "crates/mac-ratelimit",
+    // swept in a later pass
+    "crates/mac-storage",
+    // swept in a later pass
+    "tests",
+    // swept in a later pass
+    "docs/ARCHITECTURE.md",
+    // swept in a later pass (generated from mac-core's config schema)
+    "docs/CONFIG.md",
+];
+
+/// The one file exempt from both reference rules for good: it spells out the patterns and feeds
+/// them to the rule's own unit test.
+const REFERENCE_RULE_SOURCE: &str = "xtask/src/tidy.rs";
+
+/// Text naming a path or document outside the repository, matched anywhere in a line. The
+/// design's reasons live in docs/DESIGN.md, so a clone of the repository must make sense alone.
+const OUTSIDE_PATHS: &[&str] =
+    &["../shared", "shared/spec", "/work/shared", "DECISIONS.md", "CLIENTS.md", "STYLE.md"];
+
+/// Names of documents outside the repository, matched as whole upper-case words (so an
+/// identifier such as `RNG_SEED` is not one).
+const OUTSIDE_DOCUMENTS: &[&str] = &["SEED", "PEERS", "DECISIONS"];
+
+/// The decision numbers docs/DESIGN.md defines: each decision is a list item opening with
+/// `**D<n>.`.
+fn defined_decisions(design: &str) -> BTreeSet<u32> {
+    design
+        .lines()
+        .filter_map(|line| {
+            let rest = line.trim_start().strip_prefix("- ")?.trim_start().strip_prefix("**D")?;
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            rest[digits.len()..].starts_with('.').then(|| digits.parse().ok()).flatten()
+        })
+        .collect()
+}
+
+/// Whether `c` can be part of an identifier (so a word boundary lies between it and a word).
+fn is_word_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// The whole words of `line` (runs of identifier characters).
+fn words(line: &str) -> impl Iterator<Item = &str> {
+    line.split(|c: char| !is_word_char(c)).filter(|word| !word.is_empty())
+}
+
+/// The references in `text` to a decision `D<n>` that is not in `defined`, each starting with its
+/// 1-based line number.
+fn undefined_decisions(text: &str, defined: &BTreeSet<u32>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        for word in words(line) {
+            let Some(digits) = word.strip_prefix('D') else { continue };
+            if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+                continue;
+            }
+            if !digits.parse().is_ok_and(|n: u32| defined.contains(&n)) {
+                problems.push(format!(
+                    "{}: `{word}` is not a decision docs/DESIGN.md defines",
+                    index + 1
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// The references in `text` to a path or document outside the repository, each starting with its
+/// 1-based line number.
+fn outside_references(text: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let paths: Vec<&str> =
+            OUTSIDE_PATHS.iter().copied().filter(|path| line.contains(path)).collect();
+        // A document already reported as a path (`DECISIONS.md`) is not reported again.
+        let documents: BTreeSet<&str> = words(line)
+            .filter(|word| OUTSIDE_DOCUMENTS.contains(word))
+            .filter(|word| !paths.iter().any(|path| path.starts_with(word)))
+            .collect();
+        for name in paths.iter().copied().chain(documents) {
+            problems.push(format!(
+                "{}: `{name}` is outside the repository; write the reason itself or cite a \
+                 `D<n>` of docs/DESIGN.md",
+                index + 1
+            ));
+        }
+    }
+    problems
+}
+
+/// Every file under `dir` that is text, skipping `.git`, `target` and any other cargo target
+/// directory (one holding a `CACHEDIR.TAG`), and `Cargo.lock` (generated; its hashes are not
+/// prose).
+fn text_files(dir: &Path, files: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if path.is_dir() {
+            let skip = name == ".git" || name == "target" || path.join("CACHEDIR.TAG").exists();
+            if !skip {
+                text_files(&path, files);
+            }
+        } else if name != ".git" && name != "Cargo.lock" {
+            files.push(path);
+        }
+    }
+}
+
+#[test]
+fn references_name_defined_decisions_and_stay_inside_the_repository() {
+    let root = project_root();
+    let design = fs::read_to_string(root.join("docs").join("DESIGN.md")).unwrap();
+    let defined = defined_decisions(&design);
+    assert!(!defined.is_empty(), "docs/DESIGN.md defines no `**D<n>.` decision");
+    for exempt in OUTSIDE_REFERENCE_EXEMPT.iter().chain([&REFERENCE_RULE_SOURCE]) {
+        assert!(root.join(exempt).exists(), "exempt path {exempt} does not exist: remove it");
+    }
+    let mut files = Vec::new();
+    text_files(root, &mut files);
+    files.sort();
+    assert!(files.iter().any(|file| file.ends_with("README.md")));
+    let mut problems = Vec::new();
+    let mut exempt_in_use = BTreeSet::new();
+    for file in &files {
+        let path = file.strip_prefix(root).unwrap_or(file);
+        if path == Path::new(REFERENCE_RULE_SOURCE) {
+            continue;
+        }
+        // Binary files hold no references.
+        let Ok(text) = fs::read_to_string(file) else { continue };
+        let outside = outside_references(&text);
+        match OUTSIDE_REFERENCE_EXEMPT.iter().find(|prefix| path.starts_with(prefix)) {
+            Some(prefix) if !outside.is_empty() => {
+                exempt_in_use.insert(*prefix);
+            }
+            Some(_) => {}
+            None => {
+                problems
+                    .extend(outside.iter().map(|problem| format!("{}:{problem}", path.display())));
+            }
+        }
+        for problem in undefined_decisions(&text, &defined) {
+            problems.push(format!("{}:{problem}", path.display()));
+        }
+    }
+    for exempt in OUTSIDE_REFERENCE_EXEMPT {
+        if !exempt_in_use.contains(exempt) {
+            problems.push(format!(
+                "{exempt} no longer cites anything outside the repository: remove it from \
+                 OUTSIDE_REFERENCE_EXEMPT"
+            ));
+        }
+    }
+    assert_none(
+        "references to undefined decisions or to documents outside the repository",
+        &problems,
+    );
+}
+
+#[test]
+fn reference_rule() {
+    let design = "# Design\n\n- **D1. One.** Text citing D2.\n  - **D2. Two.**\n- **D30** no dot\n\
+                  - D4. not bold\n";
+    let defined = defined_decisions(design);
+    assert_eq!(defined, BTreeSet::from([1, 2]));
+    let text = "// D1 and D2, D1–D2 (D1-D2).\n\
+                // D3 is missing; so is DECISIONS.md D1.\n\
+                // SEED §2.8, PEERS pain 1, ../shared/spec/README.md\n\
+                let RNG_SEED = D1X + 0xD3; // the seed, CLIENTS.md, STYLE.md, DECISIONS\n";
+    assert_eq!(
+        outside_references(text),
+        [
+            "2: `DECISIONS.md` is outside the repository; write the reason itself or cite a \
+             `D<n>` of docs/DESIGN.md",
+            "3: `../shared` is outside the repository; write the reason itself or cite a `D<n>` \
+             of docs/DESIGN.md",
+            "3: `shared/spec` is outside the repository; write the reason itself or cite a \
+             `D<n>` of docs/DESIGN.md",
+            "3: `PEERS` is outside the repository; write the reason itself or cite a `D<n>` of \
+             docs/DESIGN.md",
+            "3: `SEED` is outside the repository; write the reason itself or cite a `D<n>` of \
+             docs/DESIGN.md",
+            "4: `CLIENTS.md` is outside the repository; write the reason itself or cite a \
+             `D<n>` of docs/DESIGN.md",
+            "4: `STYLE.md` is outside the repository; write the reason itself or cite a `D<n>` \
+             of docs/DESIGN.md",
+            "4: `DECISIONS` is outside the repository; write the reason itself or cite a `D<n>` \
+             of docs/DESIGN.md",
+        ]
+    );
+    assert_eq!(
+        undefined_decisions(text, &defined),
+        ["2: `D3` is not a decision docs/DESIGN.md defines"]
+    );
 }

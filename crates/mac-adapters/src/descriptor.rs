@@ -227,8 +227,8 @@ impl ProviderDescriptor {
         EndpointSpec::find(key)?.get(&self.endpoints)
     }
 
-    /// The display label of a plan tier (SEED §2.12): empty or `free` → `""`; a known tier → its
-    /// label; else the tier with its first letter upper-cased.
+    /// The display label of a plan tier, as the seed labelled them: empty or `free` → `""`; a known
+    /// tier → its label; else the tier with its first letter upper-cased.
     pub fn plan_label(&self, tier: &str) -> String {
         let tier = tier.trim();
         if tier.is_empty() || tier.eq_ignore_ascii_case("free") {

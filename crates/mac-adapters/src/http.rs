@@ -1,8 +1,7 @@
-//! The HTTP side of the adapters (SEED §2.8, §2.12, §3.13–§3.14; DECISIONS.md D11–D13, D18):
-//! token refresh and code exchange, usage and profile reads, all through one
-//! [`AdapterClient`] — a `reqwest::Client` built once, the provider's [`ProviderDescriptor`]
-//! and an injected [`Clock`]. No process-global state: two clients (two pools, two tests)
-//! never share anything.
+//! The HTTP side of the adapters (D11–D13, D18): token refresh and code exchange, usage and profile
+//! reads, all through one [`AdapterClient`] — a `reqwest::Client` built once, the provider's
+//! [`ProviderDescriptor`] and an injected [`Clock`]. No process-global state: two clients (two
+//! pools, two tests) never share anything.
 //!
 //! Every answer goes through the pure parsers of this crate ([`parse_token_response`],
 //! [`parse_anthropic_usage`], [`parse_codex_usage`], [`parse_anthropic_profile`]); this module
@@ -26,14 +25,15 @@ use crate::{
     parse_anthropic_usage, parse_codex_usage, parse_token_response, refresh_request,
 };
 
-/// The time a request may take, from connecting until its body is read (SEED §2.8: 30 s).
+/// The time a request may take, from connecting until its body is read: 30 s, the seed's refresh
+/// timeout.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The largest response body read; a longer one is cut after one more byte, which every
 /// parser refuses as "larger than 1 MiB".
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
-/// The header naming the ChatGPT account of a Codex request (SEED §2.12).
+/// The header naming the ChatGPT account of a Codex request.
 const CHATGPT_ACCOUNT_ID: HeaderName = HeaderName::from_static("chatgpt-account-id");
 
 /// The header carrying Anthropic's OAuth beta.
@@ -259,7 +259,7 @@ impl AdapterClient {
         self.timeout
     }
 
-    /// Refreshes an access token (SEED §2.8): POST the refresh grant to `token_url` (JSON for
+    /// Refreshes an access token: POST the refresh grant to `token_url` (JSON for
     /// Anthropic, a form for Codex) and classify the answer (D12). An empty refresh token is a
     /// permanent failure without any request; a network error, a timeout or a body that cannot
     /// be read is transient, its message naming the host and what happened.
@@ -337,7 +337,7 @@ impl AdapterClient {
         .await
     }
 
-    /// Reads the account's quota (SEED §2.12, §3.14). Anthropic: `GET usage_url` with the
+    /// Reads the account's quota. Anthropic: `GET usage_url` with the
     /// bearer and the OAuth beta. Codex: `GET usage_url` with the bearer and, when `account_id`
     /// is given and not empty, `ChatGPT-Account-Id`; primary window → `five_hour`, secondary →
     /// `seven_day`, resets = now + `reset_after_seconds`.

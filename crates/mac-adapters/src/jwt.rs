@@ -1,7 +1,7 @@
-//! Claims read from Codex's JWTs without verifying them (SEED §2.12, §3.17; DECISIONS.md
-//! D21): the ChatGPT account id, the email and the plan. The signature is not checked
-//! because the tokens come straight from the token endpoint over TLS and are only read for
-//! labels and the `ChatGPT-Account-Id` header; the provider verifies them on every request.
+//! Claims read from Codex's JWTs without verifying them (D21): the ChatGPT account id, the email
+//! and the plan. The signature is not checked because the tokens come straight from the token
+//! endpoint over TLS and are only read for labels and the `ChatGPT-Account-Id` header; the provider
+//! verifies them on every request.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD_INDIFFERENT;
@@ -34,7 +34,7 @@ pub fn account_id_from_claims(claims: &Map<String, Value>) -> Option<String> {
 }
 
 /// The ChatGPT account id of a token response: from the id token's claims first, then the
-/// access token's (SEED §2.12).
+/// access token's, the seed's order.
 pub fn chatgpt_account_id(id_token: Option<&str>, access_token: Option<&str>) -> Option<String> {
     [id_token, access_token]
         .into_iter()

@@ -1,5 +1,5 @@
 //! Provider facts for `anthropic` and `codex`: OAuth login flows, token exchange and refresh,
-//! usage and profile reads, and request shaping (DECISIONS.md D4, D11–D13, D17–D18).
+//! usage and profile reads, and request shaping (D4, D11–D13, D17–D18).
 //!
 //! Must not depend on: any `mac-*` crate but `mac-storage`, terminal crates, HTTP servers other
 //! than hyper's HTTP/1.1 connection server under the loopback login callback it owns.
@@ -28,8 +28,8 @@
 //!
 //! # What is pure here
 //!
-//! - PKCE and `state` ([`Pkce`], [`generate_state`]): rejection-sampled verifier, independent
-//!   state (SEED §5.25).
+//! - PKCE and `state` ([`Pkce`], [`generate_state`]): rejection-sampled verifier, independent state
+//!   (the seed's `byte % 66` was biased, and one login reused the verifier as `state`).
 //! - JWT claims ([`jwt`]): the ChatGPT account id, email and plan, unverified.
 //! - Token requests and responses ([`refresh_request`], [`code_exchange_request`],
 //!   [`parse_token_response`] → [`TokenGrant`] or [`RefreshFailure`]).
@@ -59,9 +59,9 @@
 //!
 //! # Login flows
 //!
-//! Each flow makes a fresh PKCE pair and an independent random `state` (never the verifier,
-//! SEED §5.25) and ends in a [`LoginOutcome`] (credentials + [`Identity`]; see
-//! [`LoginOutcome::into_new_account`]) or a [`LoginError`].
+//! Each flow makes a fresh PKCE pair and an independent random `state` (never the verifier, which
+//! the seed's Anthropic login leaked into the URL as `state`) and ends in a [`LoginOutcome`]
+//! (credentials + [`Identity`]; see [`LoginOutcome::into_new_account`]) or a [`LoginError`].
 //!
 //! - Anthropic: [`AnthropicLogin::start`] gives the authorize URL; the user approves and pastes
 //!   the `code#state` Anthropic's page shows; [`AnthropicLogin::finish`] checks the state,
@@ -94,14 +94,14 @@
 //! | 4xx with `refresh_token_reused` / `refresh_token_expired` | permanent `RefreshTokenReused` / `RefreshTokenExpired` |
 //! | 4xx with `refresh_token_invalidated` / `refresh_token_revoked` / `token_revoked` | permanent `Revoked` |
 //! | 4xx with `invalid_scope` / `access_denied` | permanent `InvalidScope` / `AccessDenied` |
-//! | 4xx whose description / message mentions the refresh token and says `already used`/`reused`, `revoked`/`invalidated`, `expired`, `no longer valid` or `invalid` (SEED L3) | permanent `RefreshTokenReused`, `Revoked`, `RefreshTokenExpired`, `InvalidGrant` |
+//! | 4xx whose description / message mentions the refresh token and says `already used`/`reused`, `revoked`/`invalidated`, `expired`, `no longer valid` or `invalid` (the seed's later patterns) | permanent `RefreshTokenReused`, `Revoked`, `RefreshTokenExpired`, `InvalidGrant` |
 //! | any other 4xx, e.g. a bare 400/401/403, `invalid_request`, an HTML page | transient |
 //! | 408, 429, 5xx, 1xx, 3xx — whatever the body says | transient |
 //! | a body that is not UTF-8, not JSON (truncated, HTML) or over 1 MiB | transient |
 //! | no refresh token stored ([`RefreshFailure::missing_refresh_token`], no request) | permanent `MissingRefreshToken` |
 //! | network error, timeout ([`RefreshFailure::transient`], by the HTTP layer) | transient |
 //!
-//! SEED L3's broader "auth … invalid" pattern is not used: a proxy's "authorization header
+//! The seed's broader "auth … invalid" pattern is not used: a proxy's "authorization header
 //! invalid" would disable a good account. A failure's message holds the status, the code and
 //! the `error_description` cut to 200 characters with token-like words replaced by
 //! `[redacted]` — never a raw body.

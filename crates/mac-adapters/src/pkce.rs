@@ -1,10 +1,9 @@
-//! PKCE (RFC 7636, S256) and the OAuth `state` of the login flows (SEED §2.12, §3.17).
+//! PKCE (RFC 7636, S256) and the OAuth `state` of the login flows.
 //!
-//! Two improvements on the seed (SEED §5.25): the verifier's characters are drawn by
-//! rejection sampling, so every one of the 66 characters is equally likely (the seed took
-//! `byte % 66`, which favours the first 58); and `state` is 32 random bytes of its own, never
-//! the verifier (Anthropic's login reused the verifier as `state`, putting it in the URL and
-//! giving no CSRF protection).
+//! Two improvements on the seed: the verifier's characters are drawn by rejection sampling, so
+//! every one of the 66 characters is equally likely (the seed took `byte % 66`, which favours the
+//! first 58); and `state` is 32 random bytes of its own, never the verifier (Anthropic's login
+//! reused the verifier as `state`, putting it in the URL and giving no CSRF protection).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

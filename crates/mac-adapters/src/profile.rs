@@ -1,4 +1,4 @@
-//! Who an account is and which plan it has (SEED §2.12, §3.14): Anthropic's profile body, and
+//! Who an account is and which plan it has, as the seed read them: Anthropic's profile body, and
 //! Codex's access-token claims (Codex has no profile endpoint).
 //!
 //! Errors name the field and the problem, never a value from the body.
@@ -96,7 +96,7 @@ pub fn parse_anthropic_profile(body: &[u8]) -> Result<Profile, ProfileError> {
 /// Codex's profile, read from the access token's claims without a request: the email
 /// (profile claim, else `email`), the plan (auth claim's `chatgpt_plan_type`, normalized by
 /// [`jwt::derive_plan_tier`]) and the account id. A token that is not a JWT gives plan `free`
-/// and nothing else (SEED §3.14).
+/// and nothing else, as in the seed.
 pub fn codex_profile(access_token: &Secret) -> Profile {
     let Some(claims) = jwt::decode_payload(access_token.expose()) else {
         return Profile { plan_tier: jwt::derive_plan_tier(None), ..Profile::default() };

@@ -1,5 +1,5 @@
-//! The response side of the tool-prefix transform (SEED §2.11, §3.16): `"name": "mcp_<x>"`
-//! becomes `"name": "<x>"` in a streamed (SSE) body, whatever the chunking.
+//! The response side of the tool-prefix transform (one of the seed's request transforms): `"name":
+//! "mcp_<x>"` becomes `"name": "<x>"` in a streamed (SSE) body, whatever the chunking.
 //!
 //! The seed buffered by line and ran a regex per line. This is a byte-level state machine
 //! instead: it passes every byte through at once except, while a match is possible, the

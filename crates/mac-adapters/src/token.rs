@@ -1,11 +1,12 @@
-//! Token endpoint facts without I/O (SEED §2.8, §2.12; DECISIONS.md D12): the bodies of the
-//! refresh and code-exchange requests, the parsed grant, and the classification of a failed
-//! request as permanent (the grant is dead: log in again) or transient (try again later).
+//! Token endpoint facts without I/O (D12): the bodies of the refresh and code-exchange requests,
+//! the parsed grant, and the classification of a failed request as permanent (the grant is dead:
+//! log in again) or transient (try again later).
 //!
 //! "Permanent" needs evidence in the body: an OAuth error code such as `invalid_grant`, or a
-//! message saying the refresh token is invalid, expired, revoked or no longer valid (SEED L3,
-//! L9, §5.14). A bare 400/401/403, a 5xx, an HTML page, a truncated or non-UTF-8 body are
-//! transient. See the crate docs for the whole table.
+//! message saying the refresh token is invalid, expired, revoked or no longer valid (the seed first
+//! judged by bare status, and outages' 401s and 403s lost good accounts). A bare 400/401/403, a
+//! 5xx, an HTML page, a truncated or non-UTF-8 body are transient. See the crate docs for the whole
+//! table.
 //!
 //! Nothing here ever puts a token or a raw body into a message: a failure carries the status,
 //! the OAuth error code and a cleaned, shortened `error_description` only.
@@ -29,7 +30,7 @@ pub const CONTENT_TYPE_JSON: &str = "application/json";
 /// `Content-Type` of a form body (Codex's code exchange).
 pub const CONTENT_TYPE_FORM: &str = "application/x-www-form-urlencoded";
 
-/// Codex's access-token lifetime when the response names none (SEED §2.12).
+/// Codex's access-token lifetime when the response names none, as in the seed.
 pub const CODEX_DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(3600);
 
 /// The lifetime assumed for an access token whose `expires_in` is missing or unreadable in an
@@ -108,7 +109,7 @@ pub struct CodeExchange<'a> {
 /// The body of an authorization-code exchange. Anthropic: JSON with `code`, `state`,
 /// `grant_type=authorization_code`, `client_id`, `redirect_uri`, `code_verifier`. Codex: a
 /// form with the same fields but `state`, which Codex's token endpoint does not take (the
-/// callback checked it; SEED §2.12 and Codex CLI send none).
+/// callback checked it; the seed and Codex CLI send none).
 pub fn code_exchange_request(
     descriptor: &ProviderDescriptor,
     exchange: &CodeExchange<'_>,
@@ -243,8 +244,8 @@ impl PermanentReason {
         })
     }
 
-    /// SEED L3's message patterns: the text mentions the refresh token and says it is used,
-    /// revoked, expired, invalid or no longer valid.
+    /// The message patterns the seed added later: the text mentions the refresh token and says it
+    /// is used, revoked, expired, invalid or no longer valid.
     fn from_message(message: &str) -> Option<Self> {
         let text = message.to_lowercase().replace(['_', '-'], " ");
         if !text.contains("refresh token") {
@@ -303,7 +304,7 @@ impl RefreshFailure {
         Self { kind: FailureKind::Transient, status, error_code: None, message: message.into() }
     }
 
-    /// The account has no refresh token: permanent, and no request is made (SEED §2.8).
+    /// The account has no refresh token: permanent, and no request is made.
     pub fn missing_refresh_token() -> Self {
         Self {
             kind: FailureKind::Permanent(PermanentReason::MissingRefreshToken),
@@ -327,12 +328,12 @@ impl RefreshFailure {
     }
 }
 
-/// Reads the token endpoint's answer to a request started at `started` (SEED §2.8): a 2xx
-/// with an `access_token` is a [`TokenGrant`]; anything else is a classified
-/// [`RefreshFailure`] (the crate docs' table). A missing `expires_in` is, for Codex, the
-/// access token's JWT `exp`, else 3600 s (SEED §2.12); a missing or unreadable one otherwise is taken as
-/// [`UNKNOWN_EXPIRY_FALLBACK`] rather than refusing a grant that may hold a rotated refresh
-/// token. A 2xx without an access token is transient.
+/// Reads the token endpoint's answer to a request started at `started`: a 2xx with an
+/// `access_token` is a [`TokenGrant`]; anything else is a classified [`RefreshFailure`] (the crate
+/// docs' table). A missing `expires_in` is, for Codex, the access token's JWT `exp`, else 3600 s as
+/// in the seed; a missing or unreadable one otherwise is taken as [`UNKNOWN_EXPIRY_FALLBACK`]
+/// rather than refusing a grant that may hold a rotated refresh token. A 2xx without an access
+/// token is transient.
 pub fn parse_token_response(
     descriptor: &ProviderDescriptor,
     status: u16,

@@ -1,4 +1,4 @@
-//! Usage bodies (SEED §2.12) into the accounts file's [`UsageLimits`]: Anthropic's
+//! Usage bodies into the accounts file's [`UsageLimits`]: Anthropic's
 //! `/api/oauth/usage` has that shape already; Codex's `wham/usage` is mapped into it.
 //!
 //! These parsers lived in `mac-ratelimit` first. They moved here because a usage body is a

@@ -1,5 +1,5 @@
 //! The claims file, `<provider>-claims.json`: the seed's `{ "<uuid>": {"pid", "at"} }` plus the
-//! process start time, the claim time and the claiming instance (SEED §1.7, D8).
+//! process start time, the claim time and the claiming instance (D8).
 //!
 //! Claims are soft state. Reading is lenient: a file that is not a JSON object reads as empty,
 //! and an entry without a positive integer `pid` and a numeric `at` is skipped. The next write

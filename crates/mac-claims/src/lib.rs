@@ -1,6 +1,6 @@
 //! Which live process holds which account of a provider pool: claims in
 //! `<provider>-claims.json`, read-modify-written under their own OS lock with `mac-storage`'s
-//! crash-safe write, with the holder's liveness checked by pid and start time (DECISIONS.md D8).
+//! crash-safe write, with the holder's liveness checked by pid and start time (D8).
 //!
 //! Must not depend on: any `mac-*` crate but `mac-storage`, network or HTTP crates, an async
 //! runtime, terminal crates.
@@ -32,7 +32,7 @@
 //! seconds in the future (the wall clock stepped back) counts as expired too.
 //!
 //! Every read-modify-write holds `<provider>-claims.json.lock`, so no claim is lost to a race
-//! (the seed's unlocked writes lost 80 % of the claims with 8 processes, SEED §5.11).
+//! (the seed's unlocked writes lost 80 % of the claims with 8 processes; D8).
 
 mod claims;
 mod claims_file;

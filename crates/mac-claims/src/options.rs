@@ -8,7 +8,7 @@ use mac_storage::Durability;
 /// How claims are kept.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClaimsOptions {
-    /// A claim without a heartbeat for this long is expired. Default 60 s (SEED §2.4).
+    /// A claim without a heartbeat for this long is expired. Default 60 s, the seed's expiry.
     pub expiry: Duration,
     /// How often held claims are renewed by the background keeper thread; `None` starts no
     /// thread: the caller then drives [`crate::Claims::maintain`] itself (observers such as

@@ -1,8 +1,8 @@
-//! Anthropic's login (SEED §2.12): the browser opens the authorize URL, the user approves,
-//! Anthropic's code page shows `code#state`, the user pastes it, and the code is exchanged with
-//! the PKCE verifier. Unlike Claude Code's plugin, `state` is random and independent of the
-//! verifier (SEED §5.25), and a pasted state that differs from ours is refused before any
-//! request.
+//! Anthropic's login: the browser opens the authorize URL, the user approves, Anthropic's code page
+//! shows `code#state`, the user pastes it, and the code is exchanged with the PKCE verifier. Unlike
+//! Claude Code's plugin, `state` is random and independent of the verifier (the plugin's reuse put
+//! the verifier in the URL and gave no CSRF check), and a pasted state that differs from ours is
+//! refused before any request.
 
 use mac_storage::{Provider, Secret};
 use snafu::ResultExt;

@@ -1,4 +1,4 @@
-//! Codex's browser login (SEED §2.12): PKCE, a loopback callback server on port 1455 that
+//! Codex's browser login: PKCE, a loopback callback server on port 1455 that
 //! receives the browser's redirect, and the code exchange with the same redirect URI. When no
 //! browser can reach this machine's loopback (SSH, containers), the manual mode prints the
 //! authorize URL with the registered redirect URI and reads the redirect URL the user copies
@@ -19,7 +19,7 @@ use crate::{
     TokenGrant, code_from_redirect_url, codex_profile, generate_state,
 };
 
-/// How long the browser login waits for the callback by default (SEED §2.12: 5 minutes).
+/// How long the browser login waits for the callback by default: 5 minutes, as in the seed.
 pub const CALLBACK_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// A started browser login: the callback server listens until [`CodexBrowserLogin::wait`]

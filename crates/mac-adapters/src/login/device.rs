@@ -43,7 +43,7 @@ use crate::{AdapterClient, CodeExchange};
 /// How long Codex CLI waits for the user at most (the service names no lifetime).
 pub const DEVICE_LOGIN_MAX_WAIT: Duration = Duration::from_secs(15 * 60);
 
-/// The polling interval when the answer names none or an unreadable one (SEED §2.12: 5 s).
+/// The polling interval when the answer names none or an unreadable one: 5 s, as in the seed.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The longest interval believed: a day (a larger one is garbage; the deadline ends the login

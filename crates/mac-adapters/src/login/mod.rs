@@ -1,13 +1,13 @@
-//! The login flows (SEED §2.12, §5.25): Anthropic's PKCE login with a pasted `code#state`
+//! The login flows: Anthropic's PKCE login with a pasted `code#state`
 //! ([`AnthropicLogin`]), Codex's PKCE login through the loopback callback server
 //! ([`CodexBrowserLogin`]) or a pasted redirect URL ([`CodexManualLogin`]), and Codex's device
 //! flow ([`DeviceAuthorization`]). Each ends in a [`LoginOutcome`]: the credentials and who the
 //! account is, ready for `AccountStore::add_account` through
 //! [`LoginOutcome::into_new_account`].
 //!
-//! Every flow uses a fresh PKCE verifier and an independent random `state` (never the
-//! verifier, SEED §5.25). Errors ([`LoginError`]) name the problem; none carries a token, a
-//! code or a verifier.
+//! Every flow uses a fresh PKCE verifier and an independent random `state` (never the verifier,
+//! which one of the seed's logins put in the URL as `state`). Errors ([`LoginError`]) name the
+//! problem; none carries a token, a code or a verifier.
 
 mod anthropic;
 mod codex;
@@ -215,8 +215,8 @@ impl From<CallbackError> for LoginError {
     }
 }
 
-/// The credentials of a login's grant; no refresh token is an error (SEED §2.12: "no
-/// `refresh_token` → failed").
+/// The credentials of a login's grant; no refresh token is an error, as in the seed: a grant
+/// without one could never be renewed.
 pub(crate) fn credentials(
     grant: &TokenGrant,
     provider: Provider,

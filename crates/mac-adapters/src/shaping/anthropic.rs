@@ -1,4 +1,4 @@
-//! Anthropic Messages requests with an OAuth token (SEED §2.11, §3.16).
+//! Anthropic Messages requests with an OAuth token, shaped as the seed's Claude plugin shaped them.
 
 use mac_storage::Secret;
 

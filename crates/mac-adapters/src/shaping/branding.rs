@@ -1,4 +1,4 @@
-//! The optional OpenCode → Claude Code body transforms (SEED §2.11, §3.16).
+//! The optional OpenCode → Claude Code body transforms the seed's Claude plugin applied.
 
 use std::borrow::Cow;
 

@@ -1,4 +1,5 @@
-//! Codex (ChatGPT backend) requests with an OAuth token (SEED §2.11, §3.16).
+//! Codex (ChatGPT backend) requests with an OAuth token, shaped as the seed's Codex plugin shaped
+//! them.
 
 use mac_storage::Secret;
 

@@ -1,7 +1,7 @@
-//! Request shaping without I/O (SEED §2.11, §3.16): what a request must look like when it
-//! leaves with one account's token. The executor calls it once per attempt, the gateway once
-//! per forwarded request; both keep the caller's request and shape a copy (the body is
-//! [`Bytes`], so a copy costs no body copy unless the body is rewritten).
+//! Request shaping without I/O (the seed's request transforms): what a request must look like when
+//! it leaves with one account's token. The executor calls it once per attempt, the gateway once per
+//! forwarded request; both keep the caller's request and shape a copy (the body is [`Bytes`], so a
+//! copy costs no body copy unless the body is rewritten).
 //!
 //! Common rules: header names are compared case-insensitively; the caller's `Authorization`
 //! and `x-api-key` are dropped and the account's bearer token set; `Host` and

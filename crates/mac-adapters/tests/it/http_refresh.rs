@@ -1,4 +1,4 @@
-//! `AdapterClient::refresh` against the loopback fake (SEED §2.8, §3.13; D12).
+//! `AdapterClient::refresh` against the loopback fake (D12).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,5 +1,4 @@
-//! `AdapterClient::fetch_usage` and `fetch_profile` against the loopback fake (SEED §2.12,
-//! §3.14).
+//! `AdapterClient::fetch_usage` and `fetch_profile` against the loopback fake.
 
 // Utilizations are whole numbers parsed from JSON: exact.
 #![allow(clippy::float_cmp)]

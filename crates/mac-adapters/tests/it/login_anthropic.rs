@@ -1,5 +1,5 @@
 //! Anthropic's login end to end against the fake: the test plays the browser and the user
-//! who pastes `code#state` (SEED §2.12, §5.25).
+//! who pastes `code#state`; `state` is never the verifier.
 
 use mac_adapters::{AnthropicLogin, FailureKind, Identity, LoginError, PermanentReason};
 use mac_storage::Provider;

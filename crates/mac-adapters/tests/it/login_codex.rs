@@ -1,6 +1,6 @@
-//! Codex's browser login end to end, the test acting as the browser: the authorize page on the
-//! fake redirects to the loopback callback server, which hands the code to the waiting login
-//! (SEED §2.12). Also the manual mode with a pasted redirect URL.
+//! Codex's browser login end to end, the test acting as the browser: the authorize page on the fake
+//! redirects to the loopback callback server, which hands the code to the waiting login. Also the
+//! manual mode with a pasted redirect URL.
 
 use std::time::Duration;
 

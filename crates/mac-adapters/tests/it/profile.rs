@@ -1,4 +1,4 @@
-//! Profiles and plans (SEED §2.12, §3.14).
+//! Profiles and plans, with the seed's plan labels.
 
 use mac_adapters::jwt::{AUTH_CLAIM, PROFILE_CLAIM};
 use mac_adapters::{Profile, ProfileError, codex_profile, parse_anthropic_profile};

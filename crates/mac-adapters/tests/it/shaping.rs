@@ -1,4 +1,4 @@
-//! Request shaping (SEED §2.11, §3.16).
+//! Request shaping: the seed's request transforms.
 
 use bytes::Bytes;
 use mac_adapters::{

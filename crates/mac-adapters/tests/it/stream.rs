@@ -1,4 +1,4 @@
-//! The streamed response's tool-prefix strip (SEED §2.11, §3.16).
+//! The streamed response's tool-prefix strip.
 
 use mac_adapters::{ProviderDescriptor, ToolPrefixStripper};
 

@@ -1,4 +1,4 @@
-//! Token request bodies, grants and the refresh classification (SEED §2.8, §3.13; D12).
+//! Token request bodies, grants and the refresh classification (D12).
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! Usage bodies (SEED §2.12) into `UsageLimits`.
+//! Usage bodies into `UsageLimits`.
 
 use mac_adapters::{CodexUsage, UsageError, parse_anthropic_usage, parse_codex_usage};
 use mac_storage::UsageLimits;

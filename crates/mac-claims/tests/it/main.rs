@@ -1,5 +1,5 @@
-//! Claims against real files, real child processes and a manual clock: the claims items of the
-//! seed's checklist (SEED §3.4) as revised by D8, plus heartbeat, ownership and bad input.
+//! Claims against real files, real child processes and a manual clock: the seed's claims suite, as
+//! revised by D8, plus heartbeat, ownership and bad input.
 
 // Test code: a failed unwrap is a failed assertion, with its location.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

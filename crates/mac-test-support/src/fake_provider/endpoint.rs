@@ -5,7 +5,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 /// One endpoint of the fake. Both providers share one origin, so each is told apart by its real
-/// path (SEED §2.8, §2.12; `mac-adapters`' `ProviderDescriptor`).
+/// path (`mac-adapters`' `ProviderDescriptor`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     /// `POST /v1/oauth/token`: Anthropic's token endpoint (JSON body).

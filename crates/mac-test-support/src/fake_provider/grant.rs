@@ -78,7 +78,7 @@ const AUTH_CLAIM: &str = "https://api.openai.com/auth";
 const PROFILE_CLAIM: &str = "https://api.openai.com/profile";
 
 /// An unsigned JWT: `base64url(header).base64url(claims).sig`, header `{"alg":"none"}`. Parsers
-/// that skip the signature check (SEED §2.12) read the claims.
+/// that skip the signature check (D21) read the claims.
 pub fn jwt(claims: &Value) -> String {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
     let payload = URL_SAFE_NO_PAD.encode(claims.to_string());

@@ -1,5 +1,5 @@
 //! Default model answers: Anthropic Messages and OpenAI Responses, as JSON or as the SSE event
-//! sequences of CLIENTS.md.
+//! sequences Claude Code, Codex CLI and OpenCode expect.
 
 use serde_json::{Value, json};
 
