@@ -291,10 +291,6 @@ const OUTSIDE_REFERENCE_EXEMPT: &[&str] = &[
     // swept in a later pass
     "crates/mac-executor",
     // swept in a later pass
-    "crates/mac-ratelimit",
-    // swept in a later pass
-    "crates/mac-storage",
-    // swept in a later pass
     "tests",
     // swept in a later pass
     "docs/ARCHITECTURE.md",

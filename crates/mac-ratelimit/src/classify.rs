@@ -1,6 +1,6 @@
-//! What a rate-limit response means and how long the account rests (D9, D10; PEERS pain 4):
-//! [`classify`] names the kind of limit, [`decide`] turns it into a deadline by the table in
-//! the crate docs.
+//! What a rate-limit response means and how long the account rests (D9, D10; other pools lock
+//! accounts for hours on a transient throttle): [`classify`] names the kind of limit, [`decide`]
+//! turns it into a deadline by the table in the crate docs.
 
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ pub enum RateLimitClass {
     FiveHourExhausted,
     /// The 7-day window (or a 7-day model window such as `seven_day_opus`) is used up.
     SevenDayExhausted,
-    /// The request would be billed outside the subscription (SEED L13): keep away for a day.
+    /// The request would be billed outside the subscription: keep away for a day.
     BillingClaim,
     /// The provider is overloaded (529, `overloaded_error`): trouble for every account, not a
     /// sign of this account's quota.
@@ -26,8 +26,8 @@ pub enum RateLimitClass {
 }
 
 impl RateLimitClass {
-    /// Whether fetching the account's usage can tell more (SEED §2.5 fetches it after a 429;
-    /// L13 skips it for billing claims). An overload says nothing about the account either.
+    /// Whether fetching the account's usage can tell more (the seed fetches it after a 429
+    /// and skips it for billing claims). An overload says nothing about the account either.
     pub fn wants_usage_refresh(self) -> bool {
         matches!(self, Self::Throttle | Self::FiveHourExhausted | Self::SevenDayExhausted)
     }
@@ -77,7 +77,7 @@ impl Decision {
 pub struct CooldownPolicy {
     /// The ladder for responses without a usable deadline. Default 10 s doubling to 5 min.
     pub ladder: Ladder,
-    /// How long a billing claim keeps the account away at least. Default 24 h (SEED L13).
+    /// How long a billing claim keeps the account away at least. Default 24 h, as in the seed.
     pub billing_block: Duration,
     /// How long an overload rests the account at least. Default 15 s; never more than the
     /// ladder's cap, whatever `retry-after` says.

@@ -1,5 +1,5 @@
 //! The backoff ladder for rate limits that say nothing about when to come back (D10): a capped
-//! exponential schedule, built with `backon` (DECISIONS.md D21), indexed by the account's
+//! exponential schedule, built with `backon` (D21), indexed by the account's
 //! `rateLimitStreak`.
 //!
 //! Deterministic on purpose: the rung lives in the shared accounts file, so every process that

@@ -1,6 +1,6 @@
 //! When an account may be used again: rate-limit headers and error bodies parsed into
 //! observations, 429/529 responses classified, cooldown deadlines decided and recorded, usage
-//! snapshots judged, and optional client-side pacing (DECISIONS.md D9, D10).
+//! snapshots judged, and optional client-side pacing (D9, D10).
 //!
 //! Must not depend on: any `mac-*` crate but `mac-storage`, network or HTTP crates, an async
 //! runtime (parsing is pure).
@@ -29,7 +29,7 @@
 //!
 //! 1. a **billing claim** when `anthropic-ratelimit-unified-representative-claim` is a
 //!    non-subscription claim: `api`, `api_*`, `overage`, `overage_*`, containing `credit`, or
-//!    starting with `sdk` (`unknown` is not one; SEED L13);
+//!    starting with `sdk` (`unknown` is not one, as in the seed);
 //! 2. **7-day exhausted** when the `7d` window's status is `rejected` or its utilization is at
 //!    least 100 %, or the unified status is `rejected` with the claim `seven_day` /
 //!    `seven_day_*`, or a long Codex window (secondary, or `window-minutes` over a day) is at
@@ -86,13 +86,13 @@
 //!
 //! # Where this improves on the seed
 //!
-//! - The seed read only integer `retry-after` seconds (SEED §2.5, §5.18): HTTP-dates and
-//!   fractions are honoured here, and every provider header is read.
+//! - The seed read only integer `retry-after` seconds: HTTP-dates were ignored and
+//!   fractions truncated. Both are honoured here, and every provider header is read.
 //! - The seed's 429 deadline took any cached window's reset regardless of utilization, and a
-//!   usage fetch right after a 429 erased the backoff (SEED §5.16). Here the two sources stay
-//!   apart and a window below 100 % never blocks. Consequently SEED §3.15's "fresh usage below
+//!   usage fetch right after a 429 erased the backoff. Here the two sources stay apart and a
+//!   window below 100 % never blocks. Consequently the seed's tested rule "fresh usage below
 //!   100 % wins over a future `rateLimitResetAt`" no longer holds: the 429's deadline stands.
-//! - Header-less 429s climbed nothing (a flat 60 s default, SEED §5.17); here they climb the
+//! - Header-less 429s climbed nothing (a flat 60 s default); here they climb the
 //!   ladder, shared across processes.
 
 mod classify;

@@ -139,7 +139,7 @@ impl Observation {
         self.retry_after_ms.or(self.retry_after)
     }
 
-    /// The representative claim, if it is a non-subscription billing claim (SEED L13).
+    /// The representative claim, if it is a non-subscription billing claim.
     pub fn billing_claim(&self) -> Option<&str> {
         self.unified.representative_claim.as_deref().filter(|claim| is_billing_claim(claim))
     }
@@ -165,7 +165,7 @@ impl Observation {
 }
 
 /// Whether a representative claim means "this request would be billed outside the
-/// subscription" (SEED L13): `api`, `api_*`, `overage`, `overage_*`, anything containing
+/// subscription" (the seed's list): `api`, `api_*`, `overage`, `overage_*`, anything containing
 /// `credit`, or starting with `sdk`. `unknown` is not one. Compared ignoring ASCII case.
 pub fn is_billing_claim(claim: &str) -> bool {
     let claim = claim.to_ascii_lowercase();

@@ -1,5 +1,6 @@
 //! Optional client-side pacing inside one process (D21: `governor`): at most N requests per
-//! minute per account, so a runaway loop does not hammer one subscription (PEERS pain 15).
+//! minute per account, so a runaway loop does not hammer one subscription (users of other
+//! pools worry about bans and ask for conservative pacing).
 //! Off by default. Per process only: every process paces itself.
 
 use std::fmt;

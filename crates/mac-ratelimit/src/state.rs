@@ -4,7 +4,8 @@
 //! Two sources stay apart: the header-derived deadline `rateLimitResetAt` (set by
 //! [`apply`] after a 429) and the usage-derived exhaustion (windows of the cached usage at
 //! 100 % or more with a future reset). The account is blocked until the later of the active
-//! ones. Both are deadlines that pass by themselves: nothing has to clear them (PEERS pain 3).
+//! ones. Both are deadlines that pass by themselves: nothing has to clear them (other pools kept
+//! expired cooldowns until a restart).
 
 use mac_storage::{EpochMs, StoredAccount, UsageWindow};
 
@@ -18,8 +19,9 @@ pub fn header_blocked_until(account: &StoredAccount, now: EpochMs) -> Option<Epo
 
 /// The usage-derived deadline: the latest future `resets_at` among the `five_hour` and
 /// `seven_day` windows at 100 % or more. A window below 100 % never blocks, whatever its
-/// reset (SEED §5.16); a full window without a readable future reset does not block either
-/// (the next 429 will say more). `seven_day_sonnet` is ignored, as in the seed's selection.
+/// reset (the seed let a 20 % window resetting in 4 h park the account); a full window
+/// without a readable future reset does not block either (the next 429 will say more).
+/// `seven_day_sonnet` is ignored, as in the seed's selection.
 pub fn usage_exhausted_until(account: &StoredAccount, now: EpochMs) -> Option<EpochMs> {
     let usage = account.cached_usage.as_ref()?;
     [&usage.five_hour, &usage.seven_day]
@@ -37,12 +39,12 @@ pub fn blocked_until(account: &StoredAccount, now: EpochMs) -> Option<EpochMs> {
     header_blocked_until(account, now).max(usage_exhausted_until(account, now))
 }
 
-/// Whether the account is rate-limited at `now` (SEED's `isRateLimited`, with D9's sources).
+/// Whether the account is rate-limited at `now` (the seed's `isRateLimited`, with D9's sources).
 pub fn is_rate_limited(account: &StoredAccount, now: EpochMs) -> bool {
     blocked_until(account, now).is_some()
 }
 
-/// Whether the cached usage is at or over the soft quota (SEED §2.3 `exceedsSoftQuota`): a
+/// Whether the cached usage is at or over the soft quota (the seed's `exceedsSoftQuota`): a
 /// threshold of 100 or more (or not a number) turns the check off; no cached usage is never
 /// over; otherwise the `five_hour` or `seven_day` utilization at or above the threshold is
 /// over, whatever the reset time.

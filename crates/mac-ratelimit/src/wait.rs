@@ -30,7 +30,7 @@ impl PoolWait {
 }
 
 /// The soonest time any eligible account ([`StoredAccount::is_eligible`]) is not rate-limited
-/// (SEED §2.3 `getMinWaitTime`, over D9's deadlines). The soft quota is not considered:
+/// (the seed's `getMinWaitTime`, over D9's deadlines). The soft quota is not considered:
 /// selection falls back to accounts over it rather than wait.
 pub fn soonest_usable<'a>(
     accounts: impl IntoIterator<Item = &'a StoredAccount>,

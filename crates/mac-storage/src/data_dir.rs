@@ -1,8 +1,9 @@
-//! Where mac keeps its files (DECISIONS.md D1, D2): one data directory, resolved once from the
+//! Where mac keeps its files (D1, D2): one data directory, resolved once from the
 //! environment a caller hands in, and the per-provider file names inside it.
 //!
 //! No path here is process-global: a [`DataDir`] is a value, and every store, claims table and
-//! lock is built from one (SEED L7, L8).
+//! lock is built from one (the seed's process-global file names let two providers' plugins
+//! share one accounts file and send one provider's tokens to the other).
 
 use std::ffi::OsString;
 use std::fmt;

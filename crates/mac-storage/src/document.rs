@@ -1,4 +1,4 @@
-//! The accounts document: the JSON shape of `<provider>-accounts.json` (SEED §1.4, D3, D4).
+//! The accounts document: the JSON shape of `<provider>-accounts.json` (D3, D4).
 //!
 //! The shape is the seed's, so a file of the TypeScript plugins reads as is: camelCase keys,
 //! epoch-millisecond times, `version: 1`. Two additions, both optional on read: `accountUuid`
@@ -100,7 +100,7 @@ pub struct StoredAccount {
     pub extra: UnknownFields,
 }
 
-/// A quota snapshot (the same shape for both providers; SEED §1.4).
+/// A quota snapshot (the same shape for both providers, as in the seed).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct UsageLimits {
     /// The 5-hour window.
@@ -223,10 +223,11 @@ impl AccountsDocument {
 
     /// Removes accounts that repeat an earlier account's uuid, keeping per uuid the entry with
     /// the greatest `lastUsed` (the later entry on a tie) at the first entry's position, as the
-    /// seed's `deduplicateAccounts` does (SEED §2.1). Accounts without a uuid are all kept.
+    /// seed's `deduplicateAccounts` does. Accounts without a uuid are all kept.
     ///
     /// Returns the removed entries so the caller can report them: the store never calls this
-    /// on its own, since a dropped duplicate may hold the newer refresh token (SEED §5.2).
+    /// on its own, since a dropped duplicate may hold the newer refresh token (the seed's
+    /// silent dedup lost refresh tokens that way).
     pub fn dedup_by_uuid(&mut self) -> Vec<StoredAccount> {
         let mut kept: Vec<StoredAccount> = Vec::with_capacity(self.accounts.len());
         let mut removed = Vec::new();
@@ -291,7 +292,7 @@ impl StoredAccount {
             && self.expires_at == credentials.expires_at
     }
 
-    /// Enabled by the user and not disabled for authentication problems (SEED's "eligible",
+    /// Enabled by the user and not disabled for authentication problems (the seed's "eligible",
     /// rate limits aside). Accounts without a local uuid are never eligible.
     pub fn is_eligible(&self) -> bool {
         self.uuid.is_some() && self.enabled && !self.is_auth_disabled

@@ -6,7 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Milliseconds since the Unix epoch (JavaScript's `Date.now()` scale, SEED §1.4).
+/// Milliseconds since the Unix epoch (JavaScript's `Date.now()` scale, which the seed's files
+/// hold).
 ///
 /// Files written by the TypeScript library hold integers; a finite number with a fraction is
 /// accepted and truncated, so a hand-edited `1.7e12` does not make the whole file invalid.

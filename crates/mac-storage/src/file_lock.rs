@@ -1,4 +1,4 @@
-//! Exclusive OS advisory locks with a timeout (DECISIONS.md D5).
+//! Exclusive OS advisory locks with a timeout (D5).
 //!
 //! The lock is `flock` (Unix) or `LockFileEx` (Windows) through std's `File::lock`, so it is
 //! released by the kernel when the holder dies: no stale lock ever needs breaking, unlike the

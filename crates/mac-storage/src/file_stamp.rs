@@ -1,4 +1,4 @@
-//! Cheap change detection for files replaced by rename (DECISIONS.md D7).
+//! Cheap change detection for files replaced by rename (D7).
 //!
 //! A [`FileStamp`] is what `stat` says about a file: device, inode, size and modification time.
 //! Every write replaces the file with a new inode, and [`crate::LockedFile::replace`] gives each

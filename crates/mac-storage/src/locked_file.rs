@@ -1,5 +1,5 @@
 //! Exclusive read-modify-write of one file: the lock of its directory plus the crash-safe
-//! replace (DECISIONS.md D5). The account store's file backend and the claims table both write
+//! replace (D5). The account store's file backend and the claims table both write
 //! through this.
 //!
 //! **The lock.** On Unix a writer locks the directory that holds the file (`flock` on a

@@ -1,5 +1,5 @@
-//! The typed changes of a pool (SEED §2.2 and the AccountManager mutations of §2.3, revised by
-//! D4, D9, D11, D12), each one [`AccountStore::mutate`] call.
+//! The typed changes of a pool (the seed's `AccountStore` and `AccountManager` mutations,
+//! revised by D4, D9, D11, D12), each one [`AccountStore::mutate`] call.
 
 use crate::document::{AccountsDocument, Credentials, StoredAccount, UsageLimits};
 use crate::epoch::EpochMs;
@@ -244,7 +244,8 @@ impl AccountStore {
     }
 
     /// Stores a usage snapshot fetched at `at`. Unlike the seed, this leaves
-    /// `rateLimitResetAt` alone (SEED §5.16): exhaustion is derived from the snapshot itself.
+    /// `rateLimitResetAt` alone (the seed recomputed it from the fresh usage and so erased a
+    /// 429's backoff): exhaustion is derived from the snapshot itself.
     #[allow(clippy::needless_pass_by_value)] // owned, like `patch_credentials`
     pub fn record_usage(
         &self,

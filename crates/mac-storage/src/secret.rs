@@ -1,4 +1,4 @@
-//! A string that must never be shown: OAuth access and refresh tokens (DECISIONS.md D18).
+//! A string that must never be shown: OAuth access and refresh tokens (D18).
 
 use std::fmt;
 

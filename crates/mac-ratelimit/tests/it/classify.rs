@@ -174,7 +174,7 @@ fn decision(class: RateLimitClass, until: EpochMs, basis: Basis) -> Option<Decis
 
 #[test]
 fn throttle_cooldowns() {
-    // SEED §3.11: retry-after-ms wins (2345 / 1234); retry-after 7 → 7 000 ms.
+    // As the seed's tests: retry-after-ms wins (2345 / 1234); retry-after 7 → 7 000 ms.
     check_decision(
         429,
         &[("retry-after-ms", "2345"), ("retry-after", "1234")],
@@ -189,11 +189,12 @@ fn throttle_cooldowns() {
         3,
         decision(Throttle, secs(7), Basis::RetryAfter),
     );
-    // SEED §3.11 "no headers → 60 000 ms" becomes the ladder under D10.
+    // The seed's "no headers → 60 000 ms" becomes the ladder under D10.
     check_decision(429, &[], None, 0, decision(Throttle, secs(10), Basis::Ladder { rung: 0 }));
     check_decision(429, &[], None, 2, decision(Throttle, secs(40), Basis::Ladder { rung: 2 }));
     // A throttle never uses a window's reset: a transient 429 at 9 % must not park the
-    // account until the 5-hour reset (PEERS pain 4, CRS #1189).
+    // account until the 5-hour reset (a peer pool, claude-relay-service, locked an account
+    // for 293 min at 9 % utilization).
     check_decision(
         429,
         &[

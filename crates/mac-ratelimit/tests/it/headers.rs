@@ -80,7 +80,7 @@ fn retry_after_seconds_and_dates() {
 
 #[test]
 fn retry_after_ms_wins_over_retry_after() {
-    // SEED §3.11: 2345 ms and 1234 s → 2345 ms.
+    // As the seed's tests: 2345 ms and 1234 s → 2345 ms.
     let observation = obs(429, &[("retry-after", "1234"), ("retry-after-ms", "2345")]);
     assert_eq!(observation, retry(Some(ms(2345)), Some(secs(1234))));
     assert_eq!(observation.retry_after(), Some(ms(2345)));

@@ -1,5 +1,6 @@
 //! `record` against a real `AccountStore` on a temp file: the ladder is shared through the
-//! file, a usage fetch never erases a 429's backoff (SEED §5.16–5.18).
+//! file, a usage fetch never erases a 429's backoff, and HTTP-date and fractional `retry-after`
+//! values are honoured (the seed got all three wrong).
 
 use std::time::Duration;
 
@@ -97,7 +98,7 @@ fn a_success_resets_the_ladder() {
 
 #[test]
 fn a_usage_fetch_after_a_429_keeps_the_backoff() {
-    // SEED §5.16: the seed's applyUsageCache recomputed rateLimitResetAt from the fresh usage
+    // The seed's applyUsageCache recomputed rateLimitResetAt from the fresh usage
     // and erased the 429's backoff for every other process.
     let pool = Pool::new();
     pool.record(&[("retry-after", "30")]);
@@ -114,7 +115,7 @@ fn a_usage_fetch_after_a_429_keeps_the_backoff() {
 
 #[test]
 fn http_date_and_fractional_retry_after_are_honoured() {
-    // SEED §5.18: the seed ignored HTTP-dates and truncated fractions.
+    // The seed ignored HTTP-dates and truncated fractions.
     let pool = Pool::new();
     assert_eq!(
         pool.record(&[("retry-after", "Wed, 11 Mar 2026 03:35:20 GMT")]),
@@ -157,7 +158,7 @@ fn not_a_rate_limit_writes_nothing() {
 
 #[test]
 fn an_unknown_account_is_an_error_and_writes_nothing() {
-    // SEED §3.11 "account without uuid → nothing marked": here an account is named by its id.
+    // The seed's "account without uuid → nothing marked": here an account is named by its id.
     let pool = Pool::new();
     let before = std::fs::read(&pool.path).unwrap();
     let observation = obs(429, &[("retry-after", "5")]);

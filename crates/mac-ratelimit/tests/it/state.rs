@@ -40,9 +40,10 @@ fn status_items_of_seed_3_15() {
         Some(usage(Some(window(99.0, Some(&at(600)))), Some(window(50.0, Some(&at(9000)))))),
         None,
     );
-    // SEED §3.15's "fresh usage below 100 % wins over a future rateLimitResetAt → active" does
-    // NOT hold under D9: the header-derived deadline and the usage stay apart, and the
-    // account is blocked until the later active one. A usage snapshot cannot lift a 429.
+    // The seed's status badge rule "fresh usage below 100 % wins over a future
+    // rateLimitResetAt → active" does NOT hold under D9: the header-derived deadline and the
+    // usage stay apart, and the account is blocked until the later active one. A usage
+    // snapshot cannot lift a 429.
     check_blocked(
         Some(60),
         Some(usage(Some(window(20.0, Some(&at(600)))), Some(window(5.0, None)))),
@@ -77,7 +78,8 @@ fn the_later_active_source_wins_and_deadlines_pass_by_themselves() {
 
 #[test]
 fn a_twenty_percent_tier_never_parks_the_account() {
-    // SEED §5.16: 20 % used, resets in 4 h; a 429 with retry-after 5 s blocks for 5 s only.
+    // The seed parked this account for hours: 20 % used, resets in 4 h. Here a 429 with
+    // retry-after 5 s blocks for 5 s only.
     let mut a = account("a");
     a.cached_usage = Some(usage(Some(window(20.0, Some(&iso(hours(4))))), None));
     assert_eq!(usage_exhausted_until(&a, NOW), None);
@@ -179,7 +181,7 @@ fn apply_keeps_the_longer_block_and_climbs_only_on_the_ladder() {
 
 #[test]
 fn seed_3_11_usage_items_under_d9() {
-    // SEED §3.11 took the 429's deadline from any cached window's reset (15 s / 30 s → 15 s;
+    // The seed's tests took the 429's deadline from any cached window's reset (15 s / 30 s → 15 s;
     // 10 s / 25 s with header 5 000 → 10 000). Under D9 the deadline comes from the response
     // alone, and only windows at 100 % block, through the usage-derived deadline.
     let policy = CooldownPolicy::default();

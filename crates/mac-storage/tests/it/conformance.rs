@@ -1,6 +1,5 @@
-//! The storage and account-store items of the seed's conformance checklist (SEED §3.1–3.2) that
-//! still apply after D1–D7, plus the rules the decisions added (dedup by identity, CAS,
-//! the disabling rule).
+//! The storage and account-store items of the seed's conformance checklist that still apply
+//! after D1–D7, plus the rules the decisions added (dedup by identity, CAS, the disabling rule).
 
 use std::sync::Arc;
 
