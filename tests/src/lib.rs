@@ -7,5 +7,6 @@
 
 pub mod claims_driver;
 pub mod executor_work;
+pub mod load;
 pub mod refresh_race;
 pub mod storage_work;

@@ -39,6 +39,9 @@
 //!   depend on each other).
 //! - Request shaping ([`shape_anthropic`], [`shape_codex`]) and the streamed response's
 //!   tool-prefix strip ([`ToolPrefixStripper`]).
+//! - Server-sent events ([`SseScanner`] → [`SseFrame`]) and a streamed response's prelude up
+//!   to the gateway's commit point ([`Prelude`], [`FrameKind`]): which frames bear output,
+//!   which are in-band errors, and why, are in the `sse` module's docs.
 //!
 //! # HTTP ([`AdapterClient`])
 //!
@@ -117,6 +120,7 @@ pub mod jwt;
 mod pkce;
 mod profile;
 mod shaping;
+mod sse;
 mod stream_transform;
 mod token;
 mod usage;
@@ -137,6 +141,9 @@ pub use login::{
 pub use pkce::{PKCE_VERIFIER_LEN, Pkce, RandomnessError, generate_state, pkce_challenge};
 pub use profile::{Profile, ProfileError, codex_profile, parse_anthropic_profile};
 pub use shaping::{AnthropicShaping, Headers, HttpRequest, Method, shape_anthropic, shape_codex};
+pub use sse::{
+    FrameKind, MAX_FRAME_BYTES, PRELUDE_LIMIT, Prelude, PreludeEnd, SseError, SseFrame, SseScanner,
+};
 pub use stream_transform::ToolPrefixStripper;
 pub use token::{
     CODEX_DEFAULT_EXPIRES_IN, CONTENT_TYPE_FORM, CONTENT_TYPE_JSON, CodeExchange, FailureKind,

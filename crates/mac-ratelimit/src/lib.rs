@@ -9,6 +9,8 @@
 //!
 //! 1. [`observe`] reads a response (status, headers as `(name, bytes)` pairs, optional body,
 //!    `now`) into an [`Observation`]: every signal of D9, each validated on its own.
+//!    A 200 stream that opens with an error frame goes through [`observe_in_band`] instead
+//!    (event name and data): the same observation, with the status the frame stands for.
 //! 2. [`classify`] names the kind of limit; [`decide`] turns it into a [`Decision`] (class,
 //!    deadline, where the deadline came from) by the table below.
 //! 3. [`record`] does both inside one [`mac_storage::AccountStore::mutate`], reading the
@@ -98,6 +100,7 @@
 mod classify;
 mod error_body;
 mod headers;
+mod in_band;
 mod ladder;
 mod observation;
 mod pacing;
@@ -108,6 +111,7 @@ mod value;
 mod wait;
 
 pub use classify::{Basis, CooldownPolicy, Decision, RateLimitClass, classify, decide};
+pub use in_band::observe_in_band;
 pub use ladder::Ladder;
 pub use observation::{
     Codex, CodexWindow, ErrorBody, ErrorKind, MAX_HORIZON, Observation, Unified, UnifiedStatus,

@@ -13,7 +13,7 @@ mod rng;
 pub use child::{ChildGuard, spawn_guarded};
 pub use data_dir::TempDataDir;
 pub use fake_provider::{
-    AuthorizeOutcome, DeviceOutcome, Endpoint, FakeGrant, FakeProvider, RecordedRequest, Scripted,
-    ScriptedBody,
+    AuthorizeOutcome, BenchProvider, DeviceOutcome, Endpoint, FakeGrant, FakeProvider,
+    RecordedRequest, Scripted, ScriptedBody,
 };
 pub use rng::Rng;

@@ -5,6 +5,7 @@
 
 mod claims_multi_process;
 mod executor_refresh_race;
+mod load_generator;
 mod storage_conformance;
 mod storage_crash;
 mod storage_multi_process;

@@ -11,6 +11,7 @@ mod login_device;
 mod profile;
 mod props;
 mod shaping;
+mod sse;
 mod stream;
 mod token;
 mod usage;

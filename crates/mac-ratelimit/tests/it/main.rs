@@ -6,6 +6,7 @@
 mod bodies;
 mod classify;
 mod headers;
+mod in_band;
 mod pacing;
 mod props;
 mod record;

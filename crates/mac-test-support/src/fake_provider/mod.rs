@@ -20,8 +20,13 @@
 //! under test blocks uses `#[tokio::test(flavor = "multi_thread")]` or
 //! [`FakeProvider::start_in_background`]. The server shuts down gracefully when the
 //! [`FakeProvider`] is dropped.
+//!
+//! For load tests, [`BenchProvider`] is the bench mode, chosen at start instead of
+//! [`FakeProvider::start`]: model endpoints only, no recording, canned answers and timestamped
+//! SSE deltas (the `bench` module says exactly what it sends).
 
 mod api;
+mod bench;
 mod device;
 mod endpoint;
 mod grant;
@@ -46,6 +51,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use bench::{BenchProvider, DELTA_INTERVAL, DELTAS, FIRST_DELTA_AFTER};
 pub use device::{DEVICE_CALLBACK_PATH, DeviceOutcome};
 pub use endpoint::{Endpoint, RecordedRequest};
 pub use grant::{FakeGrant, codex_claims, jwt, pkce_challenge};
