@@ -1,20 +1,35 @@
-//! The loopback callback server of Codex's browser login (SEED §2.12): it listens on
-//! `127.0.0.1:<port>` (1455 by default, as OpenAI registered the redirect URI; 0 in tests),
-//! answers the browser's redirect to `/auth/callback?code=…&state=…`, and hands the code to the
-//! waiting login — or its failure: a wrong `state` (CSRF), an `error` from the provider, a
-//! `/cancel`, or the timeout. Other paths (a browser's `/favicon.ico`) get a 404 and the wait
-//! goes on. The same rules read a redirect URL the user pastes when no browser can reach this
-//! machine ([`code_from_redirect_url`]).
+//! The loopback callback server of Codex's browser login: it listens on `127.0.0.1:<port>`
+//! (1455 by default, as OpenAI registered the redirect URI; 0 in tests), answers the browser's
+//! redirect to `/auth/callback?code=…&state=…`, and hands the code to the waiting login — or its
+//! failure: a wrong `state` (CSRF), an `error` from the provider, a `/cancel`, or the timeout.
+//! Other paths (a browser's `/favicon.ico`) get a 404 and the wait goes on. The same rules read
+//! a redirect URL the user pastes when no browser can reach this machine
+//! ([`code_from_redirect_url`]).
 //!
-//! A hand-written one-route HTTP/1.1 responder on tokio, not a web framework: it reads one
-//! request head per connection (at most 8 KiB), answers, and closes.
+//! HTTP is hyper's (HTTP/1.1 only, already in the graph through reqwest): each connection is
+//! served on its own task, so a browser's idle pre-connection does not hold up the real
+//! redirect; every answer closes its connection (keep-alive off), as a browser kept on a
+//! pooled connection would otherwise pin a finished login's server. A request head must
+//! arrive within 10 s and fit in 8 KiB. A login outcome is handed over only once its page was
+//! written, so the browser sees it before the server goes away.
 
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use mac_storage::Secret;
 use snafu::Snafu;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use url::Url;
 
 /// The callback path of the redirect URI.
@@ -110,22 +125,29 @@ impl CallbackServer {
         Url::parse(&text).unwrap_or_else(|err| unreachable!("{text}: {err}"))
     }
 
-    /// Serves callbacks until one settles the login or `timeout` passes; the listener closes
-    /// when this returns.
+    /// Serves callbacks until one settles the login or `timeout` passes; the listener and any
+    /// connection still open close when this returns.
     pub async fn wait(
         self,
         expected_state: &str,
         timeout: Duration,
     ) -> Result<CallbackCode, CallbackError> {
+        let expected: Arc<str> = Arc::from(expected_state);
+        let (settled, mut outcomes) = mpsc::channel(4);
+        let mut connections = JoinSet::new();
         let serve = async {
             loop {
-                let (stream, _) = self
-                    .listener
-                    .accept()
-                    .await
-                    .map_err(|source| CallbackError::Accept { source })?;
-                if let Some(outcome) = answer(stream, expected_state).await {
-                    return outcome;
+                tokio::select! {
+                    accepted = self.listener.accept() => {
+                        let (stream, _) =
+                            accepted.map_err(|source| CallbackError::Accept { source })?;
+                        connections.spawn(serve_connection(
+                            stream,
+                            Arc::clone(&expected),
+                            settled.clone(),
+                        ));
+                    }
+                    Some(outcome) = outcomes.recv() => return outcome,
                 }
             }
         };
@@ -133,6 +155,39 @@ impl CallbackServer {
             Ok(outcome) => outcome,
             Err(_) => Err(CallbackError::TimedOut { after: timeout }),
         }
+    }
+}
+
+/// A login outcome of one connection, set while answering and sent once the answer is out.
+type Outcome = Result<CallbackCode, CallbackError>;
+
+/// Serves one connection (one request: keep-alive is off); its login outcome, if any, goes to
+/// `settled` after the page was written.
+async fn serve_connection(stream: TcpStream, expected: Arc<str>, settled: mpsc::Sender<Outcome>) {
+    let slot: Arc<Mutex<Option<Outcome>>> = Arc::default();
+    let service = {
+        let slot = Arc::clone(&slot);
+        service_fn(move |request: Request<Incoming>| {
+            let (response, outcome) = answer(&request, &expected);
+            if let Some(outcome) = outcome {
+                *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome);
+            }
+            std::future::ready(Ok::<_, Infallible>(response))
+        })
+    };
+    // A browser that goes away early or sends garbage ends only its own connection (hyper
+    // answers a request it cannot parse with 400 itself).
+    let _ = http1::Builder::new()
+        .keep_alive(false)
+        .timer(TokioTimer::new())
+        .header_read_timeout(READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+    let outcome = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+    if let Some(outcome) = outcome {
+        // The wait may have ended (timeout); then nobody needs the outcome.
+        let _ = settled.send(outcome).await;
     }
 }
 
@@ -162,99 +217,59 @@ fn settle(url: &Url, expected_state: &str) -> Result<CallbackCode, CallbackError
     Ok(CallbackCode { code: Secret::new(code) })
 }
 
-/// Answers one connection. `None`: not a login outcome (wrong path, bad request); keep waiting.
-async fn answer(
-    mut stream: TcpStream,
+/// The answer to one request, and its login outcome: `None` when it is not one (another path,
+/// another method); the wait goes on.
+fn answer(
+    request: &Request<Incoming>,
     expected_state: &str,
-) -> Option<Result<CallbackCode, CallbackError>> {
-    let Ok(Some(target)) =
-        tokio::time::timeout(READ_TIMEOUT, read_target(&mut stream)).await.ok()?
-    else {
-        respond(&mut stream, 400, "Bad Request", "text/plain; charset=utf-8", "Bad Request").await;
-        return None;
+) -> (Response<Full<Bytes>>, Option<Outcome>) {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return (respond(StatusCode::BAD_REQUEST, TEXT, "Bad Request".into()), None);
+    }
+    let target = request.uri().path_and_query().map_or("/", |target| target.as_str());
+    let Ok(url) = Url::parse(&format!("http://localhost{target}")) else {
+        return (respond(StatusCode::BAD_REQUEST, TEXT, "Bad Request".into()), None);
     };
-    let url = Url::parse(&format!("http://localhost{target}")).ok()?;
     match url.path() {
         CALLBACK_PATH => {
             let outcome = settle(&url, expected_state);
-            match &outcome {
-                Ok(_) => {
-                    respond(
-                        &mut stream,
-                        200,
-                        "OK",
-                        "text/html; charset=utf-8",
-                        &page(
-                            "Authentication Complete",
-                            "You can close this window and return to the terminal.",
-                        ),
-                    )
-                    .await;
-                }
-                Err(err) => {
-                    respond(
-                        &mut stream,
-                        400,
-                        "Bad Request",
-                        "text/html; charset=utf-8",
-                        &page("Authentication Failed", &err.to_string()),
-                    )
-                    .await;
-                }
-            }
-            Some(outcome)
+            let response = match &outcome {
+                Ok(_) => respond(
+                    StatusCode::OK,
+                    HTML,
+                    page(
+                        "Authentication Complete",
+                        "You can close this window and return to the terminal.",
+                    ),
+                ),
+                Err(err) => respond(
+                    StatusCode::BAD_REQUEST,
+                    HTML,
+                    page("Authentication Failed", &err.to_string()),
+                ),
+            };
+            (response, Some(outcome))
         }
-        "/cancel" => {
+        "/cancel" => (
             respond(
-                &mut stream,
-                200,
-                "OK",
-                "text/html; charset=utf-8",
-                &page("Authentication Cancelled", "The login was cancelled."),
-            )
-            .await;
-            Some(Err(CallbackError::Cancelled))
-        }
-        _ => {
-            respond(&mut stream, 404, "Not Found", "text/plain; charset=utf-8", "Not Found").await;
-            None
-        }
+                StatusCode::OK,
+                HTML,
+                page("Authentication Cancelled", "The login was cancelled."),
+            ),
+            Some(Err(CallbackError::Cancelled)),
+        ),
+        _ => (respond(StatusCode::NOT_FOUND, TEXT, "Not Found".into()), None),
     }
 }
 
-/// The request target of a `GET` or `HEAD` request head; `None` for anything else.
-async fn read_target(stream: &mut TcpStream) -> std::io::Result<Option<String>> {
-    let mut head = Vec::with_capacity(1024);
-    let mut buf = [0_u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
-        let read = stream.read(&mut buf).await?;
-        if read == 0 || head.len() + read > MAX_HEAD_BYTES {
-            return Ok(None);
-        }
-        head.extend_from_slice(&buf[..read]);
-    }
-    let Ok(text) = std::str::from_utf8(&head) else { return Ok(None) };
-    let mut words = text.lines().next().unwrap_or_default().split(' ');
-    let (Some(method), Some(target)) = (words.next(), words.next()) else { return Ok(None) };
-    Ok(((method == "GET" || method == "HEAD") && target.starts_with('/'))
-        .then(|| target.to_owned()))
-}
+const TEXT: &str = "text/plain; charset=utf-8";
+const HTML: &str = "text/html; charset=utf-8";
 
-async fn respond(
-    stream: &mut TcpStream,
-    status: u16,
-    reason: &str,
-    content_type: &str,
-    body: &str,
-) {
-    let head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    // The browser may already be gone; the outcome does not depend on it reading the page.
-    let _ = stream.write_all(head.as_bytes()).await;
-    let _ = stream.write_all(body.as_bytes()).await;
-    let _ = stream.shutdown().await;
+fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
 }
 
 fn page(title: &str, message: &str) -> String {
@@ -269,6 +284,8 @@ fn page(title: &str, message: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
     use super::*;
 
     #[test]
@@ -329,6 +346,36 @@ mod tests {
             serve_then(&["/favicon.ico", "/auth/callback?code=the-code&state=s1"], "s1").await;
         assert_eq!(statuses, [404, 200]);
         assert_eq!(outcome.unwrap().code.expose(), "the-code");
+    }
+
+    /// Browsers open spare connections ahead of time and may send nothing on them; the
+    /// redirect on another connection must not wait behind one (one connection at a time
+    /// would have read the idle one until its 10 s read timeout, past this 5 s wait).
+    #[tokio::test]
+    async fn an_idle_connection_does_not_hold_up_the_redirect() {
+        let server = CallbackServer::bind(0).await.unwrap();
+        let port = server.port();
+        let waiting = tokio::spawn(async move { server.wait("s1", Duration::from_secs(5)).await });
+        let _idle = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        tokio::task::yield_now().await;
+        assert_eq!(browse(port, "/auth/callback?code=c&state=s1").await, 200);
+        assert_eq!(waiting.await.unwrap().unwrap().code.expose(), "c");
+    }
+
+    #[tokio::test]
+    async fn other_methods_are_refused_and_keep_the_wait() {
+        let server = CallbackServer::bind(0).await.unwrap();
+        let port = server.port();
+        let waiting = tokio::spawn(async move { server.wait("s1", Duration::from_secs(5)).await });
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let request =
+            "POST /auth/callback?code=c&state=s1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 400"), "{response}");
+        assert_eq!(browse(port, "/auth/callback?code=d&state=s1").await, 200);
+        assert_eq!(waiting.await.unwrap().unwrap().code.expose(), "d");
     }
 
     #[tokio::test]

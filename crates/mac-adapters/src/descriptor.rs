@@ -1,10 +1,51 @@
-//! What mac knows about each provider: every URL, client id, scope, header value and plan label
-//! (SEED §2.12, §2.8, §2.11), as a value — never a global — with every URL overridable
-//! (DECISIONS.md D17), so tests point a descriptor at the loopback fake.
+//! What mac knows about each provider: every URL, client id, scope, header value and plan label,
+//! as a value — never a global — with every URL overridable (by config key or all at once with
+//! [`ProviderDescriptor::with_origin`]), so tests point a descriptor at the loopback fake.
+//!
+//! # Where each fact comes from
+//!
+//! mac logs in and refreshes as the providers' own command-line clients do, so every OAuth
+//! fact below was read from those clients' public code; when a provider changes one, this is
+//! the list to check again. Anthropic: the npm package `@anthropic-ai/claude-code` 2.1.197
+//! (a native binary; its embedded JavaScript was read), compared with 2.1.2 (`cli.js`).
+//! Codex: the repository `openai/codex`, crate `codex-rs/login` — `src/device_code_auth.rs`
+//! and `src/server.rs` at commit `0483fd17ab67`, `src/auth/manager.rs` at `0126a9dd8ce3`,
+//! `src/auth/default_client.rs` at `0157182cc759`.
+//!
+//! | Fact | Value | Source |
+//! |---|---|---|
+//! | Anthropic client id | `9d1c250a-e61b-44d9-88ed-5944d1962f5e` | Claude Code `CLIENT_ID` (same in 2.1.2) |
+//! | Anthropic authorize URL | `https://claude.com/cai/oauth/authorize` (2.1.2: `https://claude.ai/oauth/authorize`) | `CLAUDE_AI_AUTHORIZE_URL`, the subscription login |
+//! | Anthropic token URL | `https://platform.claude.com/v1/oauth/token` (2.1.2: `console.anthropic.com`) | `TOKEN_URL` |
+//! | Anthropic redirect URI | `https://platform.claude.com/oauth/code/callback` | `MANUAL_REDIRECT_URL` (the paste-the-code login) |
+//! | Anthropic authorize query | `code=true`, `client_id`, `response_type=code`, `redirect_uri`, `scope`, `code_challenge`, `code_challenge_method=S256`, `state` | the authorize-URL builder |
+//! | Anthropic scopes | `org:create_api_key user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload` | the union of its console and Claude.ai scope lists |
+//! | Anthropic code exchange | JSON `{grant_type=authorization_code, code, redirect_uri, client_id, code_verifier, state}`, `Content-Type: application/json` | the code-exchange function |
+//! | Anthropic refresh | JSON `{grant_type=refresh_token, refresh_token, client_id, scope}`, `scope` = the Claude.ai list (`user:profile … user:file_upload`) | the refresh function |
+//! | Anthropic OAuth beta | `anthropic-beta: oauth-2025-04-20` on usage and profile | the OAuth header helper |
+//! | Anthropic usage / profile | `GET https://api.anthropic.com/api/oauth/usage`, `…/api/oauth/profile` | the usage and profile fetches |
+//! | Anthropic User-Agent | `claude-cli/2.1.197 (external, cli)` | the user-agent function (`claude-cli/<version> (external, <entrypoint>)`) |
+//! | Codex client id | `app_EMoamEEZ73f0CkXaXp7hrann` | `manager.rs` `CLIENT_ID` |
+//! | Codex authorize URL and query | `<issuer>/oauth/authorize`: `response_type`, `client_id`, `redirect_uri`, `scope`, `code_challenge`, `code_challenge_method=S256`, `id_token_add_organizations=true`, `codex_cli_simplified_flow=true`, `state`, `originator` | `server.rs` `build_authorize_url` |
+//! | Codex scopes | `openid profile email offline_access api.connectors.read api.connectors.invoke` | `server.rs` `build_authorize_url` |
+//! | Codex browser redirect URI | `http://localhost:<port>/auth/callback`, port 1455 (Codex CLI falls back to 1457, also registered) | `server.rs` |
+//! | Codex code exchange | form `grant_type=authorization_code&code&redirect_uri&client_id&code_verifier`, no `state` | `server.rs` `exchange_code_for_tokens` |
+//! | Codex refresh | JSON `{client_id, grant_type=refresh_token, refresh_token}`, `Content-Type: application/json`, to `https://auth.openai.com/oauth/token`; the answer's tokens are all optional | `manager.rs` `request_chatgpt_token_refresh` |
+//! | Codex headers | refresh: `originator` and `User-Agent` of the default client; code exchange and device endpoints: none | `default_client.rs` `default_headers` |
+//! | Codex device login | see the login module: `usercode` → `{device_auth_id, user_code, interval: "<s>"}`; polls `{device_auth_id, user_code}`, 403/404 pending; `{authorization_code, code_challenge, code_verifier}`; exchange with `redirect_uri = <issuer>/deviceauth/callback`; page `<issuer>/codex/device`; 15 minutes | `device_code_auth.rs` |
+//!
+//! Two values are mac's choice, not the real client's. Codex's `originator` and `User-Agent`
+//! stay OpenCode's (`opencode`, `opencode/1.1.53`), the identity of the plugin mac replaces;
+//! Codex CLI sends `codex_cli_rs` and `codex_cli_rs/<version> (<os>; <arch>) <terminal>`. Both
+//! are `config.toml` keys. Anthropic's API betas (`oauth-2025-04-20`,
+//! `interleaved-thinking-2025-05-14`) are the minimum the seed sent; Claude Code adds
+//! `claude-code-20250219` and more per model, which request shaping leaves to the caller.
 
 use mac_storage::Provider;
 use snafu::{ResultExt, Snafu};
-use url::Url;
+use url::{Host, Url};
+
+use crate::endpoints::{ENDPOINTS, EndpointSpec, Endpoints};
 
 /// A URL in a descriptor that does not parse.
 #[derive(Debug, Snafu)]
@@ -18,31 +59,6 @@ pub struct BadEndpoint {
     source: url::ParseError,
 }
 
-/// Every endpoint of a provider. `None` where the provider has no such endpoint.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Endpoints {
-    /// Where the browser goes to log in.
-    pub authorize_url: Url,
-    /// Where codes and refresh tokens are exchanged.
-    pub token_url: Url,
-    /// The OAuth redirect URI registered for the client.
-    pub redirect_uri: Url,
-    /// The quota endpoint.
-    pub usage_url: Url,
-    /// The profile endpoint (Anthropic); Codex reads its profile from the access token.
-    pub profile_url: Option<Url>,
-    /// The API origin requests are sent to (`/v1/messages` for Anthropic).
-    pub api_base_url: Url,
-    /// Codex: where Responses / Chat Completions requests are rewritten to.
-    pub responses_url: Option<Url>,
-    /// Codex device flow: where the user code is requested.
-    pub device_code_url: Option<Url>,
-    /// Codex device flow: where the token is polled for.
-    pub device_token_url: Option<Url>,
-    /// Codex device flow: the page the user opens to enter the code.
-    pub device_verification_url: Option<Url>,
-}
-
 /// One provider's facts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProviderDescriptor {
@@ -50,8 +66,11 @@ pub struct ProviderDescriptor {
     pub provider: Provider,
     /// The OAuth client id.
     pub client_id: String,
-    /// The OAuth scopes, space-separated.
+    /// The OAuth scopes of the authorize URL, space-separated.
     pub scopes: String,
+    /// Anthropic: the scopes every refresh asks for again (`scope` of the refresh body);
+    /// `None` sends none.
+    pub refresh_scopes: Option<String>,
     /// Every endpoint.
     pub endpoints: Endpoints,
     /// Anthropic: the `anthropic-beta` value OAuth endpoints need.
@@ -93,11 +112,18 @@ impl ProviderDescriptor {
         Self {
             provider: Provider::Anthropic,
             client_id: "9d1c250a-e61b-44d9-88ed-5944d1962f5e".into(),
-            scopes: "org:create_api_key user:profile user:inference".into(),
+            scopes: "org:create_api_key user:profile user:inference user:sessions:claude_code \
+                     user:mcp_servers user:file_upload"
+                .into(),
+            refresh_scopes: Some(
+                "user:profile user:inference user:sessions:claude_code user:mcp_servers \
+                 user:file_upload"
+                    .into(),
+            ),
             endpoints: Endpoints {
-                authorize_url: known("https://claude.ai/oauth/authorize"),
-                token_url: known("https://console.anthropic.com/v1/oauth/token"),
-                redirect_uri: known("https://console.anthropic.com/oauth/code/callback"),
+                authorize_url: known("https://claude.com/cai/oauth/authorize"),
+                token_url: known("https://platform.claude.com/v1/oauth/token"),
+                redirect_uri: known("https://platform.claude.com/oauth/code/callback"),
                 usage_url: known("https://api.anthropic.com/api/oauth/usage"),
                 profile_url: Some(known("https://api.anthropic.com/api/oauth/profile")),
                 api_base_url: known("https://api.anthropic.com"),
@@ -105,13 +131,14 @@ impl ProviderDescriptor {
                 device_code_url: None,
                 device_token_url: None,
                 device_verification_url: None,
+                device_redirect_uri: None,
             },
             oauth_beta: Some("oauth-2025-04-20".into()),
             request_betas: vec![
                 "oauth-2025-04-20".into(),
                 "interleaved-thinking-2025-05-14".into(),
             ],
-            user_agent: "claude-cli/2.1.2 (external, cli)".into(),
+            user_agent: "claude-cli/2.1.197 (external, cli)".into(),
             originator: None,
             callback_port: 0,
             plan_labels: labels(&[("max", "Claude Max"), ("pro", "Claude Pro"), ("free", "Free")]),
@@ -124,7 +151,9 @@ impl ProviderDescriptor {
         Self {
             provider: Provider::Codex,
             client_id: "app_EMoamEEZ73f0CkXaXp7hrann".into(),
-            scopes: "openid profile email offline_access".into(),
+            scopes: "openid profile email offline_access api.connectors.read api.connectors.invoke"
+                .into(),
+            refresh_scopes: None,
             endpoints: Endpoints {
                 authorize_url: known("https://auth.openai.com/oauth/authorize"),
                 token_url: known("https://auth.openai.com/oauth/token"),
@@ -140,6 +169,7 @@ impl ProviderDescriptor {
                     "https://auth.openai.com/api/accounts/deviceauth/token",
                 )),
                 device_verification_url: Some(known("https://auth.openai.com/codex/device")),
+                device_redirect_uri: Some(known("https://auth.openai.com/deviceauth/callback")),
             },
             oauth_beta: None,
             request_betas: Vec::new(),
@@ -157,27 +187,16 @@ impl ProviderDescriptor {
     }
 
     /// Points every endpoint at `origin` (scheme, host and port), keeping each path and query:
-    /// the loopback fake provider serves the real paths. Codex's redirect URI keeps its own
-    /// loopback host and port; Anthropic's (a provider page) moves too.
+    /// the loopback fake provider serves the real paths. An endpoint on a loopback host stays
+    /// where it is: Codex's browser-login redirect URI (`http://localhost:1455/…`) names this
+    /// machine, not the provider; Anthropic's (a provider page) moves.
     pub fn with_origin(mut self, origin: &str) -> Result<Self, BadEndpoint> {
         let origin = url("origin", origin)?;
-        let e = &mut self.endpoints;
-        let keep_redirect = self.provider == Provider::Codex;
-        for endpoint in [
-            Some(&mut e.authorize_url),
-            Some(&mut e.token_url),
-            (!keep_redirect).then_some(&mut e.redirect_uri),
-            Some(&mut e.usage_url),
-            e.profile_url.as_mut(),
-            Some(&mut e.api_base_url),
-            e.responses_url.as_mut(),
-            e.device_code_url.as_mut(),
-            e.device_token_url.as_mut(),
-            e.device_verification_url.as_mut(),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for spec in ENDPOINTS {
+            let Some(endpoint) = spec.get_mut(&mut self.endpoints) else { continue };
+            if is_loopback(endpoint) {
+                continue;
+            }
             let mut moved = origin.clone();
             moved.set_path(endpoint.path());
             moved.set_query(endpoint.query());
@@ -186,26 +205,21 @@ impl ProviderDescriptor {
         Ok(self)
     }
 
-    /// Sets one endpoint by its config key (`token_url`, `api_base_url`, …).
+    /// Sets one endpoint by its config key (`token_url`, `api_base_url`, …; the endpoint
+    /// table lists them).
     pub fn set_endpoint(&mut self, key: &str, value: &str) -> Result<(), EndpointKeyError> {
-        let e = &mut self.endpoints;
-        let (field, slot): (&'static str, &mut Option<Url>) = match key {
-            "authorize_url" => return set(&mut e.authorize_url, "authorize_url", value),
-            "token_url" => return set(&mut e.token_url, "token_url", value),
-            "redirect_uri" => return set(&mut e.redirect_uri, "redirect_uri", value),
-            "usage_url" => return set(&mut e.usage_url, "usage_url", value),
-            "api_base_url" => return set(&mut e.api_base_url, "api_base_url", value),
-            "profile_url" => ("profile_url", &mut e.profile_url),
-            "responses_url" => ("responses_url", &mut e.responses_url),
-            "device_code_url" => ("device_code_url", &mut e.device_code_url),
-            "device_token_url" => ("device_token_url", &mut e.device_token_url),
-            "device_verification_url" => {
-                ("device_verification_url", &mut e.device_verification_url)
-            }
-            _ => return Err(EndpointKeyError::UnknownKey { key: key.to_owned() }),
+        let Some(spec) = EndpointSpec::find(key) else {
+            return Err(EndpointKeyError::UnknownKey { key: key.to_owned() });
         };
-        *slot = Some(url(field, value).map_err(|source| EndpointKeyError::BadUrl { source })?);
+        let parsed = url(spec.key, value).map_err(|source| EndpointKeyError::BadUrl { source })?;
+        spec.set(&mut self.endpoints, parsed);
         Ok(())
+    }
+
+    /// The endpoint of config key `key`; `None` for an unknown key or one this provider has
+    /// no endpoint for.
+    pub fn endpoint(&self, key: &str) -> Option<&Url> {
+        EndpointSpec::find(key)?.get(&self.endpoints)
     }
 
     /// The display label of a plan tier (SEED §2.12): empty or `free` → `""`; a known tier → its
@@ -225,25 +239,11 @@ impl ProviderDescriptor {
     }
 }
 
-/// The endpoint keys [`ProviderDescriptor::set_endpoint`] accepts, for config validation.
-pub const ENDPOINT_KEYS: &[&str] = &[
-    "authorize_url",
-    "token_url",
-    "redirect_uri",
-    "usage_url",
-    "profile_url",
-    "api_base_url",
-    "responses_url",
-    "device_code_url",
-    "device_token_url",
-    "device_verification_url",
-];
-
 /// Why an endpoint override was refused.
 #[derive(Debug, Snafu)]
 pub enum EndpointKeyError {
     /// The key names no endpoint.
-    #[snafu(display("unknown endpoint key `{key}`; known keys: {}", ENDPOINT_KEYS.join(", ")))]
+    #[snafu(display("unknown endpoint key `{key}`; known keys: {}", known_keys()))]
     UnknownKey {
         /// The key given.
         key: String,
@@ -256,9 +256,19 @@ pub enum EndpointKeyError {
     },
 }
 
-fn set(slot: &mut Url, field: &'static str, value: &str) -> Result<(), EndpointKeyError> {
-    *slot = url(field, value).map_err(|source| EndpointKeyError::BadUrl { source })?;
-    Ok(())
+/// Every endpoint key, comma-separated.
+fn known_keys() -> String {
+    ENDPOINTS.iter().map(|spec| spec.key).collect::<Vec<_>>().join(", ")
+}
+
+/// Whether `url` names this machine (`localhost`, `127.0.0.0/8`, `::1`).
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -282,7 +292,7 @@ mod tests {
         assert_eq!(codex.endpoints.redirect_uri.as_str(), "http://localhost:1455/auth/callback");
         assert_eq!(
             ProviderDescriptor::anthropic().endpoints.token_url.as_str(),
-            "https://console.anthropic.com/v1/oauth/token"
+            "https://platform.claude.com/v1/oauth/token"
         );
     }
 

@@ -39,6 +39,9 @@ const CHATGPT_ACCOUNT_ID: HeaderName = HeaderName::from_static("chatgpt-account-
 /// The header carrying Anthropic's OAuth beta.
 const ANTHROPIC_BETA: HeaderName = HeaderName::from_static("anthropic-beta");
 
+/// The header naming the Codex client (`originator`).
+const ORIGINATOR: HeaderName = HeaderName::from_static("originator");
+
 /// The HTTP client could not be created (the TLS backend failed to initialise).
 #[derive(Debug, Snafu)]
 #[snafu(display("cannot create the HTTP client: {source}"))]
@@ -266,7 +269,9 @@ impl AdapterClient {
             return Err(RefreshFailure::missing_refresh_token());
         }
         let body = refresh_request(&self.descriptor, refresh_token);
-        self.token_request("refresh_token", body).await
+        // Codex CLI refreshes through its default client, which names the `originator`; its
+        // code exchanges use a bare client, so only the refresh carries it.
+        self.token_request("refresh_token", body, true).await
     }
 
     /// Exchanges an authorization code for tokens (the end of a browser login).
@@ -275,13 +280,14 @@ impl AdapterClient {
         exchange: &CodeExchange<'_>,
     ) -> Result<TokenGrant, RefreshFailure> {
         let body = code_exchange_request(&self.descriptor, exchange);
-        self.token_request("authorization_code", body).await
+        self.token_request("authorization_code", body, false).await
     }
 
     async fn token_request(
         &self,
         grant_type: &'static str,
         body: TokenRequestBody,
+        with_originator: bool,
     ) -> Result<TokenGrant, RefreshFailure> {
         let span = tracing::info_span!(
             "token_request",
@@ -294,12 +300,16 @@ impl AdapterClient {
             let started = self.clock.now();
             let url = &self.descriptor.endpoints.token_url;
             let (content_type, body) = body.into_parts();
-            let request = self
+            let mut request = self
                 .http
                 .post(url.clone())
                 .header(CONTENT_TYPE, content_type)
                 .header(USER_AGENT, self.user_agent())
                 .body(body);
+            let originator = self.descriptor.originator.as_deref().filter(|_| with_originator);
+            if let Some(value) = originator.and_then(|o| HeaderValue::from_str(o).ok()) {
+                request = request.header(ORIGINATOR, value);
+            }
             let result = match self.send(url, request).await {
                 Ok(answer) => {
                     tracing::Span::current().record("status", answer.status);

@@ -2,20 +2,21 @@
 //! usage and profile reads, and request shaping (DECISIONS.md D4, D11–D13, D17–D18).
 //!
 //! Must not depend on: any `mac-*` crate but `mac-storage`, terminal crates, HTTP servers other
-//! than the one-request loopback callback listener it owns.
+//! than hyper's HTTP/1.1 connection server under the loopback login callback it owns.
 //!
 //! # Endpoints
 //!
 //! Every URL lives in a [`ProviderDescriptor`] value, never a global (D17). Override one with
 //! [`ProviderDescriptor::set_endpoint`] by the key below (the `config.toml` key under
-//! `[providers.<name>]`; [`ENDPOINT_KEYS`] lists them), or move all of them to another origin
-//! at once with [`ProviderDescriptor::with_origin`] (tests: the loopback fake provider).
+//! `[providers.<name>]`; [`ENDPOINTS`], the one endpoint table, lists them), or move all of
+//! them to another origin at once with [`ProviderDescriptor::with_origin`] (tests: the
+//! loopback fake provider).
 //!
 //! | Key | Anthropic | Codex |
 //! |---|---|---|
-//! | `authorize_url` | `https://claude.ai/oauth/authorize` | `https://auth.openai.com/oauth/authorize` |
-//! | `token_url` | `https://console.anthropic.com/v1/oauth/token` | `https://auth.openai.com/oauth/token` |
-//! | `redirect_uri` | `https://console.anthropic.com/oauth/code/callback` | `http://localhost:1455/auth/callback` (kept by `with_origin`) |
+//! | `authorize_url` | `https://claude.com/cai/oauth/authorize` | `https://auth.openai.com/oauth/authorize` |
+//! | `token_url` | `https://platform.claude.com/v1/oauth/token` | `https://auth.openai.com/oauth/token` |
+//! | `redirect_uri` | `https://platform.claude.com/oauth/code/callback` | `http://localhost:1455/auth/callback` (kept by `with_origin`) |
 //! | `usage_url` | `https://api.anthropic.com/api/oauth/usage` | `https://chatgpt.com/backend-api/wham/usage` |
 //! | `profile_url` | `https://api.anthropic.com/api/oauth/profile` | none (claims of the access token) |
 //! | `api_base_url` | `https://api.anthropic.com` | `https://chatgpt.com` |
@@ -23,6 +24,7 @@
 //! | `device_code_url` | none | `https://auth.openai.com/api/accounts/deviceauth/usercode` |
 //! | `device_token_url` | none | `https://auth.openai.com/api/accounts/deviceauth/token` |
 //! | `device_verification_url` | none | `https://auth.openai.com/codex/device` |
+//! | `device_redirect_uri` | none | `https://auth.openai.com/deviceauth/callback` |
 //!
 //! # What is pure here
 //!
@@ -47,8 +49,8 @@
 //!
 //! | Method | Request | Result |
 //! |---|---|---|
-//! | [`AdapterClient::refresh`] | POST `token_url`, the refresh grant (JSON for Anthropic, a form for Codex), `User-Agent` | [`TokenGrant`] or a classified [`RefreshFailure`]; an empty token fails permanently without a request; network errors and timeouts are transient (`network error: <host>: …`) |
-//! | [`AdapterClient::exchange_code`] | POST `token_url`, the authorization-code grant | as `refresh` |
+//! | [`AdapterClient::refresh`] | POST `token_url`, the refresh grant as JSON (Anthropic adds `scope`), `User-Agent`, Codex `originator` | [`TokenGrant`] or a classified [`RefreshFailure`]; an empty token fails permanently without a request; network errors and timeouts are transient (`network error: <host>: …`) |
+//! | [`AdapterClient::exchange_code`] | POST `token_url`, the authorization-code grant (JSON for Anthropic, a form for Codex) | as `refresh` |
 //! | [`AdapterClient::fetch_usage`] | GET `usage_url` with the bearer, `User-Agent`; Anthropic adds `anthropic-beta`, Codex `ChatGPT-Account-Id` when given | [`UsageReport`] or [`FetchError`] (`is_unauthorized()` for 401/403) |
 //! | [`AdapterClient::fetch_profile`] | Anthropic: GET `profile_url` (same headers); Codex: no request, the access token's claims | [`Profile`] or [`FetchError`] |
 //!
@@ -69,9 +71,11 @@
 //!   redirect and exchanges the code. Identity from the JWT claims.
 //! - Codex without a reachable loopback: [`CodexManualLogin`] — the user pastes the
 //!   `http://localhost:1455/auth/callback?code=…` URL the browser ended on.
-//! - Codex device flow: [`DeviceAuthorization::start`] gives the user code and the page to
-//!   enter it on; [`DeviceAuthorization::poll`] polls (interval, `slow_down`, expiry) per
-//!   [`DevicePolling`].
+//! - Codex device flow, in Codex CLI's protocol: [`DeviceAuthorization::start`] gives the
+//!   user code and the page to enter it on; [`DeviceAuthorization::poll`] polls with
+//!   `{device_auth_id, user_code}` (403/404: not yet; 429: slower) per [`DevicePolling`] for
+//!   15 minutes at most, then exchanges the authorization code the service hands over with
+//!   the service's PKCE verifier and `device_redirect_uri`.
 //!
 //! # Refresh classification (D12)
 //!
@@ -83,7 +87,7 @@
 //!
 //! | Response | Kind |
 //! |---|---|
-//! | 2xx with a non-empty `access_token` | success: [`TokenGrant`]; a missing `expires_in` is 3600 s for Codex, and a missing or unreadable one otherwise [`UNKNOWN_EXPIRY_FALLBACK`] (5 min) — the grant may hold a rotated refresh token, so it is never thrown away |
+//! | 2xx with a non-empty `access_token` | success: [`TokenGrant`]; a missing `expires_in` is, for Codex, the access token's JWT `exp` (else 3600 s), and a missing or unreadable one otherwise [`UNKNOWN_EXPIRY_FALLBACK`] (5 min) — the grant may hold a rotated refresh token, so it is never thrown away |
 //! | 2xx that is not JSON, not an object, or lacks `access_token` | transient |
 //! | 4xx (not 408/429) with code `invalid_grant` / `invalid_refresh_token` | permanent `InvalidGrant` |
 //! | 4xx with `invalid_client` / `unauthorized_client` | permanent `InvalidClient` / `UnauthorizedClient` (concerns the client, so every account: [`PermanentReason::concerns_account`] is `false`) |
@@ -104,6 +108,7 @@
 
 mod callback;
 mod descriptor;
+mod endpoints;
 mod http;
 mod login;
 mod oauth_body;
@@ -119,14 +124,15 @@ mod usage;
 pub use callback::{
     CALLBACK_PATH, CallbackCode, CallbackError, CallbackServer, code_from_redirect_url,
 };
-pub use descriptor::{BadEndpoint, ENDPOINT_KEYS, EndpointKeyError, Endpoints, ProviderDescriptor};
+pub use descriptor::{BadEndpoint, EndpointKeyError, ProviderDescriptor};
+pub use endpoints::{ENDPOINTS, EndpointSpec, Endpoints};
 pub use http::{
     AdapterClient, AdapterClientBuilder, BodyError, ClientBuildError, FetchError,
     MAX_RESPONSE_BYTES, REQUEST_TIMEOUT, UsageReport,
 };
 pub use login::{
-    AnthropicLogin, CALLBACK_TIMEOUT, CodexBrowserLogin, CodexManualLogin, DeviceAuthorization,
-    DevicePolling, Identity, LoginError, LoginOutcome,
+    AnthropicLogin, CALLBACK_TIMEOUT, CodexBrowserLogin, CodexManualLogin, DEVICE_LOGIN_MAX_WAIT,
+    DeviceAuthorization, DevicePolling, Identity, LoginError, LoginOutcome,
 };
 pub use pkce::{PKCE_VERIFIER_LEN, Pkce, RandomnessError, generate_state, pkce_challenge};
 pub use profile::{Profile, ProfileError, codex_profile, parse_anthropic_profile};

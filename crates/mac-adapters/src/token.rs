@@ -23,10 +23,10 @@ use url::form_urlencoded;
 use crate::ProviderDescriptor;
 use crate::jwt;
 
-/// `Content-Type` of a JSON body (Anthropic's token requests).
+/// `Content-Type` of a JSON body (every refresh, Anthropic's code exchange).
 pub const CONTENT_TYPE_JSON: &str = "application/json";
 
-/// `Content-Type` of a form body (Codex's token requests).
+/// `Content-Type` of a form body (Codex's code exchange).
 pub const CONTENT_TYPE_FORM: &str = "application/x-www-form-urlencoded";
 
 /// Codex's access-token lifetime when the response names none (SEED §2.12).
@@ -72,18 +72,23 @@ impl fmt::Debug for TokenRequestBody {
     }
 }
 
-/// The body of a refresh: `grant_type=refresh_token`, `refresh_token`, `client_id` — JSON for
-/// Anthropic, a form for Codex (SEED §2.8).
+/// The body of a refresh, JSON for both providers as their own clients send it:
+/// `grant_type=refresh_token`, `refresh_token`, `client_id`, and for Anthropic the
+/// descriptor's `refresh_scopes` as `scope` (Claude Code asks for its scopes on every
+/// refresh). Codex CLI refreshes with JSON although its code exchange is a form.
 pub fn refresh_request(
     descriptor: &ProviderDescriptor,
     refresh_token: &Secret,
 ) -> TokenRequestBody {
-    let fields = [
+    let mut fields = vec![
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh_token.expose()),
         ("client_id", descriptor.client_id.as_str()),
     ];
-    encode(descriptor.provider, &fields)
+    if let Some(scope) = descriptor.refresh_scopes.as_deref() {
+        fields.push(("scope", scope));
+    }
+    json_body(&fields)
 }
 
 /// What the browser login hands back for the code exchange.
@@ -115,29 +120,27 @@ pub fn code_exchange_request(
         ("client_id", descriptor.client_id.as_str()),
         ("code_verifier", exchange.verifier.expose()),
     ];
-    if descriptor.provider == Provider::Anthropic {
-        fields.insert(2, ("state", exchange.state));
-    }
-    encode(descriptor.provider, &fields)
-}
-
-fn encode(provider: Provider, fields: &[(&str, &str)]) -> TokenRequestBody {
-    match provider {
+    match descriptor.provider {
         Provider::Anthropic => {
-            let object: Map<String, Value> =
-                fields.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
-            TokenRequestBody {
-                content_type: CONTENT_TYPE_JSON,
-                body: Value::Object(object).to_string().into_bytes(),
-            }
+            fields.insert(2, ("state", exchange.state));
+            json_body(&fields)
         }
         Provider::Codex => {
             let mut form = form_urlencoded::Serializer::new(String::new());
-            for (key, value) in fields {
+            for (key, value) in &fields {
                 form.append_pair(key, value);
             }
             TokenRequestBody { content_type: CONTENT_TYPE_FORM, body: form.finish().into_bytes() }
         }
+    }
+}
+
+fn json_body(fields: &[(&str, &str)]) -> TokenRequestBody {
+    let object: Map<String, Value> =
+        fields.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
+    TokenRequestBody {
+        content_type: CONTENT_TYPE_JSON,
+        body: Value::Object(object).to_string().into_bytes(),
     }
 }
 
@@ -326,8 +329,8 @@ impl RefreshFailure {
 
 /// Reads the token endpoint's answer to a request started at `started` (SEED §2.8): a 2xx
 /// with an `access_token` is a [`TokenGrant`]; anything else is a classified
-/// [`RefreshFailure`] (the crate docs' table). A missing `expires_in` defaults to 3600 s for
-/// Codex (SEED §2.12); a missing or unreadable one otherwise is taken as
+/// [`RefreshFailure`] (the crate docs' table). A missing `expires_in` is, for Codex, the
+/// access token's JWT `exp`, else 3600 s (SEED §2.12); a missing or unreadable one otherwise is taken as
 /// [`UNKNOWN_EXPIRY_FALLBACK`] rather than refusing a grant that may hold a rotated refresh
 /// token. A 2xx without an access token is transient.
 pub fn parse_token_response(
@@ -373,7 +376,9 @@ fn parse_grant(
         return Err(malformed("has no access_token"));
     };
     let expires_in = match fields.remove("expires_in").filter(|value| !value.is_null()) {
-        None if provider == Provider::Codex => CODEX_DEFAULT_EXPIRES_IN,
+        None if provider == Provider::Codex => {
+            jwt_lifetime(&access_token, started).unwrap_or(CODEX_DEFAULT_EXPIRES_IN)
+        }
         value => {
             value.as_ref().and_then(|value| seconds(value, MAX_EXPIRES_IN)).unwrap_or_else(|| {
                 tracing::warn!(
@@ -416,6 +421,15 @@ fn parse_grant(
         email,
         account_id,
     })
+}
+
+/// How long a JWT access token lives from `started` by its `exp` claim, at most a year;
+/// `None` if it is not a JWT, has no `exp`, or expired already. Codex's refresh answer may
+/// lack `expires_in` (Codex CLI does not read it; it judges a token by this claim).
+fn jwt_lifetime(access_token: &str, started: EpochMs) -> Option<Duration> {
+    let exp = jwt::expiry(access_token)?;
+    let millis = u64::try_from(exp.as_millis().checked_sub(started.as_millis())?).ok()?;
+    (millis > 0).then(|| Duration::from_millis(millis).min(MAX_EXPIRES_IN))
 }
 
 fn take_string(fields: &mut Map<String, Value>, key: &str) -> Option<String> {

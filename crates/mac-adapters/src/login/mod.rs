@@ -20,7 +20,7 @@ use snafu::Snafu;
 
 pub use anthropic::AnthropicLogin;
 pub use codex::{CALLBACK_TIMEOUT, CodexBrowserLogin, CodexManualLogin};
-pub use device::{DeviceAuthorization, DevicePolling};
+pub use device::{DEVICE_LOGIN_MAX_WAIT, DeviceAuthorization, DevicePolling};
 
 use crate::{CallbackError, RandomnessError, RefreshFailure, TokenGrant};
 
@@ -94,6 +94,13 @@ pub enum LoginError {
     /// The user denied the device login.
     #[snafu(display("Device authorization denied by user."))]
     DeviceDenied,
+    /// The service answered the device-code request with `404`: device login is turned off
+    /// for this server (Codex CLI says the same).
+    #[snafu(display(
+        "device code login is not enabled for this server; use the browser login, or the \
+         manual one on a machine without a browser"
+    ))]
+    DeviceLoginUnavailable,
     /// The device-code endpoint refused to start.
     #[snafu(display("Failed to start device authorization: {status}"))]
     DeviceStartFailed {
@@ -109,7 +116,7 @@ pub enum LoginError {
     /// The device-code endpoint's answer lacks what the flow needs.
     #[snafu(display("the device authorization response {problem}"))]
     DeviceResponse {
-        /// What is wrong, e.g. `has no device_code`.
+        /// What is wrong, e.g. `has no device_auth_id`.
         problem: &'static str,
     },
     /// The code exchange (or the device flow's token answer) failed; the message is the

@@ -97,12 +97,13 @@ async fn refresh_requests_have_the_exact_shape() {
     assert_eq!(fake.url(&request.path), client.descriptor().endpoints.token_url.as_str());
     assert_eq!((request.method.as_str(), request.query.as_deref()), ("POST", None));
     assert_eq!(request.header("content-type"), Some("application/json"));
-    assert_eq!(request.header("user-agent"), Some("claude-cli/2.1.2 (external, cli)"));
+    assert_eq!(request.header("user-agent"), Some("claude-cli/2.1.197 (external, cli)"));
     assert_eq!(request.header("authorization"), None);
     assert_eq!(
         request.json().unwrap(),
         json!({"grant_type": "refresh_token", "refresh_token": "rt-anthropic-0",
-               "client_id": "9d1c250a-e61b-44d9-88ed-5944d1962f5e"})
+               "client_id": "9d1c250a-e61b-44d9-88ed-5944d1962f5e",
+               "scope": "user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload"})
     );
 
     let (fake, client, token) = setup(Provider::Codex).await;
@@ -111,16 +112,13 @@ async fn refresh_requests_have_the_exact_shape() {
     assert_eq!(request.path, "/oauth/token");
     assert_eq!(fake.url(&request.path), client.descriptor().endpoints.token_url.as_str());
     assert_eq!(request.method, "POST");
-    assert_eq!(request.header("content-type"), Some("application/x-www-form-urlencoded"));
+    assert_eq!(request.header("content-type"), Some("application/json"));
     assert_eq!(request.header("user-agent"), Some("opencode/1.1.53"));
+    assert_eq!(request.header("originator"), Some("opencode"), "Codex CLI's refresh sends one");
     assert_eq!(
-        request.form(),
-        [
-            ("grant_type", "refresh_token"),
-            ("refresh_token", "rt-codex-0"),
-            ("client_id", "app_EMoamEEZ73f0CkXaXp7hrann"),
-        ]
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        request.json().unwrap(),
+        json!({"client_id": "app_EMoamEEZ73f0CkXaXp7hrann", "grant_type": "refresh_token",
+               "refresh_token": "rt-codex-0"})
     );
 }
 

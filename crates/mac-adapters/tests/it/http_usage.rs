@@ -51,7 +51,7 @@ async fn anthropic_usage_is_read_with_bearer_beta_and_agent() {
     assert_eq!(request.method, "GET");
     assert_eq!(request.bearer(), Some(ANTHROPIC_TOKEN));
     assert_eq!(request.header("anthropic-beta"), Some("oauth-2025-04-20"));
-    assert_eq!(request.header("user-agent"), Some("claude-cli/2.1.2 (external, cli)"));
+    assert_eq!(request.header("user-agent"), Some("claude-cli/2.1.197 (external, cli)"));
     assert_eq!(request.header("chatgpt-account-id"), None);
 }
 
@@ -240,7 +240,7 @@ async fn anthropic_profile_names_the_account_and_plan() {
     assert_eq!(request.method, "GET");
     assert_eq!(request.bearer(), Some(ANTHROPIC_TOKEN));
     assert_eq!(request.header("anthropic-beta"), Some("oauth-2025-04-20"));
-    assert_eq!(request.header("user-agent"), Some("claude-cli/2.1.2 (external, cli)"));
+    assert_eq!(request.header("user-agent"), Some("claude-cli/2.1.197 (external, cli)"));
 
     let profile = client.fetch_profile(&Secret::new("at-pro")).await.unwrap();
     assert_eq!(

@@ -27,7 +27,7 @@ async fn the_authorize_url_has_every_parameter_and_an_independent_state() {
     let fake = fake().await;
     let descriptor = descriptor(Provider::Anthropic, &fake);
     let (_login, url) = AnthropicLogin::start(&descriptor).unwrap();
-    assert_eq!(url.as_str().split('?').next(), Some(fake.url("/oauth/authorize").as_str()));
+    assert_eq!(url.as_str().split('?').next(), Some(fake.url("/cai/oauth/authorize").as_str()));
     assert_eq!(
         query_keys(&url),
         [
@@ -50,7 +50,10 @@ async fn the_authorize_url_has_every_parameter_and_an_independent_state() {
     );
     assert_eq!(
         param(&url, "scope").as_deref(),
-        Some("org:create_api_key user:profile user:inference")
+        Some(
+            "org:create_api_key user:profile user:inference user:sessions:claude_code \
+             user:mcp_servers user:file_upload"
+        )
     );
     assert_eq!(param(&url, "code_challenge_method").as_deref(), Some("S256"));
     let state = param(&url, "state").unwrap();

@@ -63,7 +63,10 @@ async fn the_browser_login_delivers_the_account() {
     assert_eq!(redirect_uri.as_str(), format!("http://localhost:{port}/auth/callback"));
     assert_eq!(param(&url, "redirect_uri").as_deref(), Some(redirect_uri.as_str()));
     assert_eq!(param(&url, "client_id").as_deref(), Some("app_EMoamEEZ73f0CkXaXp7hrann"));
-    assert_eq!(param(&url, "scope").as_deref(), Some("openid profile email offline_access"));
+    assert_eq!(
+        param(&url, "scope").as_deref(),
+        Some("openid profile email offline_access api.connectors.read api.connectors.invoke")
+    );
     assert_eq!(param(&url, "code_challenge_method").as_deref(), Some("S256"));
     assert_eq!(param(&url, "id_token_add_organizations").as_deref(), Some("true"));
     assert_eq!(param(&url, "codex_cli_simplified_flow").as_deref(), Some("true"));

@@ -57,7 +57,7 @@ fn anthropic_headers() {
                 "oauth-2025-04-20,interleaved-thinking-2025-05-14,files-api-2025-04-14,context-1m"
             ),
             ("anthropic-version", "2023-06-01"),
-            ("user-agent", "claude-cli/2.1.2 (external, cli)"),
+            ("user-agent", "claude-cli/2.1.197 (external, cli)"),
             ("x-claude-code-session-id", "s1"),
             ("authorization", "Bearer at-secret"),
         ]

@@ -30,19 +30,19 @@ fn refresh_bodies_per_provider() {
     assert_eq!(
         serde_json::from_slice::<Value>(&anthropic.body).unwrap(),
         json!({"grant_type": "refresh_token", "refresh_token": "rt-1&x=y",
-               "client_id": "9d1c250a-e61b-44d9-88ed-5944d1962f5e"})
+               "client_id": "9d1c250a-e61b-44d9-88ed-5944d1962f5e",
+               "scope": "user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload"}),
+        "Claude Code 2.1.197 asks for its scopes again on every refresh"
     );
+    // Codex CLI refreshes with JSON (codex-rs/login/src/auth/manager.rs), unlike its code
+    // exchange, which is a form.
     let (content_type, body) = refresh_request(&ProviderDescriptor::codex(), &token).into_parts();
-    assert_eq!(content_type, "application/x-www-form-urlencoded");
+    assert_eq!(content_type, "application/json");
     assert_eq!(
-        form(&body),
-        pairs(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", "rt-1&x=y"),
-            ("client_id", "app_EMoamEEZ73f0CkXaXp7hrann"),
-        ])
+        serde_json::from_slice::<Value>(&body).unwrap(),
+        json!({"client_id": "app_EMoamEEZ73f0CkXaXp7hrann", "grant_type": "refresh_token",
+               "refresh_token": "rt-1&x=y"})
     );
-    assert_eq!(String::from_utf8(body).unwrap().matches('&').count(), 2, "the value is encoded");
 }
 
 #[test]
@@ -62,7 +62,7 @@ fn code_exchange_bodies_per_provider() {
         serde_json::from_slice::<Value>(&body.body).unwrap(),
         json!({"code": "the-code", "state": "st", "grant_type": "authorization_code",
                "client_id": "9d1c250a-e61b-44d9-88ed-5944d1962f5e",
-               "redirect_uri": "https://console.anthropic.com/oauth/code/callback",
+               "redirect_uri": "https://platform.claude.com/oauth/code/callback",
                "code_verifier": "v".repeat(64)})
     );
     let redirect = Url::parse("http://localhost:1456/auth/callback").unwrap();
@@ -178,6 +178,26 @@ fn codex_grant_reads_the_jwts_and_defaults_expires_in() {
     assert_eq!(grant.account_id.as_deref(), Some("from-access"));
     assert_eq!(grant.email.as_deref(), Some("p@example.com"));
     assert_eq!(grant.account_uuid, None);
+}
+
+/// Codex CLI's refresh answer is read without `expires_in`; the access token's own `exp` is
+/// when it expires (Codex CLI judges staleness by it too). 3600 s only without either.
+#[test]
+fn a_codex_grant_without_expires_in_expires_with_its_access_token() {
+    let exp = NOW.as_millis() / 1000 + 10 * 24 * 3600;
+    let access = jwt(&json!({"exp": exp, "chatgpt_account_id": "a"}));
+    let body = json!({"access_token": access, "refresh_token": "rt"});
+    let grant = parse(&ProviderDescriptor::codex(), 200, &body.to_string()).unwrap();
+    assert_eq!(grant.expires_at, NOW.saturating_add(Duration::from_secs(10 * 24 * 3600)));
+    // An `exp` already past is not believed.
+    let stale = jwt(&json!({"exp": NOW.as_millis() / 1000 - 5}));
+    let body = json!({"access_token": stale});
+    let grant = parse(&ProviderDescriptor::codex(), 200, &body.to_string()).unwrap();
+    assert_eq!(grant.expires_at, NOW.saturating_add(Duration::from_secs(3600)));
+    // `expires_in`, when sent, wins.
+    let body = json!({"access_token": access, "expires_in": 60});
+    let grant = parse(&ProviderDescriptor::codex(), 200, &body.to_string()).unwrap();
+    assert_eq!(grant.expires_at, NOW.saturating_add(Duration::from_secs(60)));
 }
 
 #[track_caller]

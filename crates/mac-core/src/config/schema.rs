@@ -1,11 +1,14 @@
 //! The one table of every `config.toml` key: section, key, kind (type and range), doc, and
 //! how it reads and writes [`MacConfig`]; defaults and environment variable names derive from
-//! it. `docs/CONFIG.md` is rendered from it ([`docs_table`]).
+//! it. `docs/CONFIG.md` is rendered from it ([`docs_table`]). The endpoint keys of each
+//! `[providers.<name>]` section are not listed here: they are the rows of mac-adapters'
+//! endpoint table ([`ENDPOINTS`]) the provider's built-in descriptor has.
 
 use std::fmt;
+use std::sync::LazyLock;
 use std::time::Duration;
 
-use mac_adapters::{ProviderDescriptor, REQUEST_TIMEOUT};
+use mac_adapters::{ENDPOINTS, EndpointSpec, ProviderDescriptor, REQUEST_TIMEOUT};
 use mac_executor::Strategy;
 use mac_storage::Provider;
 
@@ -16,9 +19,36 @@ use super::value::{Kind, LONGEST_DURATION, Value};
 
 /// How a key reads and writes its field of [`MacConfig`].
 #[derive(Clone, Copy)]
-struct Access {
-    get: fn(&MacConfig) -> Value,
-    set: fn(&mut MacConfig, Value),
+enum Access {
+    /// A field of its own.
+    Field { get: fn(&MacConfig) -> Value, set: fn(&mut MacConfig, Value) },
+    /// An endpoint override of a provider (the built-in URL when none is set).
+    Endpoint { provider: Provider, spec: &'static EndpointSpec },
+}
+
+impl Access {
+    fn get(self, config: &MacConfig) -> Value {
+        match self {
+            Access::Field { get, .. } => get(config),
+            Access::Endpoint { provider, spec } => {
+                let set = config.providers.get(provider).endpoints.get(spec.key).cloned();
+                Value::Text(
+                    set.unwrap_or_else(|| builtin_endpoint(provider, spec).unwrap_or_default()),
+                )
+            }
+        }
+    }
+
+    fn set(self, config: &mut MacConfig, value: Value) {
+        match self {
+            Access::Field { set, .. } => set(config, value),
+            Access::Endpoint { provider, spec } => {
+                if let Value::Text(url) = value {
+                    config.providers.get_mut(provider).endpoints.insert(spec.key.to_owned(), url);
+                }
+            }
+        }
+    }
 }
 
 /// One key of `config.toml`.
@@ -69,13 +99,13 @@ impl KeySpec {
 
     /// Its value in `config`.
     pub fn get(&self, config: &MacConfig) -> Value {
-        (self.access.get)(config)
+        self.access.get(config)
     }
 
     /// Sets it in `config`, if `value` is of its kind and in range; else what is accepted.
     pub fn set(&self, config: &mut MacConfig, value: Value) -> Result<(), String> {
         let value = self.kind.check(value)?;
-        (self.access.set)(config, value);
+        self.access.set(config, value);
         Ok(())
     }
 
@@ -165,7 +195,7 @@ impl Typed for Strategy {
 /// The [`Access`] of a plain field: `field!(pool.strategy)`.
 macro_rules! field {
     ($section:ident . $field:ident) => {
-        Access {
+        Access::Field {
             get: |config| Typed::to_value(&config.$section.$field),
             set: |config, value| {
                 if let Some(value) = Typed::from_value(value) {
@@ -176,34 +206,11 @@ macro_rules! field {
     };
 }
 
-/// The [`Access`] of an endpoint override: `endpoint!(Provider::Codex, "token_url")`.
-macro_rules! endpoint {
-    ($provider:expr, $key:literal) => {
-        Access {
-            get: |config| {
-                let settings = config.providers.get($provider);
-                Value::Text(
-                    settings
-                        .endpoints
-                        .get($key)
-                        .cloned()
-                        .unwrap_or_else(|| builtin_endpoint($provider, $key).unwrap_or_default()),
-                )
-            },
-            set: |config, value| {
-                if let Value::Text(url) = value {
-                    config.providers.get_mut($provider).endpoints.insert($key.to_owned(), url);
-                }
-            },
-        }
-    };
-}
-
 /// The [`Access`] of an optional text override of the descriptor: `text!(Provider::Codex,
 /// user_agent)`.
 macro_rules! text {
     ($provider:expr, $field:ident, $builtin:expr) => {
-        Access {
+        Access::Field {
             get: |config| {
                 let builtin: fn(ProviderDescriptor) -> String = $builtin;
                 Value::Text(
@@ -224,23 +231,9 @@ macro_rules! text {
     };
 }
 
-/// The built-in URL of endpoint `key` of `provider`, as text; `None` where it has none.
-pub(crate) fn builtin_endpoint(provider: Provider, key: &str) -> Option<String> {
-    let e = ProviderDescriptor::for_provider(provider).endpoints;
-    let url = match key {
-        "authorize_url" => Some(e.authorize_url),
-        "token_url" => Some(e.token_url),
-        "redirect_uri" => Some(e.redirect_uri),
-        "usage_url" => Some(e.usage_url),
-        "profile_url" => e.profile_url,
-        "api_base_url" => Some(e.api_base_url),
-        "responses_url" => e.responses_url,
-        "device_code_url" => e.device_code_url,
-        "device_token_url" => e.device_token_url,
-        "device_verification_url" => e.device_verification_url,
-        _ => None,
-    };
-    url.map(String::from)
+/// The built-in URL of endpoint `spec` of `provider`, as text; `None` where it has none.
+fn builtin_endpoint(provider: Provider, spec: &EndpointSpec) -> Option<String> {
+    spec.get(&ProviderDescriptor::for_provider(provider).endpoints).map(ToString::to_string)
 }
 
 const ANTHROPIC: Provider = Provider::Anthropic;
@@ -266,9 +259,35 @@ use Section::{Claims, Pool, RateLimit, Refresh, Retry, Sessions, Storage};
 const ANTHROPIC_SECTION: Section = Section::Provider(ANTHROPIC);
 const CODEX_SECTION: Section = Section::Provider(CODEX);
 
-/// Every key of `config.toml`, in the order of the docs.
+/// Every key of `config.toml`, in the order of the docs: the general sections, then per
+/// provider its endpoints (from the endpoint table) and its own keys. Built once, never
+/// changed.
+pub static SCHEMA: LazyLock<Vec<KeySpec>> = LazyLock::new(|| {
+    let mut schema = GENERAL.to_vec();
+    for (provider, own) in [(ANTHROPIC, ANTHROPIC_KEYS), (CODEX, CODEX_KEYS)] {
+        schema.extend(endpoint_keys(provider));
+        schema.extend_from_slice(own);
+    }
+    schema
+});
+
+/// The endpoint keys of `provider`: the rows of the endpoint table its descriptor has.
+fn endpoint_keys(provider: Provider) -> impl Iterator<Item = KeySpec> {
+    let builtin = ProviderDescriptor::for_provider(provider).endpoints;
+    ENDPOINTS.iter().filter(move |spec| spec.get(&builtin).is_some()).map(move |spec| {
+        KeySpec::new(
+            Section::Provider(provider),
+            spec.key,
+            Kind::Url,
+            spec.doc,
+            Access::Endpoint { provider, spec },
+        )
+    })
+}
+
+/// The keys of the sections other than the providers', in the order of the docs.
 #[rustfmt::skip]
-pub static SCHEMA: &[KeySpec] = &[
+static GENERAL: &[KeySpec] = &[
     KeySpec::new(Pool, "strategy", Kind::Choice(STRATEGIES),
         "How the next account is chosen: stay on one (sticky), take turns (round-robin), or score usage, reset pace and health (hybrid).",
         field!(pool.strategy)),
@@ -341,43 +360,21 @@ pub static SCHEMA: &[KeySpec] = &[
     KeySpec::new(Claims, "heartbeat", durations(secs(1), secs(3600)),
         "How often a process renews its claims (shorter than expiry).",
         field!(claims.heartbeat)),
-    KeySpec::new(ANTHROPIC_SECTION, "authorize_url", Kind::Url,
-        "Where the browser goes to log in.", endpoint!(ANTHROPIC, "authorize_url")),
-    KeySpec::new(ANTHROPIC_SECTION, "token_url", Kind::Url,
-        "Where codes and refresh tokens are exchanged.", endpoint!(ANTHROPIC, "token_url")),
-    KeySpec::new(ANTHROPIC_SECTION, "redirect_uri", Kind::Url,
-        "The OAuth redirect URI registered for the client.", endpoint!(ANTHROPIC, "redirect_uri")),
-    KeySpec::new(ANTHROPIC_SECTION, "usage_url", Kind::Url,
-        "The quota endpoint.", endpoint!(ANTHROPIC, "usage_url")),
-    KeySpec::new(ANTHROPIC_SECTION, "profile_url", Kind::Url,
-        "The profile endpoint (email, plan).", endpoint!(ANTHROPIC, "profile_url")),
-    KeySpec::new(ANTHROPIC_SECTION, "api_base_url", Kind::Url,
-        "The API origin requests are sent to.", endpoint!(ANTHROPIC, "api_base_url")),
+];
+
+/// The keys of `[providers.anthropic]` after its endpoints.
+#[rustfmt::skip]
+static ANTHROPIC_KEYS: &[KeySpec] = &[
     KeySpec::new(ANTHROPIC_SECTION, "user_agent", Kind::Text,
         "The User-Agent of token, usage and API requests.",
         text!(ANTHROPIC, user_agent, |d| d.user_agent)),
     KeySpec::new(ANTHROPIC_SECTION, "client_id", Kind::Text,
         "The OAuth client id.", text!(ANTHROPIC, client_id, |d| d.client_id)),
-    KeySpec::new(CODEX_SECTION, "authorize_url", Kind::Url,
-        "Where the browser goes to log in.", endpoint!(CODEX, "authorize_url")),
-    KeySpec::new(CODEX_SECTION, "token_url", Kind::Url,
-        "Where codes and refresh tokens are exchanged.", endpoint!(CODEX, "token_url")),
-    KeySpec::new(CODEX_SECTION, "redirect_uri", Kind::Url,
-        "The OAuth redirect URI of the manual login (the browser login uses its callback_port).",
-        endpoint!(CODEX, "redirect_uri")),
-    KeySpec::new(CODEX_SECTION, "usage_url", Kind::Url,
-        "The quota endpoint.", endpoint!(CODEX, "usage_url")),
-    KeySpec::new(CODEX_SECTION, "api_base_url", Kind::Url,
-        "The API origin.", endpoint!(CODEX, "api_base_url")),
-    KeySpec::new(CODEX_SECTION, "responses_url", Kind::Url,
-        "Where Responses and Chat Completions requests are sent.", endpoint!(CODEX, "responses_url")),
-    KeySpec::new(CODEX_SECTION, "device_code_url", Kind::Url,
-        "Device login: where the user code is requested.", endpoint!(CODEX, "device_code_url")),
-    KeySpec::new(CODEX_SECTION, "device_token_url", Kind::Url,
-        "Device login: where the token is polled for.", endpoint!(CODEX, "device_token_url")),
-    KeySpec::new(CODEX_SECTION, "device_verification_url", Kind::Url,
-        "Device login: the page the user opens to enter the code.",
-        endpoint!(CODEX, "device_verification_url")),
+];
+
+/// The keys of `[providers.codex]` after its endpoints.
+#[rustfmt::skip]
+static CODEX_KEYS: &[KeySpec] = &[
     KeySpec::new(CODEX_SECTION, "user_agent", Kind::Text,
         "The User-Agent of token, usage and API requests.",
         text!(CODEX, user_agent, |d| d.user_agent)),
@@ -386,7 +383,7 @@ pub static SCHEMA: &[KeySpec] = &[
         text!(CODEX, originator, |d| d.originator.unwrap_or_default())),
     KeySpec::new(CODEX_SECTION, "callback_port", integers(0, 65_535),
         "The loopback port of the browser login's callback (0 picks a free port).",
-        Access {
+        Access::Field {
             get: |config| {
                 let port = config.providers.codex.callback_port
                     .unwrap_or_else(|| ProviderDescriptor::codex().callback_port);
@@ -408,7 +405,7 @@ pub fn docs_table() -> String {
         "| Section | Key | Type | Default | Accepted | Environment variable | Meaning |\n\
          |---|---|---|---|---|---|---|\n",
     );
-    for spec in SCHEMA {
+    for spec in SCHEMA.iter() {
         let row = [
             format!("`[{}]`", spec.section.name()),
             format!("`{}`", spec.key),
@@ -434,13 +431,11 @@ pub(crate) fn duration_text(duration: Duration) -> String {
 mod tests {
     use std::collections::BTreeSet;
 
-    use mac_adapters::ENDPOINT_KEYS;
-
     use super::*;
 
     #[test]
     fn every_default_is_accepted_by_its_own_kind() {
-        for spec in SCHEMA {
+        for spec in SCHEMA.iter() {
             let value = spec.default_value();
             assert_eq!(spec.kind.check(value.clone()), Ok(value), "{spec}");
         }
@@ -461,17 +456,18 @@ mod tests {
     #[test]
     fn each_provider_section_has_exactly_the_endpoints_its_descriptor_has() {
         for provider in Provider::ALL {
-            let has: BTreeSet<&str> = ENDPOINT_KEYS
-                .iter()
-                .copied()
-                .filter(|key| builtin_endpoint(provider, key).is_some())
-                .collect();
-            let listed: BTreeSet<&str> = Section::Provider(provider)
-                .keys()
-                .filter(|spec| spec.kind == Kind::Url)
-                .map(|spec| spec.key)
-                .collect();
-            assert_eq!(listed, has, "{provider}");
+            let builtin = ProviderDescriptor::for_provider(provider).endpoints;
+            for spec in ENDPOINTS {
+                let key = KeySpec::find(Section::Provider(provider), spec.key);
+                match (spec.get(&builtin), key) {
+                    (Some(url), Some(key)) => {
+                        assert_eq!(key.default_value(), Value::Text(url.to_string()), "{key}");
+                        assert_eq!((key.kind, key.doc), (Kind::Url, spec.doc), "{key}");
+                    }
+                    (None, None) => {}
+                    (url, key) => panic!("{provider} {}: {url:?} but {key:?}", spec.key),
+                }
+            }
         }
     }
 
@@ -488,7 +484,7 @@ mod tests {
 
     #[test]
     fn every_key_is_written_and_read_back() {
-        for spec in SCHEMA {
+        for spec in SCHEMA.iter() {
             let mut config = MacConfig::default();
             let other = match spec.kind {
                 Kind::Bool => Value::Bool(spec.default_value() != Value::Bool(true)),

@@ -168,7 +168,7 @@ impl Default for ClaimsSettings {
 /// endpoint key) keeps the built-in value of `mac_adapters::ProviderDescriptor`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProviderSettings {
-    /// Endpoint URLs by their key in `mac_adapters::ENDPOINT_KEYS` (`token_url`, …).
+    /// Endpoint URLs by their key in `mac_adapters::ENDPOINTS` (`token_url`, …).
     pub endpoints: BTreeMap<String, String>,
     /// `user_agent`: the `User-Agent` of token, usage and API requests.
     pub user_agent: Option<String>,

@@ -108,6 +108,7 @@ responses_url = "http://127.0.0.1:9002/backend-api/codex/responses"
 device_code_url = "http://127.0.0.1:9002/api/accounts/deviceauth/usercode"
 device_token_url = "http://127.0.0.1:9002/api/accounts/deviceauth/token"
 device_verification_url = "http://127.0.0.1:9002/codex/device"
+device_redirect_uri = "http://127.0.0.1:9002/deviceauth/callback"
 user_agent = "my-codex/2.0"
 originator = "my-tool"
 callback_port = 0
@@ -160,6 +161,7 @@ const EVERY_VAR: &[(&str, &str)] = &[
     ),
     ("MAC_PROVIDERS_CODEX_DEVICE_TOKEN_URL", "http://127.0.0.1:9002/api/accounts/deviceauth/token"),
     ("MAC_PROVIDERS_CODEX_DEVICE_VERIFICATION_URL", "http://127.0.0.1:9002/codex/device"),
+    ("MAC_PROVIDERS_CODEX_DEVICE_REDIRECT_URI", "http://127.0.0.1:9002/deviceauth/callback"),
     ("MAC_PROVIDERS_CODEX_USER_AGENT", "my-codex/2.0"),
     ("MAC_PROVIDERS_CODEX_ORIGINATOR", "my-tool"),
     ("MAC_PROVIDERS_CODEX_CALLBACK_PORT", "0"),
@@ -220,6 +222,7 @@ fn every_key_expected() -> MacConfig {
                     ("device_code_url", "http://127.0.0.1:9002/api/accounts/deviceauth/usercode"),
                     ("device_token_url", "http://127.0.0.1:9002/api/accounts/deviceauth/token"),
                     ("device_verification_url", "http://127.0.0.1:9002/codex/device"),
+                    ("device_redirect_uri", "http://127.0.0.1:9002/deviceauth/callback"),
                 ]),
                 user_agent: Some("my-codex/2.0".into()),
                 originator: Some("my-tool".into()),
@@ -662,18 +665,7 @@ client_id = "app_test"
     let config = every_key_expected();
     for provider in Provider::ALL {
         let e = config.descriptor(provider).unwrap().endpoints;
-        let urls = [
-            Some(e.authorize_url),
-            Some(e.token_url),
-            Some(e.redirect_uri),
-            Some(e.usage_url),
-            e.profile_url,
-            Some(e.api_base_url),
-            e.responses_url,
-            e.device_code_url,
-            e.device_token_url,
-            e.device_verification_url,
-        ];
+        let urls: Vec<_> = mac_adapters::ENDPOINTS.iter().map(|spec| spec.get(&e)).collect();
         let count = config.providers.get(provider).endpoints.len();
         assert_eq!(urls.iter().flatten().count(), count, "{provider}");
         for url in urls.iter().flatten() {

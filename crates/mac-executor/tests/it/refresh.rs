@@ -555,7 +555,7 @@ async fn an_unknown_account_is_an_error() {
 }
 
 #[tokio::test]
-async fn codex_refreshes_with_a_form_and_stores_the_account_id() {
+async fn codex_refreshes_with_json_and_stores_the_account_id() {
     let fake = FakeProvider::start().await.unwrap();
     fake.add_refresh_token("rt-c", FakeGrant::codex("acct-42", "c@example.com", "plus"));
     let pool = Pool::new(&fake, Provider::Codex);
@@ -564,10 +564,14 @@ async fn codex_refreshes_with_a_form_and_stores_the_account_id() {
     assert_eq!(got.how, Obtained::Refreshed);
     assert_eq!(fake.count(Endpoint::OpenAiToken), 1);
     let request = fake.last_request(Endpoint::OpenAiToken).unwrap();
-    assert_eq!(request.header("content-type"), Some("application/x-www-form-urlencoded"));
-    let form = request.form();
-    assert!(form.contains(&("grant_type".into(), "refresh_token".into())), "{form:?}");
-    assert!(form.contains(&("refresh_token".into(), "rt-c".into())), "{form:?}");
+    // Codex CLI's refresh is JSON (its code exchange is a form).
+    assert_eq!(request.header("content-type"), Some("application/json"));
+    let body = request.json().unwrap();
+    assert_eq!(
+        (body["grant_type"].as_str(), body["refresh_token"].as_str()),
+        (Some("refresh_token"), Some("rt-c")),
+        "{body}"
+    );
     let account = pool.account(&uuid);
     assert_eq!(account.account_id.as_deref(), Some("acct-42"));
     assert_eq!(account.email.as_deref(), Some("c@example.com"));

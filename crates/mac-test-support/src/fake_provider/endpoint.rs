@@ -12,7 +12,8 @@ pub enum Endpoint {
     AnthropicToken,
     /// `POST /oauth/token`: OpenAI's token endpoint (form body; JSON also accepted).
     OpenAiToken,
-    /// `GET /oauth/authorize`: both providers' authorize page (Anthropic's is on claude.ai).
+    /// `GET /oauth/authorize` or `GET /cai/oauth/authorize`: both providers' authorize page
+    /// (Anthropic's is `claude.com/cai/oauth/authorize`).
     Authorize,
     /// `GET /oauth/code/callback`: Anthropic's redirect page, which shows `code#state`.
     CodeCallback,
@@ -56,7 +57,7 @@ impl Endpoint {
         match path {
             "/v1/oauth/token" => Self::AnthropicToken,
             "/oauth/token" => Self::OpenAiToken,
-            "/oauth/authorize" => Self::Authorize,
+            "/oauth/authorize" | "/cai/oauth/authorize" => Self::Authorize,
             "/oauth/code/callback" => Self::CodeCallback,
             "/api/accounts/deviceauth/usercode" => Self::DeviceCode,
             "/api/accounts/deviceauth/token" => Self::DeviceToken,

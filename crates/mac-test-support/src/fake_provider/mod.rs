@@ -12,7 +12,7 @@
 //! Error shapes: Anthropic's token endpoint answers flat OAuth errors
 //! (`{"error": "invalid_grant", "error_description": …}`); OpenAI's answers nested ones
 //! (`{"error": {"code": "refresh_token_reused", "message": …}}`); the device endpoints answer
-//! flat ones; bearer failures answer `401 {"type":"error","error":{"type":
+//! as the `device` module describes (403 while pending); bearer failures answer `401 {"type":"error","error":{"type":
 //! "authentication_error","message":"invalid token"}}`.
 //!
 //! [`FakeProvider::start`] binds `127.0.0.1:0` on the caller's tokio runtime: on a
@@ -46,7 +46,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use device::DeviceOutcome;
+pub use device::{DEVICE_CALLBACK_PATH, DeviceOutcome};
 pub use endpoint::{Endpoint, RecordedRequest};
 pub use grant::{FakeGrant, codex_claims, jwt, pkce_challenge};
 pub use oauth::AuthorizeOutcome;
@@ -78,6 +78,7 @@ impl FakeProvider {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::default());
+        shared.lock().origin = format!("http://{addr}");
         let app = Router::new().fallback(handle).with_state(Arc::clone(&shared));
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = axum::serve(
@@ -258,12 +259,15 @@ impl FakeProvider {
         self.shared.lock().device_outcome = outcome;
     }
 
-    /// The `interval` (seconds) of device codes handed out from now on (default 1).
+    /// The `interval` (seconds, answered as a string like the real service) of device codes
+    /// handed out from now on (default 1).
     pub fn set_device_interval(&self, seconds: u64) {
         self.shared.lock().device_interval = seconds;
     }
 
-    /// The `expires_in` (seconds) of device codes handed out from now on (default 900).
+    /// How long device codes handed out from now on stay valid, in seconds (default 900, the
+    /// 15 minutes Codex CLI waits). The answer does not carry it, as the real one does not; a
+    /// poll after it answers `400 expired_token`.
     pub fn set_device_expires_in(&self, seconds: u64) {
         self.shared.lock().device_expires_in = seconds;
     }

@@ -1,10 +1,13 @@
 //! The listener under axum: every connection's socket is shared with its handler, so a handler
-//! can answer on the raw socket (a stream paced chunk by chunk) or close it without an answer.
+//! can close it without an answer ([`Reply::Drop`], a provider that hangs up).
 //!
-//! Why raw: a body streamed through axum needs a `Stream` or `http_body::Body` implementation,
-//! and neither `futures-core` nor `http-body` is a workspace dependency. A handler that takes a
-//! connection over makes hyper's own reads see end-of-file and its writes vanish, then writes
-//! the HTTP/1.1 response itself.
+//! Why raw for that one case: an axum handler must return a response, and hyper writes its
+//! status line before any body can fail, so "no answer at all" needs the socket itself. A
+//! handler that takes a connection over makes hyper's own reads see end-of-file and its writes
+//! vanish, then drops the socket. Everything else, paced SSE streams included, is an ordinary
+//! axum response: a stream's chunks come from a `Stream` body that sleeps between them, and a
+//! stream cut short ends in a body error, on which hyper closes the connection before the
+//! terminating chunk.
 
 use std::io;
 use std::net::SocketAddr;
@@ -14,10 +17,12 @@ use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::connect_info::Connected;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::serve::{IncomingStream, Listener};
+use bytes::Bytes;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -153,8 +158,8 @@ impl Connected<IncomingStream<'_, FakeListener>> for ConnHandle {
 pub(crate) enum Reply {
     /// A complete response, sent by axum.
     Full { status: u16, headers: Vec<(String, String)>, body: Vec<u8> },
-    /// A chunked response written on the raw socket, `pause` between chunks; `cut` closes the
-    /// connection before the terminating chunk.
+    /// A chunked response, `pause` between chunks; `cut` closes the connection before the
+    /// terminating chunk.
     Stream {
         status: u16,
         headers: Vec<(String, String)>,
@@ -207,15 +212,13 @@ impl Reply {
     pub(crate) fn send(self, conn: &ConnHandle) -> Response {
         match self {
             Reply::Full { status, headers, body } => full_response(status, &headers, body),
-            Reply::Stream { status, headers, chunks, pause, cut } => {
-                if let Some(stream) = conn.take() {
-                    let head = raw_head(status, &headers);
-                    tokio::spawn(async move {
-                        // A client that went away ends the stream; nothing to report.
-                        let _ = write_stream(&stream, &head, &chunks, pause, cut).await;
-                    });
+            Reply::Stream { status, mut headers, chunks, pause, cut } => {
+                headers.push((header::CONNECTION.as_str().into(), "close".into()));
+                let mut response = full_response(status, &headers, Vec::new());
+                if response.status().as_u16() == status {
+                    *response.body_mut() = Body::from_stream(paced(chunks, pause, cut));
                 }
-                taken_response()
+                response
             }
             Reply::Drop => {
                 conn.take();
@@ -258,57 +261,38 @@ fn taken_response() -> Response {
     ([(header::CONNECTION, "close")], "").into_response()
 }
 
-fn raw_head(status: u16, headers: &[(String, String)]) -> Vec<u8> {
-    let reason =
-        StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Unknown");
-    let mut head = format!("HTTP/1.1 {status} {reason}\r\n");
-    for (name, value) in headers {
-        let clean = |s: &str| !s.contains(['\r', '\n']);
-        if clean(name) && clean(value) {
-            for part in [name.as_str(), ": ", value.as_str(), "\r\n"] {
-                head.push_str(part);
-            }
-        }
-    }
-    head.push_str("transfer-encoding: chunked\r\nconnection: close\r\n\r\n");
-    head.into_bytes()
-}
-
-async fn write_stream(
-    stream: &TcpStream,
-    head: &[u8],
-    chunks: &[Vec<u8>],
+/// The chunks of a streamed answer, `pause` apart (empty ones skipped: they carry nothing);
+/// `cut` ends the body with an error instead of its end, so the connection closes before the
+/// terminating chunk.
+fn paced(
+    chunks: Vec<Vec<u8>>,
     pause: Duration,
     cut: bool,
-) -> io::Result<()> {
-    write_all(stream, head).await?;
-    for (i, chunk) in chunks.iter().enumerate() {
-        if i > 0 && !pause.is_zero() {
-            tokio::time::sleep(pause).await;
-        }
-        if chunk.is_empty() {
-            continue; // An empty chunk would end the body.
-        }
-        let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
-        framed.extend_from_slice(chunk);
-        framed.extend_from_slice(b"\r\n");
-        write_all(stream, &framed).await?;
-    }
-    if !cut {
-        write_all(stream, b"0\r\n\r\n").await?;
-    }
-    Ok(())
-}
-
-async fn write_all(stream: &TcpStream, mut data: &[u8]) -> io::Result<()> {
-    while !data.is_empty() {
-        stream.writable().await?;
-        match stream.try_write(data) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => data = &data[n..],
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(())
+) -> impl futures_util::Stream<Item = io::Result<Bytes>> + Send + 'static {
+    let chunks: Vec<Bytes> =
+        chunks.into_iter().filter(|c| !c.is_empty()).map(Bytes::from).collect();
+    futures_util::stream::unfold(
+        (chunks.into_iter(), true, cut),
+        move |(mut rest, first, cut)| async move {
+            match rest.next() {
+                Some(chunk) => {
+                    if !first && !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
+                    Some((Ok(chunk), (rest, false, cut)))
+                }
+                None if cut => {
+                    // Waiting first lets hyper flush what was sent before it aborts.
+                    if pause.is_zero() {
+                        tokio::task::yield_now().await;
+                    } else {
+                        tokio::time::sleep(pause).await;
+                    }
+                    let cut = io::Error::new(io::ErrorKind::ConnectionAborted, "fake: stream cut");
+                    Some((Err(cut), (rest, false, false)))
+                }
+                None => None,
+            }
+        },
+    )
 }

@@ -70,6 +70,8 @@ pub(crate) struct Issued {
 #[derive(Debug)]
 pub(crate) struct State {
     counter: u64,
+    /// `http://127.0.0.1:PORT`: the issuer a device login's redirect URI lives under.
+    pub(crate) origin: String,
     pub(crate) refresh: HashMap<String, RefreshEntry>,
     /// Root refresh token → the chain's live token.
     pub(crate) chains: HashMap<String, String>,
@@ -96,6 +98,7 @@ impl Default for State {
     fn default() -> Self {
         Self {
             counter: 0,
+            origin: String::new(),
             refresh: HashMap::new(),
             chains: HashMap::new(),
             access: HashMap::new(),
