@@ -77,6 +77,10 @@ pub struct MacConfig {
 /// Reads an environment variable of this process, for [`MacConfig::load`]'s `env`. A value
 /// that is not Unicode is passed on with replacement characters, so it fails validation
 /// rather than being ignored.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the injection point of the process environment into config loading"
+)]
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var_os(name).map(|value| value.to_string_lossy().into_owned())
 }
