@@ -112,25 +112,16 @@ pub(crate) fn point_at(dir: &TempDataDir, fake: &FakeProvider) {
     let mut text = String::new();
     for provider in Provider::ALL {
         let d = ProviderDescriptor::for_provider(provider).with_origin(&fake.origin()).unwrap();
-        let e = &d.endpoints;
         let _ = writeln!(text, "[providers.{provider}]");
-        let mut set = |key: &str, url: Option<&url::Url>| {
-            if let Some(url) = url {
-                let _ = writeln!(text, "{key} = \"{url}\"");
+        // Every endpoint of the one table, so a new endpoint cannot be missed here; Codex keeps
+        // its loopback redirect, served on a free port.
+        for spec in mac_adapters::ENDPOINTS {
+            let keep_builtin = provider == Provider::Codex && spec.key == "redirect_uri";
+            if let Some(url) = spec.get(&d.endpoints).filter(|_| !keep_builtin) {
+                let _ = writeln!(text, "{} = \"{url}\"", spec.key);
             }
-        };
-        set("authorize_url", Some(&e.authorize_url));
-        set("token_url", Some(&e.token_url));
-        set("usage_url", Some(&e.usage_url));
-        set("profile_url", e.profile_url.as_ref());
-        set("api_base_url", Some(&e.api_base_url));
-        set("responses_url", e.responses_url.as_ref());
-        set("device_code_url", e.device_code_url.as_ref());
-        set("device_token_url", e.device_token_url.as_ref());
-        set("device_verification_url", e.device_verification_url.as_ref());
-        if provider == Provider::Anthropic {
-            set("redirect_uri", Some(&e.redirect_uri));
-        } else {
+        }
+        if provider == Provider::Codex {
             text.push_str("callback_port = 0\n");
         }
         text.push('\n');
