@@ -146,6 +146,10 @@ impl LockedFile {
     ///
     /// `previous` is the stamp of the version being replaced, if any: the new version gets a
     /// modification time strictly after it, so stamps never repeat (see [`FileStamp`]).
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the storage helper itself: removes its own temp file after a failed write"
+    )]
     pub fn replace(
         &self,
         bytes: &[u8],
@@ -164,6 +168,10 @@ impl LockedFile {
 
     /// Removes temp files of this file left by writers that died mid-write. Only the lock
     /// holder writes temp files, so under the lock every one found is stale.
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the storage helper itself: stale temp files are removed under the lock"
+    )]
     fn sweep_stale_temp_files(&self) {
         let prefix = temp_prefix_for(&self.target);
         let Ok(entries) = fs::read_dir(parent_dir(&self.target)) else { return };
@@ -175,6 +183,10 @@ impl LockedFile {
         }
     }
 
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the storage helper itself: the atomic rename after the fsync"
+    )]
     fn write_and_rename(
         &self,
         temp: &Path,
@@ -268,6 +280,7 @@ fn sync_parent_dir(_path: &Path) -> Result<(), FileIoError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods, reason = "tests write fixtures and damage files on purpose")]
 mod tests {
     use super::*;
 
