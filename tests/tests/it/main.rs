@@ -1,5 +1,9 @@
 //! Cross-crate and cross-process integration tests (one test binary, modules by area).
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests write fixture files directly and delete lock and temp files on purpose"
+)]
 // Test code: a failed unwrap is a failed assertion, with its location.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

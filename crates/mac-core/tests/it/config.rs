@@ -189,6 +189,7 @@ fn every_key_expected() -> MacConfig {
                 expiry_margin: secs(120),
                 lock_timeout: secs(50),
                 max_auth_failures: 5,
+                ..RefreshConfig::default()
             },
             proactive: ProactiveConfig {
                 enabled: false,
