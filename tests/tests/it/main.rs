@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod claims_multi_process;
+mod executor_grant_journal;
 mod executor_refresh_race;
 mod storage_conformance;
 mod storage_crash;
