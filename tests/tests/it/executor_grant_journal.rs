@@ -3,7 +3,7 @@
 //! A worker process refreshes an expired account; the fake provider rotates the refresh token
 //! (the old one is spent: it answers `invalid_grant` from then on). The store write that follows
 //! cannot happen because this test holds the accounts directory's write lock, and the worker is
-//! SIGKILLed while it waits for that lock — after the refresh, before the accounts file changed.
+//! `SIGKILL`ed while it waits for that lock — after the refresh, before the accounts file changed.
 //! The next process must find the pending-grant journal and use the rotated grant.
 //!
 //! The control run shows what the journal buys: the same accounts file, copied to a directory
