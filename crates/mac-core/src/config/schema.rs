@@ -370,6 +370,13 @@ static GENERAL: &[KeySpec] = &[
         access: field!(pool.refresh.lock_timeout),
     },
     KeySpec {
+        section: Refresh,
+        key: "auth_backoff",
+        kind: durations(secs(1), secs(3600)),
+        doc: "How long an account rests after a refresh failed transiently (network, timeout, 5xx) or its refresh lock stayed busy; the rest ends by itself and never counts toward disabling.",
+        access: field!(pool.refresh.auth_backoff),
+    },
+    KeySpec {
         section: Retry,
         key: "server_retries",
         kind: integers(0, 10),

@@ -67,6 +67,7 @@ proactive = false
 buffer = "45m"
 interval = 600
 lock_timeout = "50s"
+auth_backoff = "45s"
 
 [retry]
 server_retries = 0
@@ -129,6 +130,7 @@ const EVERY_VAR: &[(&str, &str)] = &[
     ("MAC_REFRESH_BUFFER", "45m"),
     ("MAC_REFRESH_INTERVAL", "10m"),
     ("MAC_REFRESH_LOCK_TIMEOUT", "50s"),
+    ("MAC_REFRESH_AUTH_BACKOFF", "45s"),
     ("MAC_RETRY_SERVER_RETRIES", "0"),
     ("MAC_RETRY_MIN_ATTEMPTS", "4"),
     ("MAC_RETRY_ATTEMPTS_PER_ACCOUNT", "2"),
@@ -189,7 +191,7 @@ fn every_key_expected() -> MacConfig {
                 expiry_margin: secs(120),
                 lock_timeout: secs(50),
                 max_auth_failures: 5,
-                ..RefreshConfig::default()
+                auth_backoff: secs(45),
             },
             proactive: ProactiveConfig {
                 enabled: false,
@@ -466,6 +468,7 @@ max_wait = "2h"
 buffer = "30s"
 interval = "10s"
 lock_timeout = "30s"
+auth_backoff = "2h"
 
 [retry]
 server_retries = 11
@@ -620,7 +623,7 @@ fn every_setting_reaches_the_lower_crates() {
             expiry_margin: secs(120),
             lock_timeout: secs(50),
             max_auth_failures: 5,
-            ..RefreshConfig::default()
+            auth_backoff: secs(45),
         },
         proactive: ProactiveConfig {
             enabled: false,
