@@ -57,6 +57,10 @@ fn build() -> Result<(), String> {
 
 /// Where the release `mac-bench` is: under `$CARGO_TARGET_DIR` if set, else under the target
 /// directory `cargo metadata` reports.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "cargo's `$CARGO_TARGET_DIR` decides where the bench binary is"
+)]
 fn binary() -> Result<PathBuf, String> {
     let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
         // Cargo reads a relative `CARGO_TARGET_DIR` from the directory it runs in.

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 /// A `cargo` command, using the same cargo binary that runs xtask (`$CARGO`) when known, so the
 /// checks use the same toolchain. The environment is inherited (one shared target directory).
+#[allow(clippy::disallowed_methods, reason = "cargo passes its own binary to xtask in `$CARGO`")]
 pub(crate) fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo")))
 }

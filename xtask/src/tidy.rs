@@ -3,7 +3,9 @@
 //! every other Rust file (module, test, binary) opens with a `//!` line saying its job; no
 //! `#[ignore]` without a reason; docs/ARCHITECTURE.md names exactly the workspace members;
 //! every member inherits the workspace lints; every decision cited as `D<n>` is one that
-//! docs/DESIGN.md defines, and no text cites a document outside the repository.
+//! docs/DESIGN.md defines, and no text cites a document outside the repository;
+//! `clippy.toml` routes durable writes and environment reads through their helpers, and
+//! every exception says why.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -480,4 +482,71 @@ fn reference_rule() {
         undefined_decisions(text, &defined),
         ["2: `D3` is not a decision docs/DESIGN.md defines"]
     );
+}
+
+/// The methods `clippy.toml` must disallow: durable writes belong to mac-storage's helpers
+/// (atomic, fsynced, private), environment reads to the few injection points.
+const DISALLOWED: [&str; 6] = [
+    "std::fs::write",
+    "std::fs::rename",
+    "std::fs::remove_file",
+    "std::env::var",
+    "std::env::var_os",
+    "std::env::vars",
+];
+
+/// The methods of [`DISALLOWED`] that the `clippy.toml` text does not disallow.
+fn missing_disallowed(text: &str) -> Vec<&'static str> {
+    let listed: Vec<&str> =
+        text.split("path = \"").skip(1).filter_map(|rest| rest.split('"').next()).collect();
+    DISALLOWED.into_iter().filter(|path| !listed.contains(path)).collect()
+}
+
+/// The lint of `disallowed-methods`, spelled in two pieces so this file's own rule fixtures
+/// are not taken for exceptions.
+const LINT: &str = concat!("clippy::", "disallowed_methods");
+
+/// The 1-based lines of `text` where an `allow` or `expect` of `clippy::disallowed_methods`
+/// has no `reason = "…"` before its attribute closes.
+fn exceptions_without_reason(text: &str) -> Vec<usize> {
+    let mut lines = Vec::new();
+    for (at, _) in text.match_indices(LINT) {
+        let Some(start) = text[..at].rfind('#') else { continue };
+        let attribute = &text[start..];
+        let end = attribute.find(")]").map_or(attribute.len(), |end| end + 2);
+        if !attribute[..end].contains("reason") {
+            lines.push(text[..at].lines().count().max(1));
+        }
+    }
+    lines
+}
+
+#[test]
+fn durable_writes_and_environment_reads_go_through_their_helpers() {
+    let text = fs::read_to_string(project_root().join("clippy.toml")).unwrap();
+    let missing = missing_disallowed(&text);
+    assert!(missing.is_empty(), "clippy.toml `disallowed-methods` lacks {missing:?}");
+    let mut files = Vec::new();
+    rust_files(project_root(), &mut files);
+    files.sort();
+    let mut problems = Vec::new();
+    for file in &files {
+        for line in exceptions_without_reason(&fs::read_to_string(file).unwrap()) {
+            problems.push(format!(
+                "{}:{line}: allowing `clippy::disallowed_methods` needs `reason = \"why\"`",
+                relative(file)
+            ));
+        }
+    }
+    assert_none("exceptions to the disallowed methods without a reason", &problems);
+}
+
+#[test]
+fn disallowed_methods_rule() {
+    let toml = "disallowed-methods = [\n  { path = \"std::fs::write\", reason = \"x\" },\n]\n";
+    assert_eq!(missing_disallowed(toml).len(), 5);
+    let text = "#[allow(LINT)]\nfn a() {}\n#[allow(\n    LINT,\n    reason = \"helper\"\n)]\n\
+                fn b() {}\n#[allow(clippy::unwrap_used, LINT)]\n"
+        .replace("LINT", LINT);
+    assert_eq!(exceptions_without_reason(&text), [1, 8]);
 }

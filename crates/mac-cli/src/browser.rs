@@ -5,6 +5,10 @@
 use std::process::{Command, Stdio};
 
 /// Tries to open `url`; whether a browser was started.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "`$BROWSER` is the user's choice of opener at the moment of opening; the CLI is an injection point of the environment"
+)]
 pub(crate) fn open(url: &str) -> bool {
     let program = match std::env::var("BROWSER") {
         Ok(browser) if browser.trim().is_empty() => return false,
@@ -24,6 +28,10 @@ pub(crate) fn open(url: &str) -> bool {
     started.is_ok()
 }
 
+#[allow(
+    clippy::disallowed_methods,
+    reason = "whether a desktop session exists is a fact of this process's environment"
+)]
 fn default_opener() -> Option<&'static str> {
     if cfg!(target_os = "macos") {
         Some("open")

@@ -40,6 +40,10 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
             return if err.use_stderr() { EXIT_USAGE } else { 0 };
         }
     };
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "`NO_COLOR` is read once here, where the CLI starts: an injection point of the environment"
+    )]
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let printer = Printer::new(&cli.global, no_color);
     init_tracing(printer.verbosity());

@@ -9,7 +9,9 @@ use mac_adapters::LoginOutcome;
 use mac_claims::ClaimsSnapshot;
 use mac_core::MacConfig;
 use mac_core::config::no_env;
-use mac_storage::{AccountStore, AddOutcome, DataDir, EpochMs, Provider};
+use mac_storage::{
+    AccountStore, AddOutcome, DataDir, Durability, EpochMs, LockedFile, Provider, StoreOptions,
+};
 use mac_ui::{
     AccountAction, MainAction, MenuAccount, Prompter, account_menu, choose_account,
     choose_provider, choose_strategy, main_menu, relative_day,
@@ -190,6 +192,14 @@ fn manage(
 /// Sets `[pool] strategy` in `config.toml`, keeping every other line (and comment) as it is;
 /// the new text is validated before it replaces the file.
 fn write_strategy(path: &Path, strategy: &str) -> Result<(), CliError> {
+    let write_error = |err: &dyn std::fmt::Display| CliError::WriteFile {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(err.to_string()),
+    };
+    // Under the file's lock and replaced atomically with an fsync, as mac-storage writes every
+    // durable file: a crash leaves the old or the new file, and two menus do not interleave.
+    let locked = LockedFile::acquire(path, StoreOptions::default().lock_timeout)
+        .map_err(|err| write_error(&err))?;
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -199,10 +209,8 @@ fn write_strategy(path: &Path, strategy: &str) -> Result<(), CliError> {
     let file = path.display().to_string();
     MacConfig::check_text(&updated, &file, no_env)
         .map_err(|errors| CliError::Config { errors, path: path.to_path_buf() })?;
-    let tmp = path.with_extension("toml.tmp");
-    std::fs::write(&tmp, updated.as_bytes())
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|source| CliError::WriteFile { path: path.to_path_buf(), source })
+    locked.replace(updated.as_bytes(), None, Durability::Fsync).map_err(|err| write_error(&err))?;
+    Ok(())
 }
 
 /// `text` with `strategy = "<strategy>"` under `[pool]`: the existing line replaced, else

@@ -78,9 +78,8 @@ pub use proactive::{OnRefreshed, ProactiveConfig, ProactiveRefresher};
 pub use refresh::{Obtained, RefreshConfig, RefreshError, RefreshService, Refreshed};
 pub use response::{AttemptResponse, BufferedResponse, SendError, SendErrorKind};
 pub use selection::{
-    CLAIM_PENALTY, DEFAULT_UTILIZATION, FRESHNESS_HORIZON_SECS, FRESHNESS_WEIGHT, HEALTH_WEIGHT,
-    HYBRID_SWITCH_MARGIN, HybridScore, STICKINESS_BONUS, Selection, SelectionInput,
-    SelectionReason, Strategy, USAGE_WEIGHT, UnknownStrategy, hybrid_score, reset_pace, select,
+    HybridScore, Selection, SelectionInput, SelectionReason, Strategy, UnknownStrategy,
+    hybrid_score, reset_pace, select,
 };
 pub use session::{
     DEFAULT_SESSION_CAP, DEFAULT_SESSION_TTL, SessionBindings, SessionKey, derive_session_key,

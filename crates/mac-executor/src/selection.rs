@@ -78,22 +78,22 @@ use serde_json::Value;
 use snafu::Snafu;
 
 /// Usage weight of the hybrid score: a fully unused account scores 450.
-pub const USAGE_WEIGHT: f64 = 450.0;
+const USAGE_WEIGHT: f64 = 450.0;
 /// Health weight of the hybrid score: an account without auth failures scores 250.
-pub const HEALTH_WEIGHT: f64 = 250.0;
+const HEALTH_WEIGHT: f64 = 250.0;
 /// Freshness weight of the hybrid score: an account idle for [`FRESHNESS_HORIZON_SECS`] or
 /// longer scores 60.
-pub const FRESHNESS_WEIGHT: f64 = 60.0;
+const FRESHNESS_WEIGHT: f64 = 60.0;
 /// Idle time (seconds) after which freshness is full.
-pub const FRESHNESS_HORIZON_SECS: f64 = 900.0;
+const FRESHNESS_HORIZON_SECS: f64 = 900.0;
 /// Bonus of the active account in the hybrid score.
-pub const STICKINESS_BONUS: f64 = 120.0;
+const STICKINESS_BONUS: f64 = 120.0;
 /// Penalty (negative) of an account another live process holds, in the hybrid score.
-pub const CLAIM_PENALTY: f64 = -200.0;
+const CLAIM_PENALTY: f64 = -200.0;
 /// The hybrid keeps the active account unless the best scores more than this above it.
-pub const HYBRID_SWITCH_MARGIN: f64 = 40.0;
+const HYBRID_SWITCH_MARGIN: f64 = 40.0;
 /// The utilization assumed when an account has no usage snapshot (percent).
-pub const DEFAULT_UTILIZATION: f64 = 65.0;
+const DEFAULT_UTILIZATION: f64 = 65.0;
 
 /// The utilization the reset-pace term aims for at the moment a window resets (percent).
 const PACE_TARGET_AT_RESET: f64 = 90.0;

@@ -99,6 +99,10 @@ impl DataDir {
     }
 
     /// Resolves the directory from the process environment: see [`DataDir::resolve`].
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the injection point of the process environment into the data directory"
+    )]
     pub fn from_process_env() -> Result<Self, DataDirError> {
         Self::resolve(|key| std::env::var_os(key))
     }

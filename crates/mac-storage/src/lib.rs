@@ -66,7 +66,9 @@ mod unknown_fields;
 pub mod conformance;
 
 /// The file primitives: the file backend of the store, the directory lock and crash-safe
-/// replace ([`file::LockedFile`]), lock files ([`file::FileLock`]), stamps and backups. Other
+/// replace ([`file::LockedFile`]), the same replace for a small private file written under a lock
+/// of the caller's ([`file::write_private_atomic`], [`file::remove_private`]), lock files
+/// ([`file::FileLock`]), stamps and backups. Other
 /// crates writing files of their own in the data directory (the claims table) use these; the
 /// store itself reaches them only through [`file::FileBackend`].
 pub mod file {
@@ -75,7 +77,10 @@ pub mod file {
     pub use crate::file_backend::FileBackend;
     pub use crate::file_lock::{FileLock, LockError};
     pub use crate::file_stamp::{FileStamp, OsStamps, StampSource};
-    pub use crate::locked_file::{Durability, FileContents, FileIoError, LockedFile, read_file};
+    pub use crate::locked_file::{
+        Durability, FileContents, FileIoError, LockedFile, read_file, remove_private,
+        write_private_atomic,
+    };
 }
 
 pub use backend::{AccountsBackend, TxClosure, TxOutcome};

@@ -156,14 +156,17 @@ impl LockedFile {
         let temp = unique_temp_path(&self.target);
         let result = self.write_and_rename(&temp, bytes, previous, durability);
         if result.is_err() {
-            // Best effort: the next writer's sweep removes a leftover anyway.
-            let _ = fs::remove_file(&temp);
+            remove_quietly(&temp);
         }
         result
     }
 
     /// Removes temp files of this file left by writers that died mid-write. Only the lock
     /// holder writes temp files, so under the lock every one found is stale.
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the storage helper itself: stale temp files are removed under the lock"
+    )]
     fn sweep_stale_temp_files(&self) {
         let prefix = temp_prefix_for(&self.target);
         let Ok(entries) = fs::read_dir(parent_dir(&self.target)) else { return };
@@ -182,22 +185,79 @@ impl LockedFile {
         previous: Option<&FileStamp>,
         durability: Durability,
     ) -> Result<FileStamp, FileIoError> {
-        let mut file = create_new(temp).context(FileIoSnafu { step: "create", path: temp })?;
-        file.write_all(bytes).context(FileIoSnafu { step: "write", path: temp })?;
-        file.set_modified(next_mtime(previous))
-            .context(FileIoSnafu { step: "set the modification time of", path: temp })?;
-        if durability == Durability::Fsync {
-            file.sync_data().context(FileIoSnafu { step: "fsync", path: temp })?;
-        }
-        let stamp = FileStamp::of_file(&file).context(FileIoSnafu { step: "stat", path: temp })?;
-        drop(file);
-        fs::rename(temp, &self.target)
-            .context(FileIoSnafu { step: "rename into place", path: &self.target })?;
-        if durability == Durability::Fsync {
-            sync_parent_dir(&self.target)?;
-        }
-        Ok(stamp)
+        write_temp_and_rename(temp, &self.target, bytes, Some(next_mtime(previous)), durability)
     }
+}
+
+/// Writes `bytes` to `path` crash-safely, with mode `0600`: the same create (`O_EXCL |
+/// O_NOFOLLOW`, `0600`), fsync, rename and directory fsync as [`LockedFile::replace`], but
+/// without the directory's lock. For a small private file that only one writer writes at a
+/// time by some other guarantee (the pending-grant journal, written under an account's refresh
+/// lock): readers see the old version or the new one, never a mix, and once this returns the
+/// new version survives a crash or a power loss. A symbolic link at `path` is replaced, not
+/// followed.
+pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileIoError> {
+    let temp = unique_temp_path(path);
+    let result = write_temp_and_rename(&temp, path, bytes, None, Durability::Fsync);
+    if result.is_err() {
+        remove_quietly(&temp);
+    }
+    result.map(drop)
+}
+
+/// Removes `path` durably (the directory is fsynced, so the removal survives a power loss).
+/// A file that is already gone is not an error.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the storage helper itself: the removal of a private file written by write_private_atomic"
+)]
+pub fn remove_private(path: &Path) -> Result<(), FileIoError> {
+    match fs::remove_file(path) {
+        Ok(()) => sync_parent_dir(path),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(FileIoError { step: "remove", path: path.to_owned(), source }),
+    }
+}
+
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the storage helper itself: removes its own temp file after a failed write"
+)]
+fn remove_quietly(temp: &Path) {
+    // Best effort: a leftover temp file is harmless and a later sweep removes it.
+    let _ = fs::remove_file(temp);
+}
+
+/// The one crash-safe write: `temp` (which must not exist) is created `0600`, written, given
+/// `mtime` when there is one, fsynced, renamed over `target`, and the directory is fsynced.
+/// Returns the stamp of the new version.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the storage helper itself: the atomic rename after the fsync"
+)]
+fn write_temp_and_rename(
+    temp: &Path,
+    target: &Path,
+    bytes: &[u8],
+    mtime: Option<SystemTime>,
+    durability: Durability,
+) -> Result<FileStamp, FileIoError> {
+    let mut file = create_new(temp).context(FileIoSnafu { step: "create", path: temp })?;
+    file.write_all(bytes).context(FileIoSnafu { step: "write", path: temp })?;
+    if let Some(mtime) = mtime {
+        file.set_modified(mtime)
+            .context(FileIoSnafu { step: "set the modification time of", path: temp })?;
+    }
+    if durability == Durability::Fsync {
+        file.sync_data().context(FileIoSnafu { step: "fsync", path: temp })?;
+    }
+    let stamp = FileStamp::of_file(&file).context(FileIoSnafu { step: "stat", path: temp })?;
+    drop(file);
+    fs::rename(temp, target).context(FileIoSnafu { step: "rename into place", path: target })?;
+    if durability == Durability::Fsync {
+        sync_parent_dir(target)?;
+    }
+    Ok(stamp)
 }
 
 /// The file a path names after following symbolic links; the path itself when it is not a
@@ -268,6 +328,7 @@ fn sync_parent_dir(_path: &Path) -> Result<(), FileIoError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods, reason = "tests write fixtures and damage files on purpose")]
 mod tests {
     use super::*;
 
@@ -321,5 +382,40 @@ mod tests {
         locked.replace(b"secret", None, Durability::Fsync).unwrap();
         let mode = fs::metadata(&target).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_atomic_write_replaces_a_0644_file_with_a_0600_one_and_leaves_no_temp() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("grant.pending");
+        fs::write(&target, b"old").unwrap();
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o644)).unwrap();
+        write_private_atomic(&target, b"new").unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"new");
+        let mode = fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left");
+        remove_private(&target).unwrap();
+        assert!(!target.exists());
+        remove_private(&target).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_atomic_write_into_a_read_only_directory_fails_and_keeps_the_old_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("grant.pending");
+        write_private_atomic(&target, b"old").unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o500)).unwrap();
+        let result = write_private_atomic(&target, b"new");
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
+        if rustix::process::geteuid().is_root() {
+            return; // root writes anyway; nothing to observe
+        }
+        assert!(result.is_err());
+        assert_eq!(fs::read(&target).unwrap(), b"old");
     }
 }

@@ -1,9 +1,14 @@
 //! Cross-crate and cross-process integration tests (one test binary, modules by area).
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests write fixture files directly and delete lock and temp files on purpose"
+)]
 // Test code: a failed unwrap is a failed assertion, with its location.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod claims_multi_process;
+mod executor_grant_journal;
 mod executor_refresh_race;
 mod load_generator;
 mod storage_conformance;

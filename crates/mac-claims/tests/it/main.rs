@@ -1,6 +1,10 @@
 //! Claims against real files, real child processes and a manual clock: the seed's claims suite, as
 //! revised by D8, plus heartbeat, ownership and bad input.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests write fixture files directly and read their harness's environment"
+)]
 // Test code: a failed unwrap is a failed assertion, with its location.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -1,6 +1,10 @@
 //! The `mac` binary run as a real process on real data directories, against the loopback fake
 //! provider where a command talks to a provider.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests write fixture files directly and read their harness's environment"
+)]
 // Test code: a failed unwrap is a failed assertion, with its location.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -143,7 +143,7 @@ fn add_quotas_strategy_and_delete_all() {
     assert!(config.starts_with("# my settings\n[retry]\nmin_attempts = 7\n"), "{config}");
     let loaded = MacConfig::load_from(dir.data_dir(), mac_core::config::no_env).unwrap();
     assert_eq!(loaded.pool.strategy.as_str(), "hybrid");
-    assert_eq!(loaded.retry.min_attempts, 7);
+    assert_eq!(loaded.pool.min_attempts, 7);
     assert_eq!(store(&dir, Provider::Anthropic).load().unwrap().accounts.len(), 3);
 
     let host = run_script(&dir, &["Delete all", "!yes", "!cancel"]);

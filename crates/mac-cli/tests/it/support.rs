@@ -113,9 +113,11 @@ pub(crate) fn point_at(dir: &TempDataDir, fake: &FakeProvider) {
     for provider in Provider::ALL {
         let d = ProviderDescriptor::for_provider(provider).with_origin(&fake.origin()).unwrap();
         let _ = writeln!(text, "[providers.{provider}]");
-        // Every endpoint of the one table, so a new endpoint is pointed at the fake too.
+        // Every endpoint of the one table, so a new endpoint cannot be missed here; Codex keeps
+        // its loopback redirect, served on a free port.
         for spec in mac_adapters::ENDPOINTS {
-            if let Some(url) = spec.get(&d.endpoints) {
+            let keep_builtin = provider == Provider::Codex && spec.key == "redirect_uri";
+            if let Some(url) = spec.get(&d.endpoints).filter(|_| !keep_builtin) {
                 let _ = writeln!(text, "{} = \"{url}\"", spec.key);
             }
         }

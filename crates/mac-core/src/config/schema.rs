@@ -1,6 +1,8 @@
 //! The one table of every `config.toml` key: section, key, kind (type and range), doc, and
-//! how it reads and writes [`MacConfig`]; defaults and environment variable names derive from
-//! it. `docs/CONFIG.md` is rendered from it ([`docs_table`]). The endpoint keys of each
+//! the field of [`MacConfig`] its value goes to (mostly a field of a lower crate's option
+//! struct, `field!(pool.refresh.lock_timeout)`); its default is that field's default and its
+//! environment variable follows from section and key. Adding a key is one row here plus the
+//! field it sets. `docs/CONFIG.md` is rendered from it ([`docs_table`]). The endpoint keys of each
 //! `[providers.<name>]` section are not listed here: they are the rows of mac-adapters'
 //! endpoint table ([`ENDPOINTS`]) the provider's built-in descriptor has.
 
@@ -76,16 +78,6 @@ impl fmt::Debug for KeySpec {
 }
 
 impl KeySpec {
-    const fn new(
-        section: Section,
-        key: &'static str,
-        kind: Kind,
-        doc: &'static str,
-        access: Access,
-    ) -> Self {
-        Self { section, key, kind, doc, access }
-    }
-
     /// The key of `section` named `key`.
     pub fn find(section: Section, key: &str) -> Option<&'static KeySpec> {
         lookup(section, key).map(|(_, spec)| spec)
@@ -192,14 +184,14 @@ impl Typed for Strategy {
     }
 }
 
-/// The [`Access`] of a plain field: `field!(pool.strategy)`.
+/// The [`Access`] of a plain field of [`MacConfig`]: `field!(pool.refresh.lock_timeout)`.
 macro_rules! field {
-    ($section:ident . $field:ident) => {
+    ($($path:ident).+) => {
         Access::Field {
-            get: |config| Typed::to_value(&config.$section.$field),
+            get: |config| Typed::to_value(&config.$($path).+),
             set: |config, value| {
                 if let Some(value) = Typed::from_value(value) {
-                    config.$section.$field = value;
+                    config.$($path).+ = value;
                 }
             },
         }
@@ -274,119 +266,258 @@ pub static SCHEMA: LazyLock<Vec<KeySpec>> = LazyLock::new(|| {
 /// The endpoint keys of `provider`: the rows of the endpoint table its descriptor has.
 fn endpoint_keys(provider: Provider) -> impl Iterator<Item = KeySpec> {
     let builtin = ProviderDescriptor::for_provider(provider).endpoints;
-    ENDPOINTS.iter().filter(move |spec| spec.get(&builtin).is_some()).map(move |spec| {
-        KeySpec::new(
-            Section::Provider(provider),
-            spec.key,
-            Kind::Url,
-            spec.doc,
-            Access::Endpoint { provider, spec },
-        )
+    ENDPOINTS.iter().filter(move |spec| spec.get(&builtin).is_some()).map(move |spec| KeySpec {
+        section: Section::Provider(provider),
+        key: spec.key,
+        kind: Kind::Url,
+        doc: spec.doc,
+        access: Access::Endpoint { provider, spec },
     })
 }
 
-/// The keys of the sections other than the providers', in the order of the docs.
-#[rustfmt::skip]
+/// The keys of the sections other than the providers', in the order of the docs; each goes
+/// to its field of [`MacConfig`].
 static GENERAL: &[KeySpec] = &[
-    KeySpec::new(Pool, "strategy", Kind::Choice(STRATEGIES),
-        "How the next account is chosen: stay on one (sticky), take turns (round-robin), or score usage, reset pace and health (hybrid).",
-        field!(pool.strategy)),
-    KeySpec::new(Pool, "soft_quota_percent", Kind::Percent,
-        "Accounts whose 5-hour or 7-day usage reaches this percent are used only when no other is usable; 100 is off.",
-        field!(pool.soft_quota_percent)),
-    KeySpec::new(Pool, "cross_process_claims", Kind::Bool,
-        "Avoid accounts other live processes hold, and claim the ones this process uses.",
-        field!(pool.cross_process_claims)),
-    KeySpec::new(Pool, "max_wait", durations(Duration::ZERO, secs(3600)),
-        "How long a request waits for the soonest rate-limit reset before failing with \"all accounts rate-limited\".",
-        field!(pool.max_wait)),
-    KeySpec::new(Pool, "max_auth_failures", integers(1, UNBOUNDED),
-        "Consecutive failed token refreshes after which an account is disabled (unless it is the last usable one).",
-        field!(pool.max_auth_failures)),
-    KeySpec::new(Pool, "pacing_per_minute", integers(0, UNBOUNDED),
-        "Requests per minute per account inside one process (a burst of that many, then evenly spaced); 0 is off.",
-        field!(pool.pacing_per_minute)),
-    KeySpec::new(Sessions, "binding_ttl", durations(Duration::ZERO, LONGEST_DURATION),
-        "A conversation stays on its account until this long after its last request.",
-        field!(sessions.binding_ttl)),
-    KeySpec::new(Sessions, "binding_cap", integers(0, UNBOUNDED),
-        "At most this many conversation bindings are kept; the oldest is dropped first.",
-        field!(sessions.binding_cap)),
-    KeySpec::new(Refresh, "expiry_margin", durations(Duration::ZERO, secs(3600)),
-        "A token expiring within this margin is refreshed before a request uses it.",
-        field!(refresh.expiry_margin)),
-    KeySpec::new(Refresh, "proactive", Kind::Bool,
-        "Refresh tokens in the background before they expire.",
-        field!(refresh.proactive)),
-    KeySpec::new(Refresh, "buffer", durations(secs(60), LONGEST_DURATION),
-        "The background refresh renews tokens expiring within this time.",
-        field!(refresh.buffer)),
-    KeySpec::new(Refresh, "interval", durations(secs(30), LONGEST_DURATION),
-        "The pause between two background refresh checks (varied by up to 10 %).",
-        field!(refresh.interval)),
-    KeySpec::new(Refresh, "lock_timeout", durations(secs(REQUEST_TIMEOUT.as_secs() + 1), secs(3600)),
-        "The longest wait for another process's refresh of the same account; longer than the 30 s request timeout.",
-        field!(refresh.lock_timeout)),
-    KeySpec::new(Retry, "server_retries", integers(0, 10),
-        "Retries of a 5xx response on the same account before rotating.",
-        field!(retry.server_retries)),
-    KeySpec::new(Retry, "min_attempts", integers(1, UNBOUNDED),
-        "A request is tried at most max(min_attempts, attempts_per_account × eligible accounts) times.",
-        field!(retry.min_attempts)),
-    KeySpec::new(Retry, "attempts_per_account", integers(1, UNBOUNDED),
-        "Attempts per eligible account in a request's budget (see min_attempts).",
-        field!(retry.attempts_per_account)),
-    KeySpec::new(RateLimit, "ladder_start", durations(Duration::from_millis(1), LONGEST_DURATION),
-        "The first rest of an account after a rate limit that names no deadline; each next one doubles.",
-        field!(ratelimit.ladder_start)),
-    KeySpec::new(RateLimit, "ladder_max", durations(Duration::from_millis(1), LONGEST_DURATION),
-        "The longest such rest (at least ladder_start); also the longest overload rest.",
-        field!(ratelimit.ladder_max)),
-    KeySpec::new(RateLimit, "billing_block", durations(Duration::ZERO, LONGEST_DURATION),
-        "How long an account whose provider reports a billing problem rests at least.",
-        field!(ratelimit.billing_block)),
-    KeySpec::new(RateLimit, "overload_cooldown", durations(Duration::ZERO, LONGEST_DURATION),
-        "How long an overloaded (529) response rests the account at least (at most ladder_max).",
-        field!(ratelimit.overload_cooldown)),
-    KeySpec::new(Storage, "lock_timeout", durations(Duration::ZERO, secs(3600)),
-        "The longest a change of the accounts or claims file waits for another process's change.",
-        field!(storage.lock_timeout)),
-    KeySpec::new(Storage, "bookkeeping_interval", durations(Duration::ZERO, secs(3600)),
-        "An account's lastUsed is written at most this often.",
-        field!(storage.bookkeeping_interval)),
-    KeySpec::new(Claims, "expiry", durations(secs(1), secs(3600)),
-        "A claim of a process without a heartbeat for this long is void.",
-        field!(claims.expiry)),
-    KeySpec::new(Claims, "heartbeat", durations(secs(1), secs(3600)),
-        "How often a process renews its claims (shorter than expiry).",
-        field!(claims.heartbeat)),
+    KeySpec {
+        section: Pool,
+        key: "strategy",
+        kind: Kind::Choice(STRATEGIES),
+        doc: "How the next account is chosen: stay on one (sticky), take turns (round-robin), or score usage, reset pace and health (hybrid).",
+        access: field!(pool.strategy),
+    },
+    KeySpec {
+        section: Pool,
+        key: "soft_quota_percent",
+        kind: Kind::Percent,
+        doc: "Accounts whose 5-hour or 7-day usage reaches this percent are used only when no other is usable; 100 is off.",
+        access: field!(pool.soft_quota_percent),
+    },
+    KeySpec {
+        section: Pool,
+        key: "cross_process_claims",
+        kind: Kind::Bool,
+        doc: "Avoid accounts other live processes hold, and claim the ones this process uses.",
+        access: field!(pool.cross_process_claims),
+    },
+    KeySpec {
+        section: Pool,
+        key: "max_wait",
+        kind: durations(Duration::ZERO, secs(3600)),
+        doc: "How long a request waits for the soonest rate-limit reset before failing with \"all accounts rate-limited\".",
+        access: field!(pool.max_wait),
+    },
+    KeySpec {
+        section: Pool,
+        key: "max_auth_failures",
+        kind: integers(1, UNBOUNDED),
+        doc: "Consecutive failed token refreshes after which an account is disabled (unless it is the last usable one).",
+        access: field!(pool.refresh.max_auth_failures),
+    },
+    KeySpec {
+        section: Pool,
+        key: "pacing_per_minute",
+        kind: integers(0, UNBOUNDED),
+        doc: "Requests per minute per account inside one process (a burst of that many, then evenly spaced); 0 is off.",
+        access: field!(pacing_per_minute),
+    },
+    KeySpec {
+        section: Sessions,
+        key: "binding_ttl",
+        kind: durations(Duration::ZERO, LONGEST_DURATION),
+        doc: "A conversation stays on its account until this long after its last request.",
+        access: field!(pool.session_binding_ttl),
+    },
+    KeySpec {
+        section: Sessions,
+        key: "binding_cap",
+        kind: integers(0, UNBOUNDED),
+        doc: "At most this many conversation bindings are kept; the oldest is dropped first.",
+        access: field!(pool.session_binding_cap),
+    },
+    KeySpec {
+        section: Refresh,
+        key: "expiry_margin",
+        kind: durations(Duration::ZERO, secs(3600)),
+        doc: "A token expiring within this margin is refreshed before a request uses it.",
+        access: field!(pool.refresh.expiry_margin),
+    },
+    KeySpec {
+        section: Refresh,
+        key: "proactive",
+        kind: Kind::Bool,
+        doc: "Refresh tokens in the background before they expire.",
+        access: field!(pool.proactive.enabled),
+    },
+    KeySpec {
+        section: Refresh,
+        key: "buffer",
+        kind: durations(secs(60), LONGEST_DURATION),
+        doc: "The background refresh renews tokens expiring within this time.",
+        access: field!(pool.proactive.buffer),
+    },
+    KeySpec {
+        section: Refresh,
+        key: "interval",
+        kind: durations(secs(30), LONGEST_DURATION),
+        doc: "The pause between two background refresh checks (varied by up to 10 %).",
+        access: field!(pool.proactive.interval),
+    },
+    KeySpec {
+        section: Refresh,
+        key: "lock_timeout",
+        kind: durations(secs(REQUEST_TIMEOUT.as_secs() + 1), secs(3600)),
+        doc: "The longest wait for another process's refresh of the same account; longer than the 30 s request timeout.",
+        access: field!(pool.refresh.lock_timeout),
+    },
+    KeySpec {
+        section: Refresh,
+        key: "auth_backoff",
+        kind: durations(secs(1), secs(3600)),
+        doc: "How long an account rests after a refresh failed transiently (network, timeout, 5xx) or its refresh lock stayed busy; the rest ends by itself and never counts toward disabling.",
+        access: field!(pool.refresh.auth_backoff),
+    },
+    KeySpec {
+        section: Retry,
+        key: "server_retries",
+        kind: integers(0, 10),
+        doc: "Retries of a 5xx response on the same account before rotating.",
+        access: field!(pool.server_retries),
+    },
+    KeySpec {
+        section: Retry,
+        key: "min_attempts",
+        kind: integers(1, UNBOUNDED),
+        doc: "A request is tried at most max(min_attempts, attempts_per_account × eligible accounts) times.",
+        access: field!(pool.min_attempts),
+    },
+    KeySpec {
+        section: Retry,
+        key: "attempts_per_account",
+        kind: integers(1, UNBOUNDED),
+        doc: "Attempts per eligible account in a request's budget (see min_attempts).",
+        access: field!(pool.attempts_per_account),
+    },
+    KeySpec {
+        section: RateLimit,
+        key: "ladder_start",
+        kind: durations(Duration::from_millis(1), LONGEST_DURATION),
+        doc: "The first rest of an account after a rate limit that names no deadline; each next one doubles.",
+        access: field!(ladder.start),
+    },
+    KeySpec {
+        section: RateLimit,
+        key: "ladder_max",
+        kind: durations(Duration::from_millis(1), LONGEST_DURATION),
+        doc: "The longest such rest (at least ladder_start); also the longest overload rest.",
+        access: field!(ladder.max),
+    },
+    KeySpec {
+        section: RateLimit,
+        key: "billing_block",
+        kind: durations(Duration::ZERO, LONGEST_DURATION),
+        doc: "How long an account whose provider reports a billing problem rests at least.",
+        access: field!(pool.cooldown.billing_block),
+    },
+    KeySpec {
+        section: RateLimit,
+        key: "overload_cooldown",
+        kind: durations(Duration::ZERO, LONGEST_DURATION),
+        doc: "How long an overloaded (529) response rests the account at least (at most ladder_max).",
+        access: field!(pool.cooldown.overload_cooldown),
+    },
+    KeySpec {
+        section: Storage,
+        key: "lock_timeout",
+        kind: durations(Duration::ZERO, secs(3600)),
+        doc: "The longest a change of the accounts or claims file waits for another process's change.",
+        access: Access::Field {
+            get: |config| Typed::to_value(&config.store.lock_timeout),
+            // One wait for both files a change may lock.
+            set: |config, value| {
+                if let Some(timeout) = Typed::from_value(value) {
+                    config.store.lock_timeout = timeout;
+                    config.claims.lock_timeout = timeout;
+                }
+            },
+        },
+    },
+    KeySpec {
+        section: Storage,
+        key: "bookkeeping_interval",
+        kind: durations(Duration::ZERO, secs(3600)),
+        doc: "An account's lastUsed is written at most this often.",
+        access: field!(store.bookkeeping_interval),
+    },
+    KeySpec {
+        section: Claims,
+        key: "expiry",
+        kind: durations(secs(1), secs(3600)),
+        doc: "A claim of a process without a heartbeat for this long is void.",
+        access: field!(claims.expiry),
+    },
+    KeySpec {
+        section: Claims,
+        key: "heartbeat",
+        kind: durations(secs(1), secs(3600)),
+        doc: "How often a process renews its claims (shorter than expiry).",
+        access: Access::Field {
+            // Options set in code may renew only on demand (`None`); the file always renews.
+            get: |config| {
+                let claims = &config.claims;
+                Typed::to_value(&claims.heartbeat_interval.unwrap_or(claims.expiry / 3))
+            },
+            set: |config, value| {
+                if let Some(interval) = Typed::from_value(value) {
+                    config.claims.heartbeat_interval = Some(interval);
+                }
+            },
+        },
+    },
 ];
 
 /// The keys of `[providers.anthropic]` after its endpoints.
-#[rustfmt::skip]
 static ANTHROPIC_KEYS: &[KeySpec] = &[
-    KeySpec::new(ANTHROPIC_SECTION, "user_agent", Kind::Text,
-        "The User-Agent of token, usage and API requests.",
-        text!(ANTHROPIC, user_agent, |d| d.user_agent)),
-    KeySpec::new(ANTHROPIC_SECTION, "client_id", Kind::Text,
-        "The OAuth client id.", text!(ANTHROPIC, client_id, |d| d.client_id)),
+    KeySpec {
+        section: ANTHROPIC_SECTION,
+        key: "user_agent",
+        kind: Kind::Text,
+        doc: "The User-Agent of token, usage and API requests.",
+        access: text!(ANTHROPIC, user_agent, |d| d.user_agent),
+    },
+    KeySpec {
+        section: ANTHROPIC_SECTION,
+        key: "client_id",
+        kind: Kind::Text,
+        doc: "The OAuth client id.",
+        access: text!(ANTHROPIC, client_id, |d| d.client_id),
+    },
 ];
 
 /// The keys of `[providers.codex]` after its endpoints.
-#[rustfmt::skip]
 static CODEX_KEYS: &[KeySpec] = &[
-    KeySpec::new(CODEX_SECTION, "user_agent", Kind::Text,
-        "The User-Agent of token, usage and API requests.",
-        text!(CODEX, user_agent, |d| d.user_agent)),
-    KeySpec::new(CODEX_SECTION, "originator", Kind::Text,
-        "The originator header value.",
-        text!(CODEX, originator, |d| d.originator.unwrap_or_default())),
-    KeySpec::new(CODEX_SECTION, "callback_port", integers(0, 65_535),
-        "The loopback port of the browser login's callback (0 picks a free port).",
-        Access::Field {
+    KeySpec {
+        section: CODEX_SECTION,
+        key: "user_agent",
+        kind: Kind::Text,
+        doc: "The User-Agent of token, usage and API requests.",
+        access: text!(CODEX, user_agent, |d| d.user_agent),
+    },
+    KeySpec {
+        section: CODEX_SECTION,
+        key: "originator",
+        kind: Kind::Text,
+        doc: "The originator header value.",
+        access: text!(CODEX, originator, |d| d.originator.unwrap_or_default()),
+    },
+    KeySpec {
+        section: CODEX_SECTION,
+        key: "callback_port",
+        kind: integers(0, 65_535),
+        doc: "The loopback port of the browser login's callback (0 picks a free port).",
+        access: Access::Field {
             get: |config| {
-                let port = config.providers.codex.callback_port
-                    .unwrap_or_else(|| ProviderDescriptor::codex().callback_port);
+                let builtin = || ProviderDescriptor::codex().callback_port;
+                let port = config.providers.codex.callback_port.unwrap_or_else(builtin);
                 Value::Integer(u64::from(port))
             },
             set: |config, value| {
@@ -394,9 +525,15 @@ static CODEX_KEYS: &[KeySpec] = &[
                     config.providers.codex.callback_port = u16::try_from(port).ok();
                 }
             },
-        }),
-    KeySpec::new(CODEX_SECTION, "client_id", Kind::Text,
-        "The OAuth client id.", text!(CODEX, client_id, |d| d.client_id)),
+        },
+    },
+    KeySpec {
+        section: CODEX_SECTION,
+        key: "client_id",
+        kind: Kind::Text,
+        doc: "The OAuth client id.",
+        access: text!(CODEX, client_id, |d| d.client_id),
+    },
 ];
 
 /// The Markdown table of every key, as `docs/CONFIG.md` shows it between its markers.

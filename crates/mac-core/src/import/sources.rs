@@ -77,6 +77,10 @@ impl ImportSources {
     }
 
     /// Every known location, from the process environment: see [`ImportSources::locate`].
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the injection point of the process environment into import discovery"
+    )]
     pub fn from_process_env() -> Self {
         Self::locate(|key| std::env::var_os(key))
     }

@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use mac_claims::ClaimsOptions;
 use mac_core::config::{
-    Checked, ClaimsSettings, ConfigErrors, MacConfig, Origin, PoolSettings, Position,
-    ProviderSettings, ProvidersSettings, RateLimitSettings, RefreshSettings, RetrySettings, SCHEMA,
-    Section, SessionSettings, Source, StorageSettings, no_env,
+    Checked, ConfigErrors, LadderBounds, MacConfig, Origin, Position, ProviderSettings,
+    ProvidersSettings, SCHEMA, Section, Source, no_env,
 };
 use mac_executor::{PoolConfig, ProactiveConfig, RefreshConfig, Strategy};
 use mac_ratelimit::{CooldownPolicy, Ladder};
@@ -68,6 +67,7 @@ proactive = false
 buffer = "45m"
 interval = 600
 lock_timeout = "50s"
+auth_backoff = "45s"
 
 [retry]
 server_retries = 0
@@ -130,6 +130,7 @@ const EVERY_VAR: &[(&str, &str)] = &[
     ("MAC_REFRESH_BUFFER", "45m"),
     ("MAC_REFRESH_INTERVAL", "10m"),
     ("MAC_REFRESH_LOCK_TIMEOUT", "50s"),
+    ("MAC_REFRESH_AUTH_BACKOFF", "45s"),
     ("MAC_RETRY_SERVER_RETRIES", "0"),
     ("MAC_RETRY_MIN_ATTEMPTS", "4"),
     ("MAC_RETRY_ATTEMPTS_PER_ACCOUNT", "2"),
@@ -171,31 +172,48 @@ const EVERY_VAR: &[(&str, &str)] = &[
 /// What [`EVERY_KEY`] and [`EVERY_VAR`] configure.
 fn every_key_expected() -> MacConfig {
     MacConfig {
-        pool: PoolSettings {
+        pool: PoolConfig {
             strategy: Strategy::Hybrid,
             soft_quota_percent: 85.5,
             cross_process_claims: false,
             max_wait: secs(120),
-            max_auth_failures: 5,
-            pacing_per_minute: 30,
+            session_binding_ttl: secs(5400),
+            session_binding_cap: 50,
+            server_retries: 0,
+            min_attempts: 4,
+            attempts_per_account: 2,
+            cooldown: CooldownPolicy {
+                billing_block: secs(172_800),
+                overload_cooldown: secs(30),
+                ..CooldownPolicy::default()
+            },
+            refresh: RefreshConfig {
+                expiry_margin: secs(120),
+                lock_timeout: secs(50),
+                max_auth_failures: 5,
+                auth_backoff: secs(45),
+            },
+            proactive: ProactiveConfig {
+                enabled: false,
+                interval: secs(600),
+                buffer: secs(2700),
+                ..ProactiveConfig::default()
+            },
+            ..PoolConfig::default()
         },
-        sessions: SessionSettings { binding_ttl: secs(5400), binding_cap: 50 },
-        refresh: RefreshSettings {
-            expiry_margin: secs(120),
-            proactive: false,
-            buffer: secs(2700),
-            interval: secs(600),
-            lock_timeout: secs(50),
+        ladder: LadderBounds { start: Duration::from_millis(500), max: secs(600) },
+        pacing_per_minute: 30,
+        store: StoreOptions {
+            lock_timeout: secs(20),
+            bookkeeping_interval: secs(1),
+            ..StoreOptions::default()
         },
-        retry: RetrySettings { server_retries: 0, min_attempts: 4, attempts_per_account: 2 },
-        ratelimit: RateLimitSettings {
-            ladder_start: Duration::from_millis(500),
-            ladder_max: secs(600),
-            billing_block: secs(172_800),
-            overload_cooldown: secs(30),
+        claims: ClaimsOptions {
+            expiry: secs(90),
+            heartbeat_interval: Some(secs(30)),
+            lock_timeout: secs(20),
+            ..ClaimsOptions::default()
         },
-        storage: StorageSettings { lock_timeout: secs(20), bookkeeping_interval: secs(1) },
-        claims: ClaimsSettings { expiry: secs(90), heartbeat: secs(30) },
         providers: ProvidersSettings {
             anthropic: ProviderSettings {
                 endpoints: endpoints(&[
@@ -312,8 +330,8 @@ fn load_reads_the_file_and_the_environment() {
     std::fs::write(&path, "[retry]\nmin_attempts = 9\n").unwrap();
     let config = MacConfig::load(&path, env(&[("MAC_RETRY_SERVER_RETRIES", "1")])).unwrap();
     assert_eq!(
-        config.retry,
-        RetrySettings { server_retries: 1, min_attempts: 9, ..RetrySettings::default() }
+        (config.pool.server_retries, config.pool.min_attempts, config.pool.attempts_per_account),
+        (1, 9, PoolConfig::default().attempts_per_account)
     );
 }
 
@@ -361,7 +379,7 @@ fn durations_in_every_form() {
     ];
     for (written, expected) in ok {
         let config = parse(&format!("[sessions]\nbinding_ttl = {written}\n"));
-        assert_eq!(config.sessions.binding_ttl, expected, "binding_ttl = {written}");
+        assert_eq!(config.pool.session_binding_ttl, expected, "binding_ttl = {written}");
     }
 
     let bad = [
@@ -388,9 +406,9 @@ fn toml_number_forms_are_accepted() {
         "[sessions]\nbinding_cap = 1_000\n\n[providers.codex]\ncallback_port = 0x5B4\n\n\
          [pool]\nmax_auth_failures = +4\nsoft_quota_percent = 9.5e1\n",
     );
-    assert_eq!(config.sessions.binding_cap, 1000);
+    assert_eq!(config.pool.session_binding_cap, 1000);
     assert_eq!(config.providers.codex.callback_port, Some(1460));
-    assert_eq!(config.pool.max_auth_failures, 4);
+    assert_eq!(config.pool.refresh.max_auth_failures, 4);
     assert!((config.pool.soft_quota_percent - 95.0).abs() < f64::EPSILON);
 }
 
@@ -450,6 +468,7 @@ max_wait = "2h"
 buffer = "30s"
 interval = "10s"
 lock_timeout = "30s"
+auth_backoff = "2h"
 
 [retry]
 server_retries = 11
@@ -478,7 +497,10 @@ fn cross_checked_values_are_errors_at_the_key_that_was_set() {
     );
     // Both set, consistently: fine.
     let config = parse("[claims]\nexpiry = \"2m\"\nheartbeat = \"1m\"\n");
-    assert_eq!(config.claims, ClaimsSettings { expiry: secs(120), heartbeat: secs(60) });
+    assert_eq!(
+        (config.claims.expiry, config.claims.heartbeat_interval),
+        (secs(120), Some(secs(60)))
+    );
 }
 
 #[test]
@@ -601,7 +623,7 @@ fn every_setting_reaches_the_lower_crates() {
             expiry_margin: secs(120),
             lock_timeout: secs(50),
             max_auth_failures: 5,
-            ..RefreshConfig::default()
+            auth_backoff: secs(45),
         },
         proactive: ProactiveConfig {
             enabled: false,

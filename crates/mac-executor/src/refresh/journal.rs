@@ -5,8 +5,9 @@
 //! lock timeout, a read-only or newer-version file) or the process dies first, the account is
 //! dead at its next refresh (`invalid_grant`). So the grant is written first to a journal file
 //! beside the accounts file — `<accounts file>.grant.<uuid>.pending`, mode `0600` (it holds
-//! tokens, like the accounts file itself), written to a temp file, fsynced and renamed — while
-//! the account's refresh lock is held. Only then is the accounts file written; the journal is
+//! tokens, like the accounts file itself), written through mac-storage's crash-safe private
+//! write (temp file, fsync, rename, directory fsync) — while the account's refresh lock is held
+//! (that lock, not the accounts file's, keeps writers of one journal apart). Only then is the accounts file written; the journal is
 //! removed once the grant is there.
 //!
 //! Whoever takes the refresh lock next — this process or another, or a new process at its first
@@ -19,9 +20,9 @@
 //! not be made durable is refused rather than spending the token.
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use mac_storage::file::{FileIoError, remove_private, write_private_atomic};
 use mac_storage::{CredentialPatch, EpochMs, Secret};
 use serde_json::{Value, json};
 
@@ -43,16 +44,16 @@ pub(crate) fn journal_path(accounts_file: &Path, safe_uuid: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Checks that a journal can be written at `path` (creates and removes a probe beside it).
-pub(crate) fn probe(path: &Path) -> std::io::Result<()> {
-    let probe = temp_path(path);
-    let file = private_create(&probe)?;
-    drop(file);
-    fs::remove_file(&probe)
+/// Checks that a journal can be written at `path`: writes and removes a probe beside it, the
+/// same way the journal itself is written.
+pub(crate) fn probe(path: &Path) -> Result<(), FileIoError> {
+    let probe = probe_path(path);
+    write_private_atomic(&probe, b"")?;
+    remove_private(&probe)
 }
 
-/// Writes `grant` to `path` durably: temp file (`0600`), fsync, rename, fsync of the directory.
-pub(crate) fn write(path: &Path, grant: &PendingGrant) -> std::io::Result<()> {
+/// Writes `grant` to `path` durably (`0600`, atomic, fsynced; see the module docs).
+pub(crate) fn write(path: &Path, grant: &PendingGrant) -> Result<(), FileIoError> {
     let body = json!({
         "usedRefreshToken": grant.used_refresh_token,
         "accessToken": grant.patch.access_token,
@@ -62,16 +63,7 @@ pub(crate) fn write(path: &Path, grant: &PendingGrant) -> std::io::Result<()> {
         "accountId": grant.patch.account_id,
         "email": grant.patch.email,
     });
-    let temp = temp_path(path);
-    let mut file = private_create(&temp)?;
-    file.write_all(body.to_string().as_bytes())?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&temp, path)?;
-    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    write_private_atomic(path, body.to_string().as_bytes())
 }
 
 /// Reads the journal at `path`: `Ok(None)` when there is none, or when it does not parse (a
@@ -91,11 +83,8 @@ pub(crate) fn read(path: &Path) -> std::io::Result<Option<PendingGrant>> {
 }
 
 /// Removes the journal at `path` (absent is fine).
-pub(crate) fn remove(path: &Path) -> std::io::Result<()> {
-    match fs::remove_file(path) {
-        Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
-        _ => Ok(()),
-    }
+pub(crate) fn remove(path: &Path) -> Result<(), FileIoError> {
+    remove_private(path)
 }
 
 fn decode(value: &Value) -> Option<PendingGrant> {
@@ -113,23 +102,12 @@ fn decode(value: &Value) -> Option<PendingGrant> {
     })
 }
 
-fn temp_path(path: &Path) -> PathBuf {
+/// `<journal>.probe`: one name per journal, so a probe left by a killed process is overwritten
+/// by the next one instead of piling up.
+fn probe_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
-    name.push(format!(".tmp.{}", std::process::id()));
+    name.push(".probe");
     PathBuf::from(name)
-}
-
-/// Creates (truncating) `path` with mode `0600`, never through a symbolic link.
-fn private_create(path: &Path) -> std::io::Result<fs::File> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        let no_follow = i32::try_from(rustix::fs::OFlags::NOFOLLOW.bits()).unwrap_or(0);
-        options.mode(0o600).custom_flags(no_follow);
-    }
-    options.open(path)
 }
 
 #[cfg(test)]

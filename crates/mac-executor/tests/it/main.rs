@@ -1,5 +1,9 @@
 //! Integration tests of mac-executor (one binary, modules by area).
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests write fixture files directly and damage them on purpose"
+)]
 // Test code: a failed unwrap is a failed assertion, with its location.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

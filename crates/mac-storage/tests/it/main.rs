@@ -1,5 +1,9 @@
 //! Integration tests of `mac-storage` against real files (one test binary, modules by area).
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests write fixture files directly and read their harness's environment"
+)]
 // Test code: a failed unwrap is a failed assertion, with its location.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
