@@ -1,9 +1,11 @@
 //! `config.toml`: every setting of a pool, validated per key (DECISIONS.md D17).
 //!
 //! The file lives in the data directory (`DataDir::config_file()`); a missing or empty file
-//! means every default. Every key is listed once, in [`SCHEMA`], with its section, kind (type
-//! and accepted range), default, one-line doc and environment variable; `docs/CONFIG.md`
-//! shows the same table (a test keeps them equal).
+//! means every default. Every key is defined once, in [`SCHEMA`]: its section, name, kind
+//! (type and accepted range), one-line doc and the field of [`MacConfig`] its value goes to;
+//! its default is that field's default (the lower crate's own) and its environment variable
+//! follows from its name. `docs/CONFIG.md` shows the same table (a test keeps them equal).
+//! Adding a key is one row in `schema.rs` plus the field it sets, in the crate that uses it.
 //!
 //! Reading is strict, unlike the seed (SEED §5.22): the whole file is read, and an unknown
 //! section or key, a wrong type, an out-of-range value or a TOML syntax error is a
@@ -39,37 +41,32 @@ use std::path::Path;
 
 use mac_adapters::{EndpointKeyError, ProviderDescriptor};
 use mac_claims::ClaimsOptions;
-use mac_executor::{PoolConfig, ProactiveConfig, RefreshConfig};
-use mac_ratelimit::{CooldownPolicy, Ladder};
+use mac_executor::PoolConfig;
 use mac_storage::{DataDir, Provider, StoreOptions};
 
 pub use checked::{Checked, Source};
 pub use error::{ConfigError, ConfigErrors, Origin, Position};
 pub use schema::{KeySpec, SCHEMA, docs_table};
 pub use section::Section;
-pub use settings::{
-    ClaimsSettings, PoolSettings, ProviderSettings, ProvidersSettings, RateLimitSettings,
-    RefreshSettings, RetrySettings, SessionSettings, StorageSettings,
-};
+pub use settings::{LadderBounds, ProviderSettings, ProvidersSettings};
 pub use value::{Kind, LONGEST_DURATION, Value};
 
-/// Every setting of `config.toml`, typed. `Default` is what a missing file means.
+/// Every setting of `config.toml`, typed, held in the lower crates' own option structs so a
+/// key's value goes straight where it is used. `Default` is what a missing file means: exactly
+/// those crates' defaults.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MacConfig {
-    /// `[pool]`
-    pub pool: PoolSettings,
-    /// `[sessions]`
-    pub sessions: SessionSettings,
-    /// `[refresh]`
-    pub refresh: RefreshSettings,
-    /// `[retry]`
-    pub retry: RetrySettings,
-    /// `[ratelimit]`
-    pub ratelimit: RateLimitSettings,
-    /// `[storage]`
-    pub storage: StorageSettings,
-    /// `[claims]`
-    pub claims: ClaimsSettings,
+    /// `[pool]`, `[sessions]`, `[refresh]`, `[retry]` and `[ratelimit]` (but the ladder's
+    /// bounds, in [`ladder`](Self::ladder)): the executor's settings.
+    pub pool: PoolConfig,
+    /// `[ratelimit] ladder_start` and `ladder_max` as written.
+    pub ladder: LadderBounds,
+    /// `[pool] pacing_per_minute`: requests per minute per account in one process; 0 is off.
+    pub pacing_per_minute: u32,
+    /// `[storage]`: the account store's settings.
+    pub store: StoreOptions,
+    /// `[claims]`, and `[storage] lock_timeout` (the claims file's too).
+    pub claims: ClaimsOptions,
     /// `[providers.anthropic]`, `[providers.codex]`
     pub providers: ProvidersSettings,
 }
@@ -77,6 +74,10 @@ pub struct MacConfig {
 /// Reads an environment variable of this process, for [`MacConfig::load`]'s `env`. A value
 /// that is not Unicode is passed on with replacement characters, so it fails validation
 /// rather than being ignored.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the injection point of the process environment into config loading"
+)]
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var_os(name).map(|value| value.to_string_lossy().into_owned())
 }
@@ -143,40 +144,9 @@ impl MacConfig {
     /// The executor's settings for a pool of `provider` (the same for both providers today).
     pub fn pool_config(&self, provider: Provider) -> PoolConfig {
         let _ = provider;
-        let base = PoolConfig::default();
-        PoolConfig {
-            strategy: self.pool.strategy,
-            soft_quota_percent: self.pool.soft_quota_percent,
-            cross_process_claims: self.pool.cross_process_claims,
-            max_wait: self.pool.max_wait,
-            session_binding_ttl: self.sessions.binding_ttl,
-            session_binding_cap: self.sessions.binding_cap,
-            server_retries: self.retry.server_retries,
-            min_attempts: self.retry.min_attempts,
-            attempts_per_account: self.retry.attempts_per_account,
-            cooldown: CooldownPolicy {
-                ladder: Ladder::new(
-                    self.ratelimit.ladder_start,
-                    Ladder::DEFAULT.factor(),
-                    self.ratelimit.ladder_max,
-                ),
-                billing_block: self.ratelimit.billing_block,
-                overload_cooldown: self.ratelimit.overload_cooldown,
-            },
-            refresh: RefreshConfig {
-                expiry_margin: self.refresh.expiry_margin,
-                lock_timeout: self.refresh.lock_timeout,
-                max_auth_failures: self.pool.max_auth_failures,
-                ..base.refresh
-            },
-            proactive: ProactiveConfig {
-                enabled: self.refresh.proactive,
-                interval: self.refresh.interval,
-                buffer: self.refresh.buffer,
-                ..base.proactive
-            },
-            ..base
-        }
+        let mut pool = self.pool.clone();
+        pool.cooldown.ladder = self.ladder.ladder(pool.cooldown.ladder.factor());
+        pool
     }
 
     /// The descriptor of `provider`: the built-in one with this configuration's overrides.
@@ -210,25 +180,16 @@ impl MacConfig {
 
     /// The account store's settings.
     pub fn store_options(&self) -> StoreOptions {
-        StoreOptions {
-            lock_timeout: self.storage.lock_timeout,
-            bookkeeping_interval: self.storage.bookkeeping_interval,
-            ..StoreOptions::default()
-        }
+        self.store.clone()
     }
 
-    /// The claims' settings (`[storage] lock_timeout` is also the claims file's).
+    /// The claims' settings.
     pub fn claims_options(&self) -> ClaimsOptions {
-        ClaimsOptions {
-            expiry: self.claims.expiry,
-            heartbeat_interval: Some(self.claims.heartbeat),
-            lock_timeout: self.storage.lock_timeout,
-            ..ClaimsOptions::default()
-        }
+        self.claims.clone()
     }
 
     /// Requests per minute per account for `mac_ratelimit::Pacer::per_minute`; `None` is off.
     pub fn pacing_per_minute(&self) -> Option<NonZeroU32> {
-        NonZeroU32::new(self.pool.pacing_per_minute)
+        NonZeroU32::new(self.pacing_per_minute)
     }
 }
