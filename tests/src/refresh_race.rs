@@ -1,4 +1,5 @@
-//! The cross-process refresh race (issue 5; PEERS pain 1; SEED L18): N processes share one pool
+//! The cross-process refresh race (D11: two processes refreshing one grant log the user out, the
+//! failure users of peer tools report most): N processes share one pool
 //! whose access token has expired and whose fake token endpoint accepts each refresh token once,
 //! slowly; all send a request at the same moment. Exactly one refresh request may reach the
 //! provider, every process must succeed with the new token, and no account may be disabled.

@@ -292,8 +292,6 @@ const OUTSIDE_REFERENCE_EXEMPT: &[&str] = &[
     "crates/mac-core",
     // swept in a later pass
     "crates/mac-executor",
-    // swept in a later pass
-    "tests",
     // swept in a later pass (generated from mac-core's config schema)
     "docs/CONFIG.md",
 ];

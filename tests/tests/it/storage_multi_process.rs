@@ -1,4 +1,5 @@
-//! Many OS processes change one accounts file at once: no update is lost (SEED §3.3, D5).
+//! Many OS processes change one accounts file at once: no update is lost (D5; the
+//! seed's multi-process suite, as revised).
 //! CI runs a small size; `cargo xtask bench storage` runs 8 × 200.
 
 use std::collections::HashSet;
