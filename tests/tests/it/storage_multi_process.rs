@@ -32,20 +32,7 @@ fn multi_process_increments_are_never_lost() {
     let store = AccountStore::at_path(&file, StoreOptions::default());
     add_accounts(&store, "seed", 10).unwrap();
 
-    let mut children: Vec<ChildGuard> = (0..WRITERS)
-        .map(|_| {
-            let mut command = storage_worker();
-            command
-                .args(["increment", file.to_str().unwrap(), &EACH.to_string(), "--wait-go"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            spawn_guarded(&mut command).unwrap()
-        })
-        .collect();
-    for child in &mut children {
-        child.child_mut().stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
-    }
+    let children = spawn_incrementers(&file, WRITERS, EACH, &[]);
     for child in children {
         let stdout = wait_ok(child);
         let latencies = stdout.trim().strip_prefix("latencies_us=").unwrap().split(',').count();
