@@ -221,6 +221,16 @@ impl ProviderDescriptor {
         Ok(())
     }
 
+    /// Moves the browser login's callback server to `port`. A port other than the registered
+    /// one is the user's choice, so the fallback to the provider's second registered port (which
+    /// only stands in for the registered one) is dropped.
+    pub fn set_callback_port(&mut self, port: u16) {
+        if port != self.callback_port {
+            self.callback_fallback_port = None;
+        }
+        self.callback_port = port;
+    }
+
     /// The endpoint of config key `key`; `None` for an unknown key or one this provider has
     /// no endpoint for.
     pub fn endpoint(&self, key: &str) -> Option<&Url> {
@@ -283,6 +293,15 @@ fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_callback_port_of_the_users_choice_has_no_fallback() {
+        let mut codex = ProviderDescriptor::codex();
+        codex.set_callback_port(1455);
+        assert_eq!((codex.callback_port, codex.callback_fallback_port), (1455, Some(1457)));
+        codex.set_callback_port(4000);
+        assert_eq!((codex.callback_port, codex.callback_fallback_port), (4000, None));
+    }
 
     #[test]
     fn built_in_descriptors_have_every_fact() {

@@ -165,12 +165,7 @@ impl MacConfig {
             descriptor.originator = Some(originator.clone());
         }
         if let Some(port) = settings.callback_port {
-            // A port other than the registered one is the user's choice: the fallback to the
-            // provider's second registered port only stands in for the registered one.
-            if port != descriptor.callback_port {
-                descriptor.callback_fallback_port = None;
-            }
-            descriptor.callback_port = port;
+            descriptor.set_callback_port(port);
         }
         if let Some(client_id) = &settings.client_id {
             descriptor.client_id.clone_from(client_id);
