@@ -248,6 +248,7 @@ fn every_key_expected() -> MacConfig {
                 client_id: Some("codex-client".into()),
             },
         },
+        gateway: mac_core::config::GatewaySettings::default(),
     }
 }
 
