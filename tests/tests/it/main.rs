@@ -12,6 +12,7 @@ mod executor_grant_journal;
 mod executor_refresh_race;
 mod gateway;
 mod gateway_rotation;
+mod gateway_stream;
 mod gateway_support;
 mod load_generator;
 mod storage_conformance;
