@@ -11,6 +11,7 @@ mod claims_multi_process;
 mod executor_grant_journal;
 mod executor_refresh_race;
 mod gateway;
+mod gateway_process;
 mod gateway_rotation;
 mod gateway_stream;
 mod gateway_support;
