@@ -28,22 +28,11 @@ pub(crate) use finish::Finish;
 pub(crate) use upstream::Upstream;
 
 use self::body::ClientBody;
-use self::request::Refusal;
+use self::request::{HOP_BY_HOP, Refusal};
 use self::upstream::UpstreamResponse;
 use crate::events::{Outcome, Route};
 use crate::reply::{self, Problem};
 use crate::state::AppState;
-
-/// Headers of the provider's response that do not cross the gateway (hop-by-hop).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "te",
-    "trailer",
-    "upgrade",
-];
 
 /// Serves `request` on `route` (a proxied route) with `provider`'s pool.
 pub(crate) async fn forward(

@@ -25,8 +25,8 @@ use mac_executor::{RequestInfo, derive_session_key};
 use serde::Deserialize;
 use url::Url;
 
-/// Headers that never cross the gateway (compared lower-case).
-const DROPPED: &[&str] = &[
+/// Hop-by-hop headers (RFC 9110 §7.6.1), dropped both ways (compared lower-case).
+pub(super) const HOP_BY_HOP: &[&str] = &[
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -34,11 +34,12 @@ const DROPPED: &[&str] = &[
     "te",
     "trailer",
     "upgrade",
-    "host",
-    "content-length",
-    "proxy-authorization",
-    "accept-encoding",
 ];
+
+/// Request headers the provider never sees besides the hop-by-hop ones: set by the HTTP client
+/// (`Host`, `Content-Length`), meant for a proxy, or replaced (`Accept-Encoding`).
+const NOT_FORWARDED: &[&str] =
+    &["host", "content-length", "proxy-authorization", "accept-encoding"];
 
 /// A request ready to be shaped per attempt.
 #[derive(Debug)]
@@ -131,7 +132,9 @@ fn forwarded_headers(headers: &HeaderMap) -> Vec<(String, String)> {
         .iter()
         .filter(|(name, _)| {
             let name = name.as_str();
-            !DROPPED.contains(&name) && !named_by_connection.iter().any(|n| n == name)
+            !HOP_BY_HOP.contains(&name)
+                && !NOT_FORWARDED.contains(&name)
+                && !named_by_connection.iter().any(|n| n == name)
         })
         .filter_map(|(name, value)| {
             Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
