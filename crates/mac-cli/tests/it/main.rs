@@ -10,7 +10,6 @@
 
 mod accounts;
 mod config_doctor;
-mod demo;
 mod docs;
 mod errors;
 mod import;
