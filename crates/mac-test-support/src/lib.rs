@@ -8,6 +8,7 @@
 mod child;
 mod data_dir;
 pub mod fake_provider;
+pub mod fixtures;
 mod rng;
 
 pub use child::{ChildGuard, spawn_guarded};
