@@ -243,14 +243,15 @@ fn refresh_usage(
                 .filter(|_| account.expires_at.is_some_and(|at| at > now));
             let access = match (live, account.uuid.as_deref()) {
                 (Some(access), _) => Ok(access),
-                (None, Some(uuid)) => rt
-                    .block_on(refresh.fresh_credentials(uuid))
-                    .map_err(|err| format!("the token could not be renewed: {err}"))
-                    .and_then(|renewed| {
-                        renewed.credentials.access_token.ok_or_else(|| {
-                            "the renewed grant carries no access token".to_owned()
+                (None, Some(uuid)) => {
+                    rt.block_on(refresh.fresh_credentials(uuid))
+                        .map_err(|err| format!("the token could not be renewed: {err}"))
+                        .and_then(|renewed| {
+                            renewed.credentials.access_token.ok_or_else(|| {
+                                "the renewed grant carries no access token".to_owned()
+                            })
                         })
-                    }),
+                }
                 (None, None) => Err("the account has no id".to_owned()),
             };
             let result = access.and_then(|access| {
