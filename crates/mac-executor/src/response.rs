@@ -129,10 +129,14 @@ fn error_event_name(frame: &mac_adapters::SseFrame) -> String {
     if let Some(event) = &frame.event {
         return event.clone();
     }
-    serde_json::from_str::<serde_json::Value>(&frame.data)
-        .ok()
-        .and_then(|value| value.get("type")?.as_str().map(str::to_owned))
-        .unwrap_or_else(|| frame.event_name().to_owned())
+    json_type(frame.data.as_bytes()).unwrap_or_else(|| frame.event_name().to_owned())
+}
+
+/// The `type` field of a frame's JSON data, if it is an object with one (both providers repeat
+/// the event name there).
+pub(crate) fn json_type(data: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(data).ok()?;
+    value.get("type")?.as_str().map(str::to_owned)
 }
 
 /// The media type of a server-sent-event stream.

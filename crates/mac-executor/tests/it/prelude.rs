@@ -146,3 +146,17 @@ async fn an_error_status_is_classified_without_reading_a_prelude() {
     assert_eq!(done.account, h.uuids[1]);
     assert_eq!(h.rotations(), [RotationCause::RateLimited]);
 }
+
+/// A frame without an `event` line, reported under `SseFrame::event_name` (`message`), is named
+/// by its JSON `type`, as `mac_adapters::Prelude` named it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_frame_without_an_event_line_is_named_by_its_type() {
+    let h = Harness::new(2).await;
+    let script = Script::new(vec![ScriptedResponse::error_frame("message", CODEX_USAGE_LIMIT)]);
+    let pool = h.pool(Harness::config());
+    let done = pool.execute(&RequestInfo::default(), script.sender()).await.unwrap();
+    assert_eq!(done.account, h.uuids[1]);
+    assert_eq!(h.rotations(), [RotationCause::RateLimited]);
+    let cooled = cooled(&h);
+    assert_eq!((cooled[0].0, cooled[0].1), (0, RateLimitClass::FiveHourExhausted), "{cooled:?}");
+}
