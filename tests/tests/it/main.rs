@@ -9,6 +9,7 @@
 
 mod claims_multi_process;
 mod executor_grant_journal;
+mod executor_prelude;
 mod executor_refresh_race;
 mod load_generator;
 mod storage_conformance;
