@@ -10,7 +10,9 @@
 
 mod harness;
 
-use mac_test_support::Endpoint;
+use mac_adapters::jwt;
+use mac_test_support::fake_provider::OAUTH_BETA;
+use mac_test_support::{Endpoint, RecordedRequest};
 use serde_json::{Value, json};
 
 use harness::{Gateway, Pool, Run, Sandbox, installed};
@@ -195,8 +197,33 @@ fn through_the_gateway(
     let run = run(&gateway.origin, Key::Own(CLIENT_KEY));
     run.assert_success(client, &format!("mac serve's log:\n{}", gateway.log()));
     assert!(answer(&run).contains(&reply), "{client} did not print the reply:\n{}", run.stdout);
-    pool.served_by_the_pool(endpoint);
+    let requests = pool.served_by_the_pool(endpoint);
+    assert_shaped_for_the_provider(endpoint, &requests);
     pool.assert_never_saw(CLIENT_KEY);
+}
+
+/// Checks that each upstream request carries what the real provider demands with an OAuth
+/// token and a client's own request lacks: Anthropic's OAuth beta, and the ChatGPT account id
+/// of the very account whose token it carries.
+fn assert_shaped_for_the_provider(endpoint: Endpoint, requests: &[RecordedRequest]) {
+    for request in requests {
+        if endpoint == Endpoint::Messages {
+            let betas = request.header("anthropic-beta").unwrap_or_default();
+            assert!(
+                betas.split(',').any(|beta| beta.trim() == OAUTH_BETA),
+                "a Messages request reached the fake without the OAuth beta: {betas}"
+            );
+        } else {
+            let claims = request.bearer().and_then(jwt::decode_payload).unwrap_or_default();
+            let account = jwt::account_id_from_claims(&claims);
+            assert!(account.is_some(), "a Responses request's bearer names no ChatGPT account");
+            assert_eq!(
+                request.header("chatgpt-account-id"),
+                account.as_deref(),
+                "a Responses request names another account than its token's"
+            );
+        }
+    }
 }
 
 /// A client's whole standard output (Codex CLI and OpenCode print the answer as text).
