@@ -1,6 +1,6 @@
 //! Typed events of the executor for UIs and logs (D15): what was selected, why it rotated,
-//! which account cooled down until when, what was refreshed or disabled. They carry account
-//! ids and labels, never a token.
+//! which account cooled down until when, what was refreshed or disabled, how a response handed
+//! to the caller ended. They carry account ids and labels, never a token or a body.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,6 +57,30 @@ pub enum PoolEvent {
         /// How long the wait is.
         wait: Duration,
     },
+    /// A response handed to the caller ended and its account was released
+    /// ([`Lease::finish`](crate::Lease::finish), or the lease was dropped).
+    StreamEnded {
+        /// The account that served it.
+        account: String,
+        /// How it ended.
+        end: StreamEndKind,
+        /// From the hand-over to the caller to the end.
+        elapsed: Duration,
+    },
+}
+
+/// How a response handed to the caller ended ([`StreamEnd`](crate::StreamEnd) without its
+/// data).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamEndKind {
+    /// Read to its end.
+    Completed,
+    /// An in-band error frame after the commit point.
+    InBandError,
+    /// The upstream cut the stream or went silent.
+    UpstreamCut,
+    /// The client went away (or the lease was dropped unfinished).
+    ClientGone,
 }
 
 /// Why a request left an account.

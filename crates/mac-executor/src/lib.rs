@@ -9,14 +9,16 @@
 //! A plugin builds a [`Pool`] over the accounts file and the provider's client, and hands
 //! [`Pool::execute`] a closure that sends one attempt with the credentials it is given. The pool
 //! chooses the account, refreshes its token exactly once across processes, rotates on rate
-//! limits, auth failures, revoked tokens, 5xx and network errors, and waits (boundedly) when
-//! every account is cooling down.
+//! limits, auth failures, revoked tokens, 5xx, network errors and a 200 stream that opens with
+//! an error frame, and waits (boundedly) when every account is cooling down. The response comes
+//! back with a [`Lease`] that keeps its account held until the caller reports how the response
+//! ended ([`StreamEnd`]).
 //!
 //! ```no_run
 //! use std::sync::Arc;
 //!
 //! use mac_adapters::{AdapterClient, ProviderDescriptor};
-//! use mac_executor::{Attempt, BufferedResponse, Pool, RequestInfo, SendError};
+//! use mac_executor::{Attempt, BufferedResponse, Pool, RequestInfo, SendError, StreamEnd};
 //! use mac_storage::{AccountStore, DataDir, Provider, StoreOptions};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -45,7 +47,9 @@
 //!         }
 //!     })
 //!     .await?;
-//! println!("{} answered by {}", done.response.status, done.account);
+//! println!("{} answered by {}", done.response.status, done.lease.label());
+//! // The account stays held until the response has been read; then say how it ended.
+//! done.lease.finish(StreamEnd::Completed);
 //! pool.shutdown().await;
 //! # Ok(())
 //! # }
@@ -60,6 +64,7 @@ mod error;
 mod events;
 mod holds;
 mod jitter;
+mod lease;
 mod pool;
 mod proactive;
 mod refresh;
@@ -71,12 +76,13 @@ mod write_behind;
 
 pub use config::PoolConfig;
 pub use error::ExecuteError;
-pub use events::{EventSink, PoolEvent, RotationCause};
+pub use events::{EventSink, PoolEvent, RotationCause, StreamEndKind};
+pub use lease::{Lease, StreamEnd};
 pub use mac_ratelimit::PoolWait;
 pub use pool::{Attempt, Executed, Pool, PoolBuilder, RequestInfo};
 pub use proactive::{OnRefreshed, ProactiveConfig, ProactiveRefresher};
 pub use refresh::{Obtained, RefreshConfig, RefreshError, RefreshService, Refreshed};
-pub use response::{AttemptResponse, BufferedResponse, SendError, SendErrorKind};
+pub use response::{AttemptResponse, BufferedResponse, PreludeVerdict, SendError, SendErrorKind};
 pub use selection::{
     HybridScore, Selection, SelectionInput, SelectionReason, Strategy, UnknownStrategy,
     hybrid_score, reset_pace, select,

@@ -12,7 +12,9 @@
 //!
 //! | Outcome of an attempt | What happens |
 //! |---|---|
-//! | 2xx | success: `record_success` (coalesced), session bound, returned |
+//! | 2xx (its prelude, read up to the commit point, bears output or it is no stream) | success: `record_success` (coalesced), session bound, returned with a [`Lease`] holding the account |
+//! | 2xx whose prelude is an error frame (`error`, `response.failed`) | classified as the status the frame stands for (`mac_ratelimit::observe_in_band`: 429 rate/usage limit, 529 overload, 401, 403, 4xx, else 500) with the frame's data as its body: the row of that status below, the same events; a row that returns hands the 200 back as is |
+//! | 2xx whose prelude could not be read (first-byte timeout, cut) | like no response: rotate, the account is not marked |
 //! | 3xx, 4xx other than 401/403/429 | returned as is (the request's fault, not the account's) |
 //! | 401, not refreshed | refresh once (or adopt another process's refresh), retry the same account |
 //! | 401, refreshed | the account rests in memory for the auth backoff (counts nothing), rotate |
@@ -25,6 +27,8 @@
 //! | 5xx | up to `server_retries` jittered retries on the same account (the loop sleeps), then rotate |
 //! | no response (network, timeout) | rotate; the account is avoided for the rest of this request |
 //! | refresh failure before sending | rotate; the account is not offered again to this request. Transient (network, 5xx, bare 4xx, lock busy): an auth backoff in memory that passes by itself, never counted toward disabling; permanent (`invalid_grant`, …): disabled |
+//! | after the commit point: [`Lease::finish`] with an in-band error | the account is marked as the same frame before the commit point would (rate limit: cooldown; overload: rest; 401 after this request's refresh: auth backoff; revoked after it: recorded); nothing rotates or is sent again, so the rows whose step is a send (refresh and retry, 5xx retry) and the request's own 4xx mark nothing; the claim is released |
+//! | after the commit point: completed, upstream cut, client gone (or the lease dropped) | nothing marked; the claim is released |
 //!
 //! A cooldown or revoked mark whose file write fails never fails the request: it is logged and
 //! held in memory. Selection skips held accounts like rate-limited ones ([`SelectionInput`]'s
@@ -36,6 +40,11 @@
 //! when nothing was tried or the last rotation was a rate limit, otherwise with the last error
 //! response (marked `gave_up`) or, when no response came at all, [`ExecuteError::Exhausted`]
 //! naming the last failure. A client sees the provider's own answer where there is one.
+//!
+//! The claim taken for an attempt is kept in the returned [`Lease`] while the caller streams the
+//! response (selection in other processes steers away from the account meanwhile), and released
+//! by [`Lease::finish`] or the lease's drop, which reports the end as
+//! [`PoolEvent::StreamEnded`]. A request's own [`RequestInfo::max_wait`] shortens its wait.
 //!
 //! Cancellation: dropping the future of `execute` drops the claim guard (released at once) and
 //! any refresh in progress (its cross-process lock is released with it); store writes are
@@ -50,7 +59,7 @@ use bytes::Bytes;
 use mac_adapters::AdapterClient;
 use mac_claims::{ClaimGuard, Claims, ClaimsSnapshot};
 use mac_ratelimit::{
-    ModelFamily, Observation, PoolWait, Scope, classify, decide, observe, scope,
+    ModelFamily, Observation, PoolWait, Scope, classify, decide, observe, observe_in_band, scope,
     soonest_usable_with,
 };
 use mac_storage::{
@@ -64,9 +73,10 @@ use crate::error::{ExecuteError, ExhaustedSnafu, NoUsableAccountSnafu, SendSnafu
 use crate::events::{EventSink, PoolEvent, RotationCause};
 use crate::holds::Holds;
 use crate::jitter::Jitter;
+use crate::lease::{Lease, Served};
 use crate::proactive::ProactiveRefresher;
 use crate::refresh::{Obtained, RefreshService};
-use crate::response::{AttemptResponse, SendError, SendErrorKind};
+use crate::response::{AttemptResponse, PreludeVerdict, SendError, SendErrorKind};
 use crate::selection::{SelectionInput, SelectionReason, select};
 use crate::session::{SessionBindings, SessionKey};
 use crate::step::{Facts, Step, needs_body, next_step};
@@ -95,12 +105,15 @@ pub struct RequestInfo {
     /// The model the request asks for (`claude-opus-4-1`, `gpt-5-codex`, …): a limit of one
     /// model family (`seven_day_opus`) blocks the account only for requests of that family.
     pub model: Option<String>,
+    /// A shorter wait for a cooling account than the pool's [`PoolConfig::max_wait`], for this
+    /// request (the smaller of the two applies).
+    pub max_wait: Option<Duration>,
 }
 
 impl RequestInfo {
     /// A request for `model`, without a session.
     pub fn for_model(model: impl Into<String>) -> Self {
-        Self { session_key: None, model: Some(model.into()) }
+        Self { model: Some(model.into()), ..Self::default() }
     }
 }
 
@@ -109,12 +122,15 @@ impl RequestInfo {
 pub struct Executed<R> {
     /// The response to hand to the client.
     pub response: R,
-    /// The account that answered.
+    /// The account that answered (its uuid).
     pub account: String,
     /// Attempts made.
     pub attempts: u32,
     /// `true` when the budget ran out and this is the last error response, not a success.
     pub gave_up: bool,
+    /// Holds the account (its claim) until the caller reports how the response ended
+    /// ([`Lease::finish`]) or drops it.
+    pub lease: Lease,
 }
 
 /// One provider pool in this process. Cheap to clone.
@@ -407,9 +423,9 @@ impl Pool {
             refreshed: HashSet::new(),
             refresh_failed: HashSet::new(),
             overloads: 0,
-            wait_deadline: inner.clock.now().saturating_add(inner.config.max_wait),
+            wait_deadline: inner.clock.now().saturating_add(max_wait(&inner.config, request)),
         };
-        let mut last_response: Option<(R, String)> = None;
+        let mut last_response: Option<(R, Served)> = None;
         let mut last_failure = String::from("no attempt was made");
         let mut attempts = 0_u32;
         let mut last_cause: Option<RotationCause> = None;
@@ -431,7 +447,7 @@ impl Pool {
                 }
                 Err(err) => return Err(err),
             };
-            let _claim = self.claim(&chosen.uuid);
+            let claim = self.claim(&chosen.uuid);
             attempts += 1;
             let credentials = match inner.refresh.fresh_credentials(&chosen.uuid).await {
                 Ok(refreshed) => {
@@ -457,15 +473,13 @@ impl Pool {
                     self.attempt(request, &chosen, &mut on_account, &mut per, &mut send, attempts);
                 match next.await? {
                     Next::Done(response) => {
-                        return Ok(Executed {
-                            response,
-                            account: chosen.uuid,
-                            attempts,
-                            gave_up: false,
-                        });
+                        let served = served(&chosen, &on_account, &per);
+                        let account = chosen.uuid;
+                        let lease = Lease::new(self.clone(), served, claim);
+                        return Ok(Executed { response, account, attempts, gave_up: false, lease });
                     }
                     Next::Again(response) | Next::AgainAfter(response, _) if attempts >= budget => {
-                        last_response = Some((response, chosen.uuid.clone()));
+                        last_response = Some((response, served(&chosen, &on_account, &per)));
                         break 'accounts;
                     }
                     Next::Again(_) => attempts += 1,
@@ -476,7 +490,7 @@ impl Pool {
                     Next::Rotate { cause, response, failure } => {
                         last_failure = format!("{}: {failure}", chosen.label);
                         if let Some(response) = response {
-                            last_response = Some((response, chosen.uuid.clone()));
+                            last_response = Some((response, served(&chosen, &on_account, &per)));
                         }
                         self.rotate(&chosen.uuid, cause.clone(), &mut per.avoid);
                         last_cause = Some(cause);
@@ -486,8 +500,11 @@ impl Pool {
             }
         }
         match last_response {
-            Some((response, account)) => {
-                Ok(Executed { response, account, attempts, gave_up: true })
+            Some((response, served)) => {
+                // The account is held again while its error response is read, like any other.
+                let account = served.account.clone();
+                let lease = Lease::new(self.clone(), served, self.claim(&account));
+                Ok(Executed { response, account, attempts, gave_up: true, lease })
             }
             None => {
                 ExhaustedSnafu { provider: inner.provider, attempts, last: last_failure }.fail()
@@ -567,19 +584,42 @@ impl Pool {
             access_token,
             number,
         };
-        match send(attempt).await {
-            Ok(response) => Ok(self.classify(request, chosen, on_account, per, response).await),
-            Err(err) if err.kind() == SendErrorKind::Fatal => Err(SendSnafu.into_error(err)),
+        let mut response = match send(attempt).await {
+            Ok(response) => response,
+            Err(err) if err.kind() == SendErrorKind::Fatal => return Err(SendSnafu.into_error(err)),
             Err(err) => {
                 tracing::info!(account = %chosen.label, error = %err, "no response; rotating");
-                Ok(Next::rotate(RotationCause::NetworkError, None, err.message()))
+                return Ok(Next::rotate(RotationCause::NetworkError, None, err.message()));
             }
-        }
+        };
+        // The commit point: a 2xx stream is read up to its first output-bearing frame before
+        // anything goes to the client, so an error frame that opens it still rotates.
+        let verdict = if (200..300).contains(&response.status()) {
+            match response.read_prelude().await {
+                Ok(verdict) => verdict,
+                Err(err) if err.kind() == SendErrorKind::Fatal => {
+                    return Err(SendSnafu.into_error(err));
+                }
+                Err(err) => {
+                    tracing::info!(
+                        account = %chosen.label,
+                        error = %err,
+                        "the stream failed before its first output; rotating"
+                    );
+                    return Ok(Next::rotate(RotationCause::NetworkError, None, err.message()));
+                }
+            }
+        } else {
+            PreludeVerdict::Committed
+        };
+        Ok(self.classify(request, chosen, on_account, per, response, verdict).await)
     }
 
     /// The one classifier every response goes through, retries included (SEED L2): reads the
-    /// facts, asks the pure [`next_step`], and carries the step out. Bookkeeping that cannot be
-    /// written never fails the request: it is logged and held in memory.
+    /// facts, asks the pure [`next_step`], and carries the step out. A 2xx whose prelude is an
+    /// error frame is classified as the status the frame stands for, with the frame's data as
+    /// its body. Bookkeeping that cannot be written never fails the request: it is logged and
+    /// held in memory.
     async fn classify<R: AttemptResponse>(
         &self,
         request: &RequestInfo,
@@ -587,34 +627,49 @@ impl Pool {
         on_account: &mut OnAccount,
         per: &mut PerRequest,
         mut response: R,
+        verdict: PreludeVerdict,
     ) -> Next<R> {
         let inner = &*self.inner;
-        let status = response.status();
         let uuid = chosen.uuid.as_str();
-        let (body, observation) = if needs_body(status) {
-            let body =
-                response.buffer_body(inner.config.classify_body_limit).await.unwrap_or_default();
-            let headers = response.headers();
-            let observation = observe(
-                status,
-                headers.iter().map(|(name, value)| (name.as_str(), value.as_slice())),
-                Some(&body),
-                inner.clock.now(),
-            );
-            (body, Some(observation))
-        } else {
-            (Bytes::new(), None)
+        let (status, body, observation, what) = match verdict {
+            PreludeVerdict::Error { event, data } => {
+                let observation = in_band_observation(&event, &data, inner.clock.now());
+                let status = observation.status;
+                tracing::info!(
+                    account = %chosen.label,
+                    event,
+                    stands_for = status,
+                    "the stream opened with an error frame"
+                );
+                let what = format!("an in-band `{event}` frame (as HTTP {status})");
+                (status, data, Some(observation), what)
+            }
+            PreludeVerdict::Committed => {
+                let status = response.status();
+                let what = format!("HTTP {status}");
+                if needs_body(status) {
+                    let limit = inner.config.classify_body_limit;
+                    let body = response.buffer_body(limit).await.unwrap_or_default();
+                    let headers = response.headers();
+                    let observation = observe(
+                        status,
+                        headers.iter().map(|(name, value)| (name.as_str(), value.as_slice())),
+                        Some(&body),
+                        inner.clock.now(),
+                    );
+                    (status, body, Some(observation), what)
+                } else {
+                    (status, Bytes::new(), None, what)
+                }
+            }
         };
-        let limit = observation
-            .as_ref()
-            .and_then(|observation| Some((classify(observation)?, scope(observation))));
-        let facts = Facts {
+        let facts = facts(
             status,
-            revoked: status == 403 && contains_revoked(&body),
-            limit,
-            refreshed: per.refreshed.contains(uuid),
-            server_retries_left: on_account.server_retries_left,
-        };
+            &body,
+            observation.as_ref(),
+            per.refreshed.contains(uuid),
+            on_account.server_retries_left,
+        );
         let step = next_step(&facts);
         tracing::debug!(status, ?step, "classified");
         match step {
@@ -639,10 +694,9 @@ impl Pool {
                 }
             }
             Step::AuthBackoff => {
-                let until = inner.clock.now().saturating_add(inner.config.refresh.auth_backoff);
-                inner.holds.hold(uuid, Scope::Account, until);
-                tracing::info!(account = %chosen.label, "HTTP 401 after a refresh; the account rests");
-                Next::rotate(RotationCause::AuthFailed, Some(response), "HTTP 401 after a refresh")
+                self.auth_backoff(uuid, &chosen.label);
+                let failure = format!("{what} after a refresh");
+                Next::rotate(RotationCause::AuthFailed, Some(response), &failure)
             }
             Step::Revoked => {
                 self.record_revoked(uuid, &on_account.credentials);
@@ -652,12 +706,12 @@ impl Pool {
                 if let Some(observation) = &observation {
                     self.cool_down(uuid, scope, observation);
                 }
-                let failure = format!("HTTP {status} ({class:?})");
+                let failure = format!("{what} ({class:?})");
                 Next::rotate(RotationCause::RateLimited, Some(response), &failure)
             }
             Step::Overloaded => {
-                self.rest_overloaded(uuid, per, observation.as_ref());
-                let failure = format!("HTTP {status} (provider overloaded)");
+                self.rest_overloaded(uuid, &mut per.overloads, observation.as_ref());
+                let failure = format!("{what} (provider overloaded)");
                 Next::rotate(RotationCause::RateLimited, Some(response), &failure)
             }
             Step::ServerRetry => {
@@ -668,10 +722,51 @@ impl Pool {
                 Next::AgainAfter(response, pause)
             }
             Step::ServerRotate => {
-                let failure = format!("HTTP {status}");
-                Next::rotate(RotationCause::ServerError(status), Some(response), &failure)
+                Next::rotate(RotationCause::ServerError(status), Some(response), &what)
             }
         }
+    }
+
+    /// Marks the account a handed-over response was served by after an in-band error frame
+    /// past the commit point, as the same frame before it would (the classifier's step), minus
+    /// what only a request still running can do: nothing rotates, nothing is sent again. So a
+    /// rate limit cools the account down, an overload rests it, a 401 after this request's
+    /// refresh backs it off, a revoked token confirmed after one is recorded; a 401 or revoked
+    /// 403 not yet refreshed, a 5xx and the request's own 4xx mark nothing (their steps are
+    /// sends on this request: the next request on the account refreshes or retries by itself).
+    pub(crate) fn mark_after_commit(&self, served: &Served, event: &str, data: &[u8]) {
+        let observation = in_band_observation(event, data, self.inner.clock.now());
+        let facts = facts(observation.status, data, Some(&observation), served.refreshed, 0);
+        let step = next_step(&facts);
+        tracing::info!(
+            account = %served.label,
+            event,
+            stands_for = observation.status,
+            ?step,
+            "an error frame after the commit point"
+        );
+        let uuid = served.account.as_str();
+        match step {
+            Step::RateLimited(_, scope) => self.cool_down(uuid, scope, &observation),
+            // The first overload of this account's stream: the shortest rest.
+            Step::Overloaded => self.rest_overloaded(uuid, &mut 0, Some(&observation)),
+            Step::AuthBackoff => self.auth_backoff(uuid, &served.label),
+            Step::Revoked => self.record_revoked(uuid, &served.credentials),
+            Step::Success
+            | Step::Return
+            | Step::Refresh
+            | Step::ServerRetry
+            | Step::ServerRotate => {}
+        }
+    }
+
+    /// A 401 after a refresh: the account rests in memory for the auth backoff (counts
+    /// nothing, passes by itself).
+    fn auth_backoff(&self, uuid: &str, label: &str) {
+        let inner = &*self.inner;
+        let until = inner.clock.now().saturating_add(inner.config.refresh.auth_backoff);
+        inner.holds.hold(uuid, Scope::Account, until);
+        tracing::info!(account = %label, "HTTP 401 after a refresh; the account rests");
     }
 
     /// Cools the account down after a rate limit: held in this process at once (no I/O; the
@@ -686,7 +781,7 @@ impl Pool {
             let (store, clock) = (Arc::clone(&inner.store), Arc::clone(&inner.clock));
             let (account, observation, policy) =
                 (uuid.to_owned(), observation.clone(), inner.config.cooldown);
-            inner.writes.spawn("a cooldown", move || {
+            inner.writes.spawn("a cooldown", uuid, move || {
                 mac_ratelimit::record(&store, &account, &observation, &policy, &*clock).map(drop)
             });
         }
@@ -725,16 +820,17 @@ impl Pool {
     }
 
     /// An overload rests the account in this process only: a jittered pause that doubles with
-    /// each overload of the request (from `server_retry_base` up to `server_retry_max`), or the
-    /// provider's `retry-after` when longer (at most the overload cooldown).
-    fn rest_overloaded(&self, uuid: &str, per: &mut PerRequest, observation: Option<&Observation>) {
+    /// each overload of the request (`overloads` so far; from `server_retry_base` up to
+    /// `server_retry_max`), or the provider's `retry-after` when longer (at most the overload
+    /// cooldown).
+    fn rest_overloaded(&self, uuid: &str, overloads: &mut u32, observation: Option<&Observation>) {
         let inner = &*self.inner;
         let config = &inner.config;
         let base = config
             .server_retry_base
-            .saturating_mul(1_u32 << per.overloads.min(16))
+            .saturating_mul(1_u32 << (*overloads).min(16))
             .min(config.server_retry_max);
-        per.overloads = per.overloads.saturating_add(1);
+        *overloads = overloads.saturating_add(1);
         let now = inner.clock.now();
         let mut until = now.saturating_add(self.jittered(base));
         let cap = now.saturating_add(config.cooldown.overload_cooldown);
@@ -885,7 +981,7 @@ impl Pool {
         if moves_pointer || self.success_changes_state(uuid, now) {
             let store = Arc::clone(&inner.store);
             let account = uuid.to_owned();
-            inner.writes.spawn("a success", move || {
+            inner.writes.spawn("a success", uuid, move || {
                 store.record_success(&account, now)?;
                 if moves_pointer {
                     store.set_active(Some(&account))?;
@@ -928,7 +1024,7 @@ impl Pool {
         let pool = self.clone();
         let (account, observed) = (uuid.to_owned(), observed.clone());
         let max = inner.config.refresh.max_auth_failures;
-        inner.writes.spawn("a revoked token", move || {
+        inner.writes.spawn("a revoked token", uuid, move || {
             let store = &pool.inner.store;
             let outcome =
                 store.record_auth_failure(&account, &observed, AuthFailure::Revoked, max)?;
@@ -971,7 +1067,7 @@ impl Pool {
         self.emit(&PoolEvent::Rotated { from: uuid.to_owned(), why });
     }
 
-    fn emit(&self, event: &PoolEvent) {
+    pub(crate) fn emit(&self, event: &PoolEvent) {
         tracing::debug!(?event, "pool event");
         if let Some(sink) = &self.inner.events {
             sink(event);
@@ -985,6 +1081,52 @@ impl Pool {
 
     fn state(&self) -> MutexGuard<'_, SelectorState> {
         self.inner.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The wait for a cooling account `request` may have: the pool's, or the request's own when
+/// shorter.
+fn max_wait(config: &PoolConfig, request: &RequestInfo) -> Duration {
+    request.max_wait.map_or(config.max_wait, |wait| wait.min(config.max_wait))
+}
+
+/// What the request knew of the account that served its response, for the [`Lease`].
+fn served(chosen: &Chosen, on_account: &OnAccount, per: &PerRequest) -> Served {
+    Served {
+        account: chosen.uuid.clone(),
+        label: chosen.label.clone(),
+        credentials: on_account.credentials.clone(),
+        refreshed: per.refreshed.contains(&chosen.uuid),
+    }
+}
+
+/// The observation an in-band error frame stands for (mac-ratelimit's `observe_in_band`). A
+/// frame the caller reported as an error whose event name is not an error frame's stands for a
+/// failure on the provider's side, 500, as an error frame of unknown shape does.
+fn in_band_observation(event: &str, data: &[u8], now: EpochMs) -> Observation {
+    observe_in_band(event, data, now).unwrap_or_else(|| Observation {
+        status: 500,
+        observed_at: now,
+        ..Observation::default()
+    })
+}
+
+/// The facts of a response of `status` with `body` (or of an error frame standing for it).
+fn facts(
+    status: u16,
+    body: &[u8],
+    observation: Option<&Observation>,
+    refreshed: bool,
+    server_retries_left: u32,
+) -> Facts {
+    let limit =
+        observation.and_then(|observation| Some((classify(observation)?, scope(observation))));
+    Facts {
+        status,
+        revoked: status == 403 && contains_revoked(body),
+        limit,
+        refreshed,
+        server_retries_left,
     }
 }
 

@@ -1,16 +1,34 @@
-//! What the executor needs from one attempt's response, and the error of an attempt that got
-//! none (D16): the executor never builds or sends a request itself; the caller's closure does,
-//! with the credentials the executor hands it.
+//! What the executor needs from one attempt's response — its status, headers, a bounded read
+//! of an error body, and for a 2xx stream its commit point ([`PreludeVerdict`]) — and the error
+//! of an attempt that got none (D16): the executor never builds or sends a request itself; the
+//! caller's closure does, with the credentials the executor hands it.
 
 use std::fmt;
 use std::future::Future;
 
 use bytes::Bytes;
 
+/// What a 2xx response's first frames said (the commit point).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PreludeVerdict {
+    /// The response bears output (or is not a stream): hand it to the caller.
+    Committed,
+    /// The stream opened with an in-band error frame before any output: the event name and the
+    /// frame's data, classified like the status they stand for
+    /// ([`mac_ratelimit::observe_in_band`]).
+    Error {
+        /// The frame's event name (`error`, `response.failed`).
+        event: String,
+        /// The frame's data (its `data` lines joined).
+        data: Bytes,
+    },
+}
+
 /// A response to one attempt, as the executor sees it: a status and headers to classify it,
 /// and — only for responses it will not hand back as they are (401, 403, 429, 529, 5xx) — a
-/// bounded read of the body. A response the executor returns keeps its body unread, so the
-/// caller can stream it.
+/// bounded read of the body. A 2xx response is read up to its commit point
+/// ([`AttemptResponse::read_prelude`]) and no further. A response the executor returns keeps
+/// everything it read replayable, so the caller can stream it from its first byte.
 pub trait AttemptResponse: Send {
     /// The HTTP status.
     fn status(&self) -> u16;
@@ -25,6 +43,16 @@ pub trait AttemptResponse: Send {
         &mut self,
         limit: usize,
     ) -> impl Future<Output = Result<Bytes, SendError>> + Send;
+
+    /// For a 2xx response: reads it up to its commit point, keeping what it read so the
+    /// response can still be streamed from its first byte. Called at most once, only for 2xx.
+    /// Default: [`PreludeVerdict::Committed`] (a response with no stream prelude). A first-byte
+    /// timeout or a connection cut inside the prelude is `Err(SendError::timeout / network)`:
+    /// the attempt got no usable response and the request rotates (counted like a network
+    /// error, not against the account). A [`SendErrorKind::Fatal`] error ends the execution.
+    fn read_prelude(&mut self) -> impl Future<Output = Result<PreludeVerdict, SendError>> + Send {
+        std::future::ready(Ok(PreludeVerdict::Committed))
+    }
 }
 
 /// A complete in-memory response: for tests, and for callers whose responses are small.
@@ -64,7 +92,51 @@ impl AttemptResponse for BufferedResponse {
     async fn buffer_body(&mut self, limit: usize) -> Result<Bytes, SendError> {
         Ok(self.body.slice(..self.body.len().min(limit)))
     }
+
+    /// An event stream (`content-type: text/event-stream`) is read with
+    /// [`mac_adapters::Prelude`] up to [`mac_adapters::PRELUDE_LIMIT`]: a caller that buffers a
+    /// stream still rotates on an error frame that opens it. Any other body is committed.
+    async fn read_prelude(&mut self) -> Result<PreludeVerdict, SendError> {
+        if !self.is_event_stream() {
+            return Ok(PreludeVerdict::Committed);
+        }
+        let mut prelude = mac_adapters::Prelude::new(mac_adapters::PRELUDE_LIMIT);
+        let end = prelude.feed(&self.body).unwrap_or_else(|| prelude.finish());
+        Ok(match end {
+            mac_adapters::PreludeEnd::Error(frame) => PreludeVerdict::Error {
+                event: error_event_name(&frame),
+                data: Bytes::from(frame.data),
+            },
+            _ => PreludeVerdict::Committed,
+        })
+    }
 }
+
+impl BufferedResponse {
+    /// Whether the `content-type` header names a server-sent-event stream.
+    fn is_event_stream(&self) -> bool {
+        self.headers.iter().any(|(name, value)| {
+            name.eq_ignore_ascii_case("content-type")
+                && value.len() >= EVENT_STREAM.len()
+                && value[..EVENT_STREAM.len()].eq_ignore_ascii_case(EVENT_STREAM)
+        })
+    }
+}
+
+/// The name an error frame stands under: its `event` line, or — for a frame without one, which
+/// [`mac_adapters::FrameKind::of`] names by its JSON `type` — that `type`.
+fn error_event_name(frame: &mac_adapters::SseFrame) -> String {
+    if let Some(event) = &frame.event {
+        return event.clone();
+    }
+    serde_json::from_str::<serde_json::Value>(&frame.data)
+        .ok()
+        .and_then(|value| value.get("type")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| frame.event_name().to_owned())
+}
+
+/// The media type of a server-sent-event stream.
+const EVENT_STREAM: &[u8] = b"text/event-stream";
 
 /// Why an attempt produced no response.
 #[derive(Clone, PartialEq, Eq)]
