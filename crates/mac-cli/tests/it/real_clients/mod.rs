@@ -184,7 +184,8 @@ fn direct(
 }
 
 /// Runs `client` through `mac serve` with its own key and checks it printed `reply`, the fake
-/// served it with pool tokens, and its own key reached no upstream request.
+/// served it with pool tokens in the provider's shape, its own key reached no upstream request,
+/// and no token shows in the gateway's log.
 fn through_the_gateway(
     client: &str,
     endpoint: Endpoint,
@@ -200,6 +201,10 @@ fn through_the_gateway(
     let requests = pool.served_by_the_pool(endpoint);
     assert_shaped_for_the_provider(endpoint, &requests);
     pool.assert_never_saw(CLIENT_KEY);
+    let log = gateway.log();
+    for token in pool.fake.issued_access_tokens().iter().map(String::as_str).chain([CLIENT_KEY]) {
+        assert!(!log.contains(token), "mac serve's log shows a token:\n{log}");
+    }
 }
 
 /// Checks that each upstream request carries what the real provider demands with an OAuth
@@ -247,19 +252,16 @@ fn opencode_answers_from_the_fake_directly() {
 }
 
 #[test]
-#[ignore = "`mac serve` lands with the gateway branch; un-ignored when it is merged"]
 fn claude_code_answers_through_mac_serve() {
     through_the_gateway("Claude Code", Endpoint::Messages, run_claude, claude_result);
 }
 
 #[test]
-#[ignore = "`mac serve` lands with the gateway branch; un-ignored when it is merged"]
 fn codex_cli_answers_through_mac_serve() {
     through_the_gateway("Codex CLI", Endpoint::Responses, run_codex, stdout);
 }
 
 #[test]
-#[ignore = "`mac serve` lands with the gateway branch; un-ignored when it is merged"]
 fn opencode_answers_through_mac_serve() {
     through_the_gateway("OpenCode", Endpoint::Messages, run_opencode, stdout);
 }
