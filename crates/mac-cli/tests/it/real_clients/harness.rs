@@ -90,6 +90,10 @@ fn pinned_versions() -> Vec<(String, String)> {
 pub(crate) struct Pool {
     pub(crate) fake: FakeProvider,
     pub(crate) dir: TempDataDir,
+    /// The access token of the first Anthropic account.
+    pub(crate) anthropic_token: String,
+    /// The access token (a JWT) of the first Codex account.
+    pub(crate) codex_token: String,
 }
 
 impl Pool {
@@ -102,13 +106,14 @@ impl Pool {
         point_at(&dir, &fake);
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
         let expires = now + TOKEN_LIFETIME;
+        let (mut anthropic_token, mut codex_token) = (String::new(), String::new());
         for n in 1..=2 {
             let email = format!("pool-claude-{n}@example.com");
             let grant = FakeGrant::anthropic(&format!("pool-uuid-{n}"), &email);
-            let (refresh, access) =
-                (format!("pool-anthropic-refresh-{n}"), format!("pool-anthropic-access-{n}"));
+            let refresh = format!("pool-anthropic-refresh-{n}");
+            let anthropic_access = format!("pool-anthropic-access-{n}");
             fake.add_refresh_token(&refresh, grant.clone());
-            fake.add_access_token(&access, grant);
+            fake.add_access_token(&anthropic_access, grant);
             let expires_ms = expires.as_millis().to_string();
             add_account(
                 &dir,
@@ -117,7 +122,7 @@ impl Pool {
                     "--refresh-token",
                     &refresh,
                     "--access-token",
-                    &access,
+                    &anthropic_access,
                     "--expires-at",
                     &expires_ms,
                     "--email",
@@ -130,13 +135,19 @@ impl Pool {
             let grant = FakeGrant::codex(&account_id, &email, "plus");
             let mut claims = codex_claims(&account_id, &email, "plus");
             claims["exp"] = Value::from(expires.as_secs());
-            let access = jwt(&claims);
+            let codex_access = jwt(&claims);
             let refresh = format!("pool-codex-refresh-{n}");
             fake.add_refresh_token(&refresh, grant.clone());
-            fake.add_access_token(&access, grant);
-            add_account(&dir, &["codex", "--refresh-token", &refresh, "--access-token", &access]);
+            fake.add_access_token(&codex_access, grant);
+            add_account(
+                &dir,
+                &["codex", "--refresh-token", &refresh, "--access-token", &codex_access],
+            );
+            if n == 1 {
+                (anthropic_token, codex_token) = (anthropic_access, codex_access);
+            }
         }
-        Self { fake, dir }
+        Self { fake, dir, anthropic_token, codex_token }
     }
 
     /// The model requests the fake received at `endpoint`, after checking there was at least

@@ -160,11 +160,9 @@ fn run_opencode(base_url: &str, key: Key<'_>) -> Run {
     sandbox.run(&mut command)
 }
 
-/// A pool account's access token for the model endpoints of `endpoint`'s provider.
-fn pool_token(pool: &Pool, endpoint: Endpoint) -> String {
-    let prefix = if endpoint == Endpoint::Messages { "pool-anthropic-access-" } else { "eyJ" };
-    let tokens = pool.fake.issued_access_tokens();
-    tokens.into_iter().find(|token| token.starts_with(prefix)).unwrap()
+/// A pool account's access token for the model endpoint `endpoint`.
+fn pool_token(pool: &Pool, endpoint: Endpoint) -> &str {
+    if endpoint == Endpoint::Messages { &pool.anthropic_token } else { &pool.codex_token }
 }
 
 /// Runs `client` straight at the fake with a pool token and checks it printed `reply`.
@@ -176,8 +174,7 @@ fn direct(
 ) {
     let reply = format!("Hello from the fake, {client}.");
     let pool = Pool::start(&reply);
-    let token = pool_token(&pool, endpoint);
-    let run = run(&pool.fake.origin(), Key::Pool(&token));
+    let run = run(&pool.fake.origin(), Key::Pool(pool_token(&pool, endpoint)));
     run.assert_success(client, "straight at the fake");
     assert!(answer(&run).contains(&reply), "{client} did not print the reply:\n{}", run.stdout);
     pool.served_by_the_pool(endpoint);
