@@ -4,9 +4,11 @@
 //! client needs) and through `mac serve` (the client's own key is replaced by a pool account's
 //! token and never reaches the upstream). `docs/CLIENT_SETUP.md` shows users the same settings.
 //!
-//! Each client runs in a sandbox of its own with its documented offline switches, so it contacts
-//! nothing but the loopback address it is given. Missing clients fail the test with the command
-//! that installs them; CI runs that command first, so these tests never skip.
+//! Each client runs in a sandbox of its own with its documented offline switches, so it needs
+//! nothing but the loopback address it is given (OpenCode still tries to install its plugin
+//! package into its config directory; with npm offline that fails at once and is only logged).
+//! Missing clients fail the test with the command that installs them; CI runs that command
+//! first, so these tests never skip.
 
 mod harness;
 
