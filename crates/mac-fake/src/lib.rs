@@ -1,4 +1,5 @@
-//! A loopback fake of both providers for adapter, executor and gateway tests: one origin serving
+//! A loopback fake of both providers for adapter, executor and gateway tests and for `mac demo`
+//! (which is why it is a crate of its own rather than a dev-only helper): one origin serving
 //! the real paths of Anthropic (`/v1/oauth/token`, `/api/oauth/usage`, `/v1/messages`, …) and
 //! OpenAI / ChatGPT (`/oauth/token`, device flow, `/backend-api/wham/usage`, Responses), so a
 //! test points a descriptor at it with `ProviderDescriptor::anthropic().with_origin(&fake.origin())`.
@@ -24,6 +25,9 @@
 //! For load tests, [`BenchProvider`] is the bench mode, chosen at start instead of
 //! [`FakeProvider::start`]: model endpoints only, no recording, canned answers and timestamped
 //! SSE deltas (the `bench` module says exactly what it sends).
+//!
+//! Must not depend on: any other `mac-*` crate but mac-storage (the adapters, the executor and
+//! the gateway are what it is tested against, so it must not share their code), HTTP clients.
 
 mod api;
 mod bench;
