@@ -36,6 +36,7 @@ mod endpoint;
 mod grant;
 mod oauth;
 mod script;
+mod seed;
 mod server;
 mod sse;
 mod state;
@@ -61,6 +62,8 @@ pub use endpoint::{Endpoint, RecordedRequest};
 pub use grant::{FakeGrant, codex_claims, jwt, pkce_challenge};
 pub use oauth::AuthorizeOutcome;
 pub use script::{Scripted, ScriptedBody};
+pub use seed::SeededAccount;
+pub use sse::event as sse_event;
 
 use oauth::CodeEntry;
 use server::{ConnHandle, FakeListener, Reply};
@@ -197,6 +200,23 @@ impl FakeProvider {
     pub fn revoke_access_token(&self, token: &str) {
         if let Some(entry) = self.shared.lock().access.get_mut(token) {
             entry.revoked = true;
+        }
+    }
+
+    /// Revokes everything the account with `email` holds — every access token and every live
+    /// refresh token of its grants — as when its owner revokes the app: bearers answer 401 and
+    /// a refresh answers `invalid_grant`, the evidence that disables it in a pool.
+    pub fn revoke_account(&self, email: &str) {
+        let mut state = self.shared.lock();
+        for entry in state.access.values_mut() {
+            if entry.grant.email.as_deref() == Some(email) {
+                entry.revoked = true;
+            }
+        }
+        for entry in state.refresh.values_mut() {
+            if entry.grant.email.as_deref() == Some(email) && entry.status == RefreshStatus::Live {
+                entry.status = RefreshStatus::Revoked;
+            }
         }
     }
 
