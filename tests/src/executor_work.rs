@@ -1,5 +1,6 @@
 //! The executor workload of multi-process tests and benchmarks: a pool over a data directory
-//! whose provider is the loopback fake, and a send closure for Anthropic Messages.
+//! whose provider is the loopback fake, and a send closure for Anthropic Messages (its
+//! responses adapted by mac-core's `http_response`, the one reqwest-to-executor adapter).
 
 use std::future::Future;
 use std::path::Path;
@@ -8,11 +9,12 @@ use std::sync::Arc;
 
 use mac_adapters::{AdapterClient, ProviderDescriptor};
 use mac_claims::{Claims, ClaimsOptions};
-use mac_executor::{Attempt, BufferedResponse, Pool, PoolConfig, ProactiveConfig, SendError};
+use mac_core::http_response::{self, HttpResponse};
+use mac_executor::{Attempt, Pool, PoolConfig, ProactiveConfig, SendError};
 use mac_storage::{AccountStore, DataDir, Provider, StoreOptions, SystemClock};
 
 /// The future a [`messages_sender`] returns.
-pub type SendFuture = Pin<Box<dyn Future<Output = Result<BufferedResponse, SendError>> + Send>>;
+pub type SendFuture = Pin<Box<dyn Future<Output = Result<HttpResponse, SendError>> + Send>>;
 
 /// A pool for the Anthropic accounts in `data_dir`, talking to the fake at `origin`, with
 /// claims on and proactive refresh off (a worker lives for one request).
@@ -40,8 +42,7 @@ pub fn open_pool(data_dir: &Path, origin: &str) -> Result<Pool, String> {
     Ok(Pool::builder(store, client).config(config).claims(claims).build())
 }
 
-/// A send closure: `POST <origin>/v1/messages` with the attempt's bearer, the whole response
-/// buffered.
+/// A send closure: `POST <origin>/v1/messages` with the attempt's bearer.
 pub fn messages_sender(origin: &str) -> Result<impl FnMut(Attempt) -> SendFuture, String> {
     let client = reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?;
     let url = format!("{origin}/v1/messages");
@@ -53,16 +54,6 @@ pub fn messages_sender(origin: &str) -> Result<impl FnMut(Attempt) -> SendFuture
             .body(
                 r#"{"model":"claude","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}"#,
             );
-        Box::pin(async move {
-            let response = request.send().await.map_err(|e| SendError::network(e.to_string()))?;
-            let status = response.status().as_u16();
-            let headers = response
-                .headers()
-                .iter()
-                .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
-                .collect();
-            let body = response.bytes().await.map_err(|e| SendError::network(e.to_string()))?;
-            Ok(BufferedResponse { status, headers, body })
-        })
+        Box::pin(http_response::send(request))
     })
 }

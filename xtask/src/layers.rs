@@ -45,6 +45,7 @@ pub(crate) const LAYERS: &[(&str, Rank)] = &[
     ("mac-ratelimit", Rank::Layer(2)),
     ("mac-adapters", Rank::Layer(2)),
     ("mac-ui", Rank::Layer(2)),
+    ("mac-fake", Rank::Layer(2)),
     ("mac-executor", Rank::Layer(3)),
     ("mac-core", Rank::Layer(4)),
     ("mac-gateway", Rank::Layer(5)),
@@ -96,9 +97,10 @@ const RATELIMIT: &[&str] = &["mac-ratelimit"];
 const TERMINAL_OWNERS: &[&str] = &["mac-ui", "mac-cli"];
 /// The command line is defined in one crate (its `args` module).
 const COMMAND_LINE_OWNERS: &[&str] = &["mac-cli"];
-/// The gateway's home, plus the dev-only members that host test fakes (D21: axum
-/// for the fakes); they never ship, so for them axum is in effect a dev-dependency.
-const AXUM_OWNERS: &[&str] = &["mac-gateway", "mac-cli", "mac-test-support", "mac-tests"];
+/// The gateway's home, the loopback fake provider (a server by nature, shipped only for
+/// `mac demo`), and the dev-only members that host test fakes (D21: axum for the fakes).
+const AXUM_OWNERS: &[&str] =
+    &["mac-gateway", "mac-cli", "mac-fake", "mac-test-support", "mac-tests"];
 
 /// The deny-list of external crates. The first matching entry reports an edge, so the
 /// crate-specific entries come before the general ones.

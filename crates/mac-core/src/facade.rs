@@ -153,7 +153,9 @@ impl MacPool {
         }
     }
 
-    /// Sends a request through the pool (see [`Pool::execute`]).
+    /// Sends a request through the pool (see [`Pool::execute`]). The answer's
+    /// [`Executed::lease`] keeps its account held until the caller reports how the response
+    /// ended (`lease.finish(StreamEnd::…)`) or drops it.
     pub async fn execute<R, F, Fut>(
         &self,
         request: &RequestInfo,

@@ -76,7 +76,7 @@ use crate::jitter::Jitter;
 use crate::lease::{Lease, Served};
 use crate::proactive::ProactiveRefresher;
 use crate::refresh::{Obtained, RefreshService};
-use crate::response::{AttemptResponse, PreludeVerdict, SendError, SendErrorKind};
+use crate::response::{AttemptResponse, PreludeVerdict, SendError, SendErrorKind, json_type};
 use crate::selection::{SelectionInput, SelectionReason, select};
 use crate::session::{SessionBindings, SessionKey};
 use crate::step::{Facts, Step, needs_body, next_step};
@@ -1101,14 +1101,14 @@ fn served(chosen: &Chosen, on_account: &OnAccount, per: &PerRequest) -> Served {
 }
 
 /// The observation an in-band error frame stands for (mac-ratelimit's `observe_in_band`). A
-/// frame the caller reported as an error whose event name is not an error frame's stands for a
-/// failure on the provider's side, 500, as an error frame of unknown shape does.
+/// frame without an `event` line reaches here as `message` (`SseFrame::event_name`); it is
+/// named by its JSON `type`, as the prelude reader named it. A frame the caller reported as an
+/// error that is no error frame by either name stands for a failure on the provider's side,
+/// 500, as an error frame of unknown shape does.
 fn in_band_observation(event: &str, data: &[u8], now: EpochMs) -> Observation {
-    observe_in_band(event, data, now).unwrap_or_else(|| Observation {
-        status: 500,
-        observed_at: now,
-        ..Observation::default()
-    })
+    observe_in_band(event, data, now)
+        .or_else(|| observe_in_band(&json_type(data)?, data, now))
+        .unwrap_or_else(|| Observation { status: 500, observed_at: now, ..Observation::default() })
 }
 
 /// The facts of a response of `status` with `body` (or of an error frame standing for it).

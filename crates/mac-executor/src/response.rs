@@ -129,10 +129,14 @@ fn error_event_name(frame: &mac_adapters::SseFrame) -> String {
     if let Some(event) = &frame.event {
         return event.clone();
     }
-    serde_json::from_str::<serde_json::Value>(&frame.data)
-        .ok()
-        .and_then(|value| value.get("type")?.as_str().map(str::to_owned))
-        .unwrap_or_else(|| frame.event_name().to_owned())
+    json_type(frame.data.as_bytes()).unwrap_or_else(|| frame.event_name().to_owned())
+}
+
+/// The `type` field of a frame's JSON data, if it is an object with one (both providers repeat
+/// the event name there).
+pub(crate) fn json_type(data: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(data).ok()?;
+    value.get("type")?.as_str().map(str::to_owned)
 }
 
 /// The media type of a server-sent-event stream.
@@ -196,3 +200,46 @@ impl fmt::Display for SendError {
 }
 
 impl std::error::Error for SendError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RATE_LIMIT: &str =
+        r#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#;
+
+    fn stream(body: String) -> BufferedResponse {
+        BufferedResponse::new(200, body)
+            .with_header("Content-Type", "text/event-stream; charset=utf-8")
+    }
+
+    #[tokio::test]
+    async fn a_buffered_event_stream_is_read_to_its_commit_point() {
+        let opened_with_error =
+            format!("event: message_start\ndata: {{}}\n\nevent: error\ndata: {RATE_LIMIT}\n\n");
+        let verdict = stream(opened_with_error).read_prelude().await;
+        let expected =
+            PreludeVerdict::Error { event: "error".into(), data: Bytes::from(RATE_LIMIT) };
+        assert_eq!(verdict, Ok(expected));
+
+        let output_first = format!(
+            "event: content_block_start\ndata: {{}}\n\nevent: error\ndata: {RATE_LIMIT}\n\n"
+        );
+        assert_eq!(stream(output_first).read_prelude().await, Ok(PreludeVerdict::Committed));
+
+        // A frame without an `event` line stands under its JSON `type`.
+        let failed = r#"{"type":"response.failed","response":{"error":{"code":"server_error"}}}"#;
+        let verdict = stream(format!("data: {failed}\n\n")).read_prelude().await;
+        let expected =
+            PreludeVerdict::Error { event: "response.failed".into(), data: Bytes::from(failed) };
+        assert_eq!(verdict, Ok(expected));
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_no_event_stream_is_committed() {
+        let body = format!("event: error\ndata: {RATE_LIMIT}\n\n");
+        let mut json =
+            BufferedResponse::new(200, body).with_header("content-type", "application/json");
+        assert_eq!(json.read_prelude().await, Ok(PreludeVerdict::Committed));
+    }
+}

@@ -111,6 +111,7 @@ mod value;
 mod wait;
 
 pub use classify::{Basis, CooldownPolicy, Decision, RateLimitClass, classify, decide};
+pub use headers::HEADER_NAMES;
 pub use in_band::observe_in_band;
 pub use ladder::Ladder;
 pub use observation::{

@@ -14,7 +14,7 @@ use std::io::BufRead;
 use std::path::Path;
 use std::process::ExitCode;
 
-use mac_executor::RequestInfo;
+use mac_executor::{AttemptResponse as _, RequestInfo};
 use mac_tests::executor_work::{messages_sender, open_pool};
 
 fn main() -> ExitCode {
@@ -45,8 +45,9 @@ fn run(args: &[String]) -> Result<bool, String> {
             std::io::stdin().lock().read_line(&mut line).map_err(|e| e.to_string())?;
         }
         let done = pool.execute(&RequestInfo::default(), send).await.map_err(|e| e.to_string())?;
-        println!("status={} account={}", done.response.status, done.account);
+        let status = done.response.status();
+        println!("status={status} account={}", done.account);
         pool.shutdown().await;
-        Ok(done.response.status == 200)
+        Ok(status == 200)
     })
 }

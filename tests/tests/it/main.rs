@@ -9,6 +9,7 @@
 
 mod claims_multi_process;
 mod executor_grant_journal;
+mod executor_prelude;
 mod executor_refresh_race;
 mod gateway;
 mod gateway_process;

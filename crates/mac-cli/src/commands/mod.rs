@@ -3,6 +3,7 @@
 mod accounts;
 mod completions;
 mod config;
+mod demo;
 mod doctor;
 mod import;
 pub(crate) mod login;
@@ -27,6 +28,7 @@ pub(crate) fn run(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Doctor(args) => doctor::run(ctx, &args),
         Command::Menu(args) => menu::run(ctx, &args),
         Command::Serve(args) => serve::run(ctx, &args),
+        Command::Demo(args) => demo::run(ctx, &args),
         Command::Completions(args) => {
             completions::run(args.shell);
             Ok(())

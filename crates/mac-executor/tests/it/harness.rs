@@ -136,6 +136,8 @@ pub(crate) fn add_account(
 }
 
 /// A send closure: POST /v1/messages with the attempt's bearer; the whole response buffered.
+/// (mac-core's `http_response` is the adapter everywhere else; this crate's tests cannot use a
+/// crate of a higher layer, and a buffered response is all they need.)
 pub(crate) fn sender(
     fake: &FakeProvider,
 ) -> impl FnMut(

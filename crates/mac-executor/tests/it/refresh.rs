@@ -14,13 +14,8 @@ use mac_storage::{
 use mac_test_support::{Endpoint, FakeGrant, FakeProvider, Scripted, TempDataDir};
 use serde_json::json;
 
-/// The fixed "now" of every test: 2026-03-11T03:33:20Z.
-pub(crate) const NOW: EpochMs = EpochMs::from_millis(1_773_200_000_000);
-
-/// `NOW` plus `s` seconds.
-pub(crate) fn at(s: i64) -> EpochMs {
-    EpochMs::from_millis(NOW.as_millis() + s * 1000)
-}
+// The shared fixed "now", and `at(s)`: `NOW` plus `s` seconds.
+pub(crate) use mac_test_support::fixtures::{NOW, at_secs as at};
 
 /// A pool in a temporary data directory, refreshing against the fake.
 pub(crate) struct Pool {

@@ -13,9 +13,8 @@ use mac_executor::{
     select,
 };
 use mac_ratelimit::{is_rate_limited, is_usable};
-use mac_storage::{
-    Credentials, EpochMs, Secret, StoredAccount, UsageLimits, UsageWindow, format_iso,
-};
+use mac_storage::{EpochMs, StoredAccount, UsageLimits, UsageWindow, format_iso};
+use mac_test_support::fixtures::{NOW, account_created, at_secs as secs};
 use proptest::prelude::*;
 use proptest::strategy::Strategy as _;
 use serde_json::json;
@@ -26,23 +25,12 @@ use SelectionReason::{
 };
 use Strategy::{Hybrid, RoundRobin as Rr, Sticky};
 
-/// The fixed "now" of every test: 2026-03-11T03:33:20Z.
-const NOW: EpochMs = EpochMs::from_millis(1_773_200_000_000);
 const HOUR: i64 = 3_600;
 const DAY: i64 = 24 * HOUR;
 
-/// `NOW` plus `s` seconds.
-fn secs(s: i64) -> EpochMs {
-    EpochMs::from_millis(NOW.as_millis() + s * 1_000)
-}
-
 /// An eligible account without usage, last used an hour ago (so its freshness is full).
 fn account(uuid: &str) -> StoredAccount {
-    let credentials =
-        Credentials { refresh_token: Secret::new("rt"), access_token: None, expires_at: None };
-    let mut account = StoredAccount::new(credentials, secs(-HOUR));
-    account.uuid = Some(uuid.to_owned());
-    account
+    account_created(uuid, secs(-HOUR))
 }
 
 fn window(utilization: f64, resets_in: Option<i64>) -> UsageWindow {
