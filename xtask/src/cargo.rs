@@ -8,6 +8,8 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
+use crate::project_root;
+
 /// A `cargo` command, using the same cargo binary that runs xtask (`$CARGO`) when known, so the
 /// checks use the same toolchain. The environment is inherited (one shared target directory).
 #[allow(clippy::disallowed_methods, reason = "cargo passes its own binary to xtask in `$CARGO`")]
@@ -47,6 +49,19 @@ pub(crate) fn run(command: &mut Command) -> Result<(), String> {
         .status()
         .map_err(|error| format!("could not start `{}`: {error}", display(command)))?;
     if status.success() { Ok(()) } else { Err(format!("`{}` failed ({status})", display(command))) }
+}
+
+/// The target directory cargo builds into: `$CARGO_TARGET_DIR` if set (relative to the
+/// workspace root, as cargo reads it there), else the one `cargo metadata` reports.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "cargo's `$CARGO_TARGET_DIR` decides where built and installed artefacts live"
+)]
+pub(crate) fn target_dir() -> Result<PathBuf, String> {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => Ok(project_root().join(dir)),
+        _ => Ok(Metadata::load(Some(&project_root().join("Cargo.toml")))?.target_directory),
+    }
 }
 
 /// Whether `cargo nextest` is installed (its `--version` succeeds).

@@ -46,7 +46,10 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
     )]
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let printer = Printer::new(&cli.global, no_color);
-    init_tracing(printer.verbosity());
+    // `mac demo` provokes failures on purpose and prints what they did in its table; their log
+    // lines would only interleave with it (`-v` shows them).
+    let demo = matches!(cli.command, args::Command::Demo(_));
+    init_tracing(printer.verbosity(), demo);
     let result =
         Context::new(&cli.global, printer.clone()).and_then(|ctx| commands::run(&ctx, cli.command));
     match result {
@@ -65,10 +68,12 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
     }
 }
 
-/// Logs on standard error: warnings by default, `-v` info, `-vv` debug; `RUST_LOG` overrides.
-fn init_tracing(verbosity: u8) {
+/// Logs on standard error: warnings by default (and `mac serve`'s one line per request; nothing
+/// for `mac demo`), `-v` info, `-vv` debug; `RUST_LOG` overrides.
+fn init_tracing(verbosity: u8, demo: bool) {
     let level = match verbosity {
-        0 => "warn",
+        0 if demo => "off",
+        0 => "warn,mac_gateway=info,mac_cli::commands::serve=info",
         1 => "info",
         _ => "debug",
     };
@@ -77,6 +82,8 @@ fn init_tracing(verbosity: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: `mac serve`'s log usually goes to a file or a pipe.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .try_init();
 }

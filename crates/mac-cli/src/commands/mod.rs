@@ -3,10 +3,12 @@
 mod accounts;
 mod completions;
 mod config;
+mod demo;
 mod doctor;
 mod import;
 pub(crate) mod login;
 mod menu;
+mod serve;
 mod status;
 
 use crate::args::Command;
@@ -25,6 +27,8 @@ pub(crate) fn run(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Config(command) => config::run(ctx, &command),
         Command::Doctor(args) => doctor::run(ctx, &args),
         Command::Menu(args) => menu::run(ctx, &args),
+        Command::Serve(args) => serve::run(ctx, &args),
+        Command::Demo(args) => demo::run(ctx, &args),
         Command::Completions(args) => {
             completions::run(args.shell);
             Ok(())

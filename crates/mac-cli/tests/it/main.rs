@@ -10,11 +10,13 @@
 
 mod accounts;
 mod config_doctor;
+mod demo;
 mod docs;
 mod errors;
 mod import;
 mod login;
 mod menu;
+mod real_clients;
 mod snapshots;
 mod status;
 mod support;
