@@ -186,6 +186,15 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_header_value_that_is_not_utf8_is_forwarded_as_it_came() {
+        let mut incoming = request(&[], r#"{"model":"m"}"#);
+        let opaque = HeaderValue::from_bytes(b"caf\xe9").unwrap();
+        incoming.headers_mut().insert("x-opaque", opaque.clone());
+        let inbound = read(incoming, 1024).await.unwrap();
+        assert_eq!(inbound.request.headers.get("x-opaque"), Some(&opaque));
+    }
+
+    #[tokio::test]
     async fn refuses_large_and_malformed_bodies() {
         let big = request(&[], r#"{"model":"x","pad":"0123456789012345678901234567890123"}"#);
         assert_eq!(read(big, 16).await.unwrap_err(), Refusal::TooLarge { limit: 16 });
