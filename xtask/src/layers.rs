@@ -94,6 +94,7 @@ const SHIPPED: &[DepKind] = &[DepKind::Normal, DepKind::Build];
 const ANY_KIND: &[DepKind] = &[DepKind::Normal, DepKind::Build, DepKind::Dev];
 const STORAGE_CLAIMS: &[&str] = &["mac-storage", "mac-claims"];
 const RATELIMIT: &[&str] = &["mac-ratelimit"];
+const EXECUTOR: &[&str] = &["mac-executor"];
 const TERMINAL_OWNERS: &[&str] = &["mac-ui", "mac-cli"];
 /// The command line is defined in one crate (its `args` module).
 const COMMAND_LINE_OWNERS: &[&str] = &["mac-cli"];
@@ -104,6 +105,10 @@ const AXUM_OWNERS: &[&str] =
 
 /// The deny-list of external crates. The first matching entry reports an edge, so the
 /// crate-specific entries come before the general ones.
+///
+/// `http` (the types `HeaderMap`, `StatusCode`, `Method`, shared by reqwest, hyper and axum) is
+/// allowed everywhere: it is the vocabulary the layers speak to each other, not a client or a
+/// server. HTTP clients and servers stay out of the crates that only read what they are handed.
 pub(crate) const BANS: &[Ban] = &[
     Ban {
         external: "reqwest",
@@ -158,6 +163,24 @@ pub(crate) const BANS: &[Ban] = &[
         scope: Scope::In(RATELIMIT),
         kinds: SHIPPED,
         reason: "rate-limit parsing is pure: no runtime, time comes from the caller",
+    },
+    Ban {
+        external: "reqwest",
+        scope: Scope::In(EXECUTOR),
+        kinds: SHIPPED,
+        reason: "the executor sends nothing itself: the caller's closure sends each attempt (D16)",
+    },
+    Ban {
+        external: "hyper",
+        scope: Scope::In(EXECUTOR),
+        kinds: SHIPPED,
+        reason: "the executor sends nothing itself: the caller's closure sends each attempt (D16)",
+    },
+    Ban {
+        external: "axum",
+        scope: Scope::In(EXECUTOR),
+        kinds: SHIPPED,
+        reason: "the executor serves nothing; the gateway serves HTTP",
     },
     Ban {
         external: "inquire",
@@ -426,6 +449,12 @@ mod tests {
         assert!(banned("mac-adapters", "reqwest", DepKind::Normal).is_none());
         assert!(banned("mac-ratelimit", "tokio", DepKind::Normal).is_some());
         assert!(banned("mac-executor", "tokio", DepKind::Normal).is_none());
+        assert!(banned("mac-executor", "reqwest", DepKind::Normal).is_some());
+        assert!(banned("mac-executor", "hyper", DepKind::Normal).is_some());
+        assert!(banned("mac-executor", "reqwest", DepKind::Dev).is_none());
+        for crate_name in ["mac-ratelimit", "mac-adapters", "mac-executor", "mac-storage"] {
+            assert!(banned(crate_name, "http", DepKind::Normal).is_none(), "{crate_name}");
+        }
         assert!(banned("mac-core", "inquire", DepKind::Normal).is_some());
         assert!(banned("mac-core", "crossterm", DepKind::Dev).is_some());
         assert!(banned("mac-ui", "inquire", DepKind::Normal).is_none());

@@ -38,10 +38,7 @@
 //!             .body(body);
 //!         async move {
 //!             let response = request.send().await.map_err(|e| SendError::network(e.to_string()))?;
-//!             let status = response.status().as_u16();
-//!             let headers = response.headers().iter()
-//!                 .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
-//!                 .collect();
+//!             let (status, headers) = (response.status(), response.headers().clone());
 //!             let body = response.bytes().await.map_err(|e| SendError::network(e.to_string()))?;
 //!             Ok(BufferedResponse { status, headers, body })
 //!         }

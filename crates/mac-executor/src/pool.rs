@@ -56,6 +56,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::StatusCode;
 use mac_adapters::AdapterClient;
 use mac_claims::{ClaimGuard, Claims, ClaimsSnapshot};
 use mac_ratelimit::{
@@ -594,7 +595,7 @@ impl Pool {
         };
         // The commit point: a 2xx stream is read up to its first output-bearing frame before
         // anything goes to the client, so an error frame that opens it still rotates.
-        let verdict = if (200..300).contains(&response.status()) {
+        let verdict = if response.status().is_success() {
             match response.read_prelude().await {
                 Ok(verdict) => verdict,
                 Err(err) if err.kind() == SendErrorKind::Fatal => {
@@ -638,25 +639,20 @@ impl Pool {
                 tracing::info!(
                     account = %chosen.label,
                     event,
-                    stands_for = status,
+                    stands_for = status.as_u16(),
                     "the stream opened with an error frame"
                 );
-                let what = format!("an in-band `{event}` frame (as HTTP {status})");
+                let what = format!("an in-band `{event}` frame (as HTTP {})", status.as_u16());
                 (status, data, Some(observation), what)
             }
             PreludeVerdict::Committed => {
                 let status = response.status();
-                let what = format!("HTTP {status}");
-                if needs_body(status) {
+                let what = format!("HTTP {}", status.as_u16());
+                if needs_body(status.as_u16()) {
                     let limit = inner.config.classify_body_limit;
                     let body = response.buffer_body(limit).await.unwrap_or_default();
-                    let headers = response.headers();
-                    let observation = observe(
-                        status,
-                        headers.iter().map(|(name, value)| (name.as_str(), value.as_slice())),
-                        Some(&body),
-                        inner.clock.now(),
-                    );
+                    let now = inner.clock.now();
+                    let observation = observe(status, response.headers(), Some(&body), now);
                     (status, body, Some(observation), what)
                 } else {
                     (status, Bytes::new(), None, what)
@@ -671,7 +667,7 @@ impl Pool {
             on_account.server_retries_left,
         );
         let step = next_step(&facts);
-        tracing::debug!(status, ?step, "classified");
+        tracing::debug!(status = status.as_u16(), ?step, "classified");
         match step {
             Step::Success => {
                 self.after_success(request, chosen);
@@ -722,7 +718,7 @@ impl Pool {
                 Next::AgainAfter(response, pause)
             }
             Step::ServerRotate => {
-                Next::rotate(RotationCause::ServerError(status), Some(response), &what)
+                Next::rotate(RotationCause::ServerError(status.as_u16()), Some(response), &what)
             }
         }
     }
@@ -741,7 +737,7 @@ impl Pool {
         tracing::info!(
             account = %served.label,
             event,
-            stands_for = observation.status,
+            stands_for = observation.status.as_u16(),
             ?step,
             "an error frame after the commit point"
         );
@@ -1108,12 +1104,17 @@ fn served(chosen: &Chosen, on_account: &OnAccount, per: &PerRequest) -> Served {
 fn in_band_observation(event: &str, data: &[u8], now: EpochMs) -> Observation {
     observe_in_band(event, data, now)
         .or_else(|| observe_in_band(&json_type(data)?, data, now))
-        .unwrap_or_else(|| Observation { status: 500, observed_at: now, ..Observation::default() })
+        .unwrap_or_else(|| Observation {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            observed_at: now,
+            ..Observation::default()
+        })
 }
 
-/// The facts of a response of `status` with `body` (or of an error frame standing for it).
+/// The facts of a response of `status` with `body` (or of an error frame standing for it). The
+/// pure step matches the status as a number (its table is written in ranges).
 fn facts(
-    status: u16,
+    status: StatusCode,
     body: &[u8],
     observation: Option<&Observation>,
     refreshed: bool,
@@ -1122,8 +1123,8 @@ fn facts(
     let limit =
         observation.and_then(|observation| Some((classify(observation)?, scope(observation))));
     Facts {
-        status,
-        revoked: status == 403 && contains_revoked(body),
+        status: status.as_u16(),
+        revoked: status == StatusCode::FORBIDDEN && contains_revoked(body),
         limit,
         refreshed,
         server_retries_left,

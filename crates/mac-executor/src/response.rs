@@ -7,6 +7,8 @@ use std::fmt;
 use std::future::Future;
 
 use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderValue, StatusCode};
 
 /// What a 2xx response's first frames said (the commit point).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,10 +33,10 @@ pub enum PreludeVerdict {
 /// everything it read replayable, so the caller can stream it from its first byte.
 pub trait AttemptResponse: Send {
     /// The HTTP status.
-    fn status(&self) -> u16;
+    fn status(&self) -> StatusCode;
 
-    /// The headers, names in any case, values as bytes (for rate-limit headers).
-    fn headers(&self) -> Vec<(String, Vec<u8>)>;
+    /// The headers (for rate-limit headers), borrowed: the executor reads them in place.
+    fn headers(&self) -> &HeaderMap;
 
     /// Reads up to `limit` bytes of the body and keeps them, so the response can still be
     /// handed to the caller afterwards (implementations replay the buffered bytes). Called at
@@ -59,34 +61,27 @@ pub trait AttemptResponse: Send {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BufferedResponse {
     /// The status.
-    pub status: u16,
+    pub status: StatusCode,
     /// The headers.
-    pub headers: Vec<(String, Vec<u8>)>,
+    pub headers: HeaderMap,
     /// The body.
     pub body: Bytes,
 }
 
 impl BufferedResponse {
     /// A response with a status and a body, no headers.
-    pub fn new(status: u16, body: impl Into<Bytes>) -> Self {
-        Self { status, headers: Vec::new(), body: body.into() }
-    }
-
-    /// Adds a header.
-    #[must_use]
-    pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_owned(), value.as_bytes().to_vec()));
-        self
+    pub fn new(status: StatusCode, body: impl Into<Bytes>) -> Self {
+        Self { status, headers: HeaderMap::new(), body: body.into() }
     }
 }
 
 impl AttemptResponse for BufferedResponse {
-    fn status(&self) -> u16 {
+    fn status(&self) -> StatusCode {
         self.status
     }
 
-    fn headers(&self) -> Vec<(String, Vec<u8>)> {
-        self.headers.clone()
+    fn headers(&self) -> &HeaderMap {
+        &self.headers
     }
 
     async fn buffer_body(&mut self, limit: usize) -> Result<Bytes, SendError> {
@@ -115,9 +110,8 @@ impl AttemptResponse for BufferedResponse {
 impl BufferedResponse {
     /// Whether the `content-type` header names a server-sent-event stream.
     fn is_event_stream(&self) -> bool {
-        self.headers.iter().any(|(name, value)| {
-            name.eq_ignore_ascii_case("content-type")
-                && value.len() >= EVENT_STREAM.len()
+        self.headers.get_all(CONTENT_TYPE).iter().map(HeaderValue::as_bytes).any(|value| {
+            value.len() >= EVENT_STREAM.len()
                 && value[..EVENT_STREAM.len()].eq_ignore_ascii_case(EVENT_STREAM)
         })
     }
@@ -208,9 +202,14 @@ mod tests {
     const RATE_LIMIT: &str =
         r#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#;
 
+    fn with_content_type(body: String, content_type: &'static str) -> BufferedResponse {
+        let mut response = BufferedResponse::new(StatusCode::OK, body);
+        response.headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        response
+    }
+
     fn stream(body: String) -> BufferedResponse {
-        BufferedResponse::new(200, body)
-            .with_header("Content-Type", "text/event-stream; charset=utf-8")
+        with_content_type(body, "text/event-stream; charset=utf-8")
     }
 
     #[tokio::test]
@@ -238,8 +237,7 @@ mod tests {
     #[tokio::test]
     async fn a_body_that_is_no_event_stream_is_committed() {
         let body = format!("event: error\ndata: {RATE_LIMIT}\n\n");
-        let mut json =
-            BufferedResponse::new(200, body).with_header("content-type", "application/json");
+        let mut json = with_content_type(body, "application/json");
         assert_eq!(json.read_prelude().await, Ok(PreludeVerdict::Committed));
     }
 }

@@ -43,6 +43,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::time::Duration;
 
+use http::HeaderMap;
 use mac_storage::EpochMs;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
@@ -98,14 +99,15 @@ impl AsRef<str> for SessionKey {
     }
 }
 
-/// The session a request belongs to, from its headers (name, value) and body, by the
-/// precedence of the module docs; `None` when no source yields one.
-pub fn derive_session_key(headers: &[(String, String)], body: &[u8]) -> Option<SessionKey> {
+/// The session a request belongs to, from its headers and body, by the precedence of the
+/// module docs; `None` when no source yields one. A header value that is not UTF-8 is no key.
+pub fn derive_session_key(headers: &HeaderMap, body: &[u8]) -> Option<SessionKey> {
     let header = |name: &str| {
         headers
+            .get_all(name)
             .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.trim())
+            .filter_map(|value| std::str::from_utf8(value.as_bytes()).ok())
+            .map(str::trim)
             .find(|value| !value.is_empty())
     };
     if let Some(value) = header("x-claude-code-session-id") {

@@ -86,7 +86,14 @@ impl Field {
         if name.len() > 64 {
             return None;
         }
-        let name = name.to_ascii_lowercase();
+        // A `HeaderName` is lowercase already: copy only a name that is not.
+        let lowered;
+        let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            lowered = name.to_ascii_lowercase();
+            lowered.as_str()
+        } else {
+            name
+        };
         if let Some(key) = name.strip_prefix("anthropic-ratelimit-unified-") {
             return Self::unified(key);
         }
@@ -96,7 +103,7 @@ impl Field {
         if let Some(key) = name.strip_prefix("x-codex-secondary-") {
             return Self::codex(key, Slot::Secondary);
         }
-        match name.as_str() {
+        match name {
             "retry-after-ms" => Some(Field::RetryAfterMs),
             "retry-after" => Some(Field::RetryAfter),
             _ => None,

@@ -1,8 +1,9 @@
-//! The shared fixtures of the unit-free test suites: one fixed "now", times relative to it, and
-//! the smallest accounts and usage windows the stores, rate limits, adapters and executor are
-//! tested with. One definition here, so the suites cannot drift apart on what "now" or "an
+//! The shared fixtures of the unit-free test suites: one fixed "now", times relative to it, the
+//! smallest accounts and usage windows the stores, rate limits, adapters and executor are
+//! tested with, and header maps written as `(name, value)` tables. One definition here, so the suites cannot drift apart on what "now" or "an
 //! eligible account" is.
 
+use http::{HeaderMap, HeaderName, HeaderValue};
 use mac_storage::{Credentials, EpochMs, Secret, StoredAccount, UsageLimits, UsageWindow};
 
 /// The fixed "now" of every test: 2026-03-11T03:33:20Z.
@@ -56,4 +57,15 @@ pub fn window(utilization: f64, resets_at: Option<&str>) -> UsageWindow {
 /// Usage with a 5-hour and a 7-day window.
 pub fn usage(five_hour: Option<UsageWindow>, seven_day: Option<UsageWindow>) -> UsageLimits {
     UsageLimits::new(five_hour, seven_day)
+}
+
+/// The header map of a `(name, value)` table, in order: a repeated name keeps every value, a
+/// name in any case is stored lowercase (as `http` stores every name). Fails on a name or a
+/// value HTTP cannot carry, which is a mistake in the test's table.
+pub fn header_map(pairs: &[(&str, &str)]) -> Result<HeaderMap, http::Error> {
+    let mut map = HeaderMap::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        map.append(HeaderName::from_bytes(name.as_bytes())?, HeaderValue::from_str(value)?);
+    }
+    Ok(map)
 }

@@ -45,7 +45,7 @@ fn run(args: &[String]) -> Result<bool, String> {
             std::io::stdin().lock().read_line(&mut line).map_err(|e| e.to_string())?;
         }
         let done = pool.execute(&RequestInfo::default(), send).await.map_err(|e| e.to_string())?;
-        let status = done.response.status();
+        let status = done.response.status().as_u16();
         println!("status={status} account={}", done.account);
         pool.shutdown().await;
         Ok(status == 200)

@@ -524,11 +524,10 @@ fn hot_request_path(accounts: usize, strategy: mac_executor::Strategy) -> Result
             .build();
         let request = mac_executor::RequestInfo::default();
         let send = |_: mac_executor::Attempt| async {
-            Ok::<_, mac_executor::SendError>(mac_executor::BufferedResponse {
-                status: 200,
-                headers: Vec::new(),
-                body: bytes::Bytes::new(),
-            })
+            Ok::<_, mac_executor::SendError>(mac_executor::BufferedResponse::new(
+                http::StatusCode::OK,
+                bytes::Bytes::new(),
+            ))
         };
         for _ in 0..accounts.max(10) * 2 {
             pool.execute(&request, send).await.map_err(|e| e.to_string())?;

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
 use mac_adapters::{AdapterClient, PRELUDE_LIMIT, Prelude, PreludeEnd, ProviderDescriptor};
 use mac_claims::{Claims, ClaimsOptions};
 use mac_executor::{
@@ -24,10 +25,9 @@ use mac_test_support::{Endpoint, FakeGrant, FakeProvider, Scripted, TempDataDir}
 /// How long the prelude may wait for its next chunk (the gateway's first-byte timeout).
 const FIRST_BYTE: Duration = Duration::from_secs(10);
 
-/// A streamed upstream response: the chunks read so far are kept and replayed first.
+/// A streamed upstream response (its status and headers are reqwest's own): the chunks read so
+/// far are kept and replayed first.
 struct Streaming {
-    status: u16,
-    headers: Vec<(String, Vec<u8>)>,
     response: reqwest::Response,
     read: Vec<Bytes>,
 }
@@ -52,12 +52,12 @@ impl Streaming {
 }
 
 impl AttemptResponse for Streaming {
-    fn status(&self) -> u16 {
-        self.status
+    fn status(&self) -> StatusCode {
+        self.response.status()
     }
 
-    fn headers(&self) -> Vec<(String, Vec<u8>)> {
-        self.headers.clone()
+    fn headers(&self) -> &HeaderMap {
+        self.response.headers()
     }
 
     async fn buffer_body(&mut self, limit: usize) -> Result<Bytes, SendError> {
@@ -114,13 +114,7 @@ fn streaming_sender(
             );
         Box::pin(async move {
             let response = request.send().await.map_err(|e| SendError::network(e.to_string()))?;
-            let status = response.status().as_u16();
-            let headers = response
-                .headers()
-                .iter()
-                .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
-                .collect();
-            Ok(Streaming { status, headers, response, read: Vec::new() })
+            Ok(Streaming { response, read: Vec::new() })
         })
     }
 }

@@ -156,12 +156,7 @@ pub(crate) fn sender(
             .body(r#"{"model":"claude","messages":[{"role":"user","content":"hi"}]}"#);
         Box::pin(async move {
             let response = request.send().await.map_err(|e| SendError::network(e.to_string()))?;
-            let status = response.status().as_u16();
-            let headers = response
-                .headers()
-                .iter()
-                .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
-                .collect();
+            let (status, headers) = (response.status(), response.headers().clone());
             let body = response.bytes().await.map_err(|e| SendError::network(e.to_string()))?;
             Ok(BufferedResponse { status, headers, body })
         })

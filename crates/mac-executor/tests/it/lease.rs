@@ -191,7 +191,7 @@ async fn a_given_up_response_is_leased_as_well() {
     let script = Script::new(vec![ScriptedResponse::status(500, "{}", &[]); 3]);
     let done = pool.execute(&RequestInfo::default(), script.sender()).await.unwrap();
     assert!(done.gave_up);
-    assert_eq!((done.response.status, done.attempts), (500, 3));
+    assert_eq!((done.response.status.as_u16(), done.attempts), (500, 3));
     assert_eq!(mine.guards(&h.uuids[0]), 1);
     done.lease.finish(StreamEnd::Completed);
     assert_eq!(mine.guards(&h.uuids[0]), 0);

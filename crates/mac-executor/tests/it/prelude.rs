@@ -130,7 +130,7 @@ async fn an_in_band_request_error_hands_the_200_back_as_is() {
         (done.account.as_str(), done.attempts, done.gave_up),
         (h.uuids[0].as_str(), 1, false)
     );
-    assert_eq!(done.response.status, 200);
+    assert_eq!(done.response.status.as_u16(), 200);
     assert!(h.rotations().is_empty());
     assert!(cooled(&h).is_empty());
 }

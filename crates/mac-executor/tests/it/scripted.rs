@@ -7,7 +7,9 @@ use std::future::Ready;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
 use mac_executor::{Attempt, AttemptResponse, PreludeVerdict, SendError};
+use mac_test_support::fixtures::header_map;
 
 /// Anthropic's in-band rate limit.
 pub(crate) const ANTHROPIC_RATE_LIMIT: &str = r#"{"type":"error","error":{"type":"rate_limit_error","message":"This request would exceed your rate limit."}}"#;
@@ -22,8 +24,8 @@ pub(crate) const CODEX_USAGE_LIMIT: &str = r#"{"type":"response.failed","sequenc
 /// One scripted response.
 #[derive(Clone, Debug)]
 pub(crate) struct ScriptedResponse {
-    pub(crate) status: u16,
-    pub(crate) headers: Vec<(String, Vec<u8>)>,
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
     /// What `read_prelude` answers.
     pub(crate) prelude: Result<PreludeVerdict, SendError>,
@@ -35,8 +37,8 @@ impl ScriptedResponse {
     /// A 200 that bears output.
     pub(crate) fn ok() -> Self {
         Self {
-            status: 200,
-            headers: Vec::new(),
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
             body: Bytes::from_static(b"event: content_block_delta\ndata: {}\n\n"),
             prelude: Ok(PreludeVerdict::Committed),
             prelude_read: false,
@@ -58,11 +60,8 @@ impl ScriptedResponse {
     /// `status` with a body and headers.
     pub(crate) fn status(status: u16, body: &str, headers: &[(&str, &str)]) -> Self {
         Self {
-            status,
-            headers: headers
-                .iter()
-                .map(|(name, value)| ((*name).to_owned(), value.as_bytes().to_vec()))
-                .collect(),
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: header_map(headers).unwrap(),
             body: Bytes::from(body.to_owned()),
             ..Self::ok()
         }
@@ -70,12 +69,12 @@ impl ScriptedResponse {
 }
 
 impl AttemptResponse for ScriptedResponse {
-    fn status(&self) -> u16 {
+    fn status(&self) -> StatusCode {
         self.status
     }
 
-    fn headers(&self) -> Vec<(String, Vec<u8>)> {
-        self.headers.clone()
+    fn headers(&self) -> &HeaderMap {
+        &self.headers
     }
 
     async fn buffer_body(&mut self, limit: usize) -> Result<Bytes, SendError> {
@@ -84,7 +83,7 @@ impl AttemptResponse for ScriptedResponse {
 
     async fn read_prelude(&mut self) -> Result<PreludeVerdict, SendError> {
         assert!(!self.prelude_read, "the prelude is read at most once");
-        assert!((200..300).contains(&self.status), "the prelude is read only for a 2xx");
+        assert!(self.status.is_success(), "the prelude is read only for a 2xx");
         self.prelude_read = true;
         self.prelude.clone()
     }
