@@ -4,7 +4,7 @@
 //!
 //! # The state machine of one request
 //!
-//! Every response, retries included, goes through one classifier (SEED L2): the effects layer
+//! Every response, retries included, goes through one classifier (so a retry is judged like a first answer): the effects layer
 //! reads the response's facts, the pure `step::next_step` decides (its unit test walks this
 //! table row by row), and the effects layer carries the step out. The loop does the waiting.
 //! "Refreshed" means this request already refreshed the account (before sending or after a
@@ -223,7 +223,8 @@ impl PoolBuilder {
                 self.config.session_binding_ttl,
                 self.config.session_binding_cap,
             ),
-            // 75 % ± 25 %: a 5xx retry waits 50–100 % of its pause (SEED §2.6).
+            // 75 % ± 25 %: a 5xx retry waits 50–100 % of its pause, so that
+            // retries of many processes do not arrive in step.
             jitter: Jitter::new(0.25, crate::jitter::default_seed()),
         };
         let proactive = ProactiveRefresher::start(refresh.clone(), self.config.proactive.clone());
@@ -353,7 +354,7 @@ impl Pool {
         self.inner.provider
     }
 
-    /// The pool as it is on disk now (one `stat` when unchanged; SEED §2.3's `getAccounts`).
+    /// The pool as it is on disk now (one `stat` when unchanged).
     pub fn accounts(&self) -> Result<Arc<AccountsDocument>, ExecuteError> {
         Ok(self.inner.store.load()?)
     }
@@ -616,7 +617,7 @@ impl Pool {
         Ok(self.classify(request, chosen, on_account, per, response, verdict).await)
     }
 
-    /// The one classifier every response goes through, retries included (SEED L2): reads the
+    /// The one classifier every response goes through, retries included: reads the
     /// facts, asks the pure [`next_step`], and carries the step out. A 2xx whose prelude is an
     /// error frame is classified as the status the frame stands for, with the frame's data as
     /// its body. Bookkeeping that cannot be written never fails the request: it is logged and
@@ -1070,7 +1071,7 @@ impl Pool {
         }
     }
 
-    /// 50–100 % of `pause` (SEED §2.6's server-retry jitter), from the pool's own generator.
+    /// 50–100 % of `pause` (the server-retry jitter), from the pool's own generator.
     fn jittered(&self, pause: Duration) -> Duration {
         self.state().jitter.vary(pause.mul_f64(0.75))
     }
@@ -1131,8 +1132,8 @@ fn facts(
     }
 }
 
-/// Whether a 403 body says the token was revoked (any case; the seed's check was
-/// case-sensitive, SEED §5.20).
+/// Whether a 403 body says the token was revoked (any case: the TypeScript library's
+/// case-sensitive check missed `Revoked`).
 fn contains_revoked(body: &[u8]) -> bool {
     body.windows(7).any(|window| window.eq_ignore_ascii_case(b"revoked"))
 }

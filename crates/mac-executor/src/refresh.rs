@@ -1,5 +1,5 @@
-//! Refresh of an account's tokens exactly once across threads and processes (D11–D13; SEED
-//! §2.8, L9, L16–L18, §5.12–§5.15; PEERS pain 1).
+//! Refresh of an account's tokens exactly once across threads and processes (D11–D13):
+//! a rotated refresh token spent twice logs the user out, the pain this exists to end.
 //!
 //! Refresh tokens rotate: the provider accepts each one once. When two processes refresh the
 //! same account with the same token, the loser gets `invalid_grant` — and if it records that
@@ -83,7 +83,7 @@ pub struct Refreshed {
 /// The one refresh path of a provider pool: refreshes an account at most once however many
 /// callers, threads and processes ask at the same moment. Refresh tokens rotate — the provider
 /// accepts each once — so a second refresh with the same token gets `invalid_grant`, and
-/// recording that would disable a healthy account (PEERS pain 1, SEED L18).
+/// recording that would disable a healthy account.
 ///
 /// Cheap to clone: clones share the in-process single flight. Two services on one accounts
 /// file (two pools, two processes) coordinate through the file locks; there is no
@@ -310,7 +310,7 @@ impl RefreshService {
 
     /// Whether the proactive refresher should refresh `credentials` at `now`: they have an
     /// access token and an expiry, which lies within `within` but not within the on-demand
-    /// margin (those are left to the on-demand path, SEED §2.7).
+    /// margin (those are left to the on-demand path).
     pub fn is_expiring_within(
         &self,
         credentials: &Credentials,

@@ -1,10 +1,11 @@
-//! Session affinity (D14, SEED L10–L11, PEERS §4.1 item 6): which conversation a request
+//! Session affinity (D14): which conversation a request
 //! belongs to ([`derive_session_key`]) and which account each conversation is bound to
 //! ([`SessionBindings`]).
 //!
-//! Keeping a conversation on one account keeps its prompt cache warm (PEERS pain 5). The
+//! Keeping a conversation on one account keeps its prompt cache warm (a rotated conversation
+//! pays its whole context again). The
 //! binding is only a preference: [`select`](crate::select) leaves a bound account at once when it
-//! stops being usable (PEERS pain 6), and the caller then binds the session to the new account.
+//! stops being usable (a failover must never wait for a bound account), and the caller then binds the session to the new account.
 //!
 //! # Where the key comes from
 //!

@@ -1,4 +1,4 @@
-//! `Pool::execute` against the loopback fake provider (D15, D16; SEED §3.10 as revised, L2):
+//! `Pool::execute` against the loopback fake provider (D15, D16):
 //! every outcome of an attempt, the account sequence and the final state asserted exactly.
 
 use std::sync::Arc;
@@ -78,7 +78,7 @@ async fn a_second_401_rests_the_account_and_rotates() {
     assert_eq!(h.rotations(), [RotationCause::AuthFailed]);
 }
 
-/// SEED L2: the retry after a 401 goes through the same classifier.
+/// The retry after a 401 goes through the same classifier.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn l2_a_429_after_the_401_retry_is_a_rate_limit_not_a_success() {
     let h = Harness::new(3).await;

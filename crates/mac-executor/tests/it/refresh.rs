@@ -1,5 +1,4 @@
-//! `RefreshService` against the loopback fake (D11–D13; SEED §2.8, §3.13, L16–L18; PEERS
-//! pain 1): one refresh across callers, services and "processes", adoption, compare-and-swap,
+//! `RefreshService` against the loopback fake (D11–D13): one refresh across callers, services and "processes", adoption, compare-and-swap,
 //! failures recorded only against what failed, cancellation.
 
 use std::sync::Arc;
@@ -294,7 +293,7 @@ async fn two_processes_race_and_one_adopts_the_others_tokens() {
 
 #[tokio::test]
 async fn a_process_with_an_old_snapshot_adopts_instead_of_spending_the_token() {
-    // SEED L18: process B read the credentials before process A refreshed them, then B's
+    // Process B read the credentials before process A refreshed them, then B's
     // request got a 401 with the old access token.
     let (fake, pool, uuid) = expired_account().await;
     let (_other_store, other) = pool.other_process(&fake, RefreshConfig::default());

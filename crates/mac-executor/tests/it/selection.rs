@@ -1,4 +1,4 @@
-//! Selection (SEED §2.3, §3.9; D14; SEED L14): the seed's items, the tiers of each strategy,
+//! Selection (D14): the TypeScript library's cases, the tiers of each strategy,
 //! the hybrid score and its reset-pace term, soft quota, the avoid set, session bindings, and
 //! properties over arbitrary pools.
 
@@ -152,7 +152,7 @@ fn abc() -> Vec<StoredAccount> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// SEED §3.9
+// The TypeScript library's selection cases.
 
 #[test]
 fn sticky_items_of_seed_3_9() {

@@ -1,4 +1,4 @@
-//! Session keys (D14, SEED L10–L11) and the binding table: precedence of the sources, the
+//! Session keys (D14) and the binding table: precedence of the sources, the
 //! hash rule, bodies that are not JSON, expiry, the cap and forgetting an account.
 
 use std::collections::HashMap;
