@@ -127,7 +127,14 @@ mod tests {
         assert_eq!(names, ["fmt", "clippy", "test", "doctest", "rustdoc", "layers", "standalone"]);
         assert_eq!(
             standalone_crates(),
-            ["mac-storage", "mac-claims", "mac-ratelimit", "mac-adapters", "mac-ui"]
+            [
+                "mac-storage",
+                "mac-claims",
+                "mac-postgres",
+                "mac-ratelimit",
+                "mac-adapters",
+                "mac-ui"
+            ]
         );
     }
 
