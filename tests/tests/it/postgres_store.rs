@@ -177,3 +177,36 @@ fn the_password_appears_in_no_message() {
         assert!(!text.contains("hunter2"), "part of the password leaked: {text}");
     }
 }
+
+/// The connection of a transaction is killed by the server while the closure runs (as when
+/// the server restarts or an administrator ends the session): nothing was committed, so the
+/// store runs the transaction again on a new connection, and the change lands exactly once.
+#[test]
+fn a_transaction_whose_connection_dies_before_the_commit_runs_again_once() {
+    let Some(database) = TestDatabase::create("killed_connection") else { return };
+    let store = store(&database, "mac", StoreOptions::default());
+    let uuids = add_accounts(&store, "seed", 1).unwrap();
+    let mut runs = 0;
+    store
+        .mutate(|document| {
+            runs += 1;
+            if runs == 1 {
+                database
+                    .execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE application_name = 'mac' AND state = 'idle in transaction'",
+                    )
+                    .unwrap();
+            }
+            let account = store.account_mut(document, &uuids[0])?;
+            let next =
+                account.extra.get("runs").and_then(serde_json::Value::as_u64).unwrap_or(0) + 1;
+            account.extra.insert("runs".into(), next.into());
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(runs, 2, "the closure ran again after the connection died");
+    let document =
+        super::postgres_store::store(&database, "mac", StoreOptions::default()).load().unwrap();
+    assert_eq!(document.account(&uuids[0]).unwrap().extra["runs"], 1, "applied exactly once");
+}
