@@ -48,7 +48,8 @@ pub(crate) const LAYERS: &[(&str, Rank)] = &[
     ("mac-ui", Rank::Layer(2)),
     ("mac-executor", Rank::Layer(3)),
     ("mac-core", Rank::Layer(4)),
-    ("mac-cli", Rank::Layer(5)),
+    ("mac-gateway", Rank::Layer(5)),
+    ("mac-cli", Rank::Layer(6)),
     ("mac-test-support", Rank::TestSupport),
     ("mac-tests", Rank::Tests),
     ("xtask", Rank::Xtask),
@@ -98,7 +99,7 @@ const TERMINAL_OWNERS: &[&str] = &["mac-ui", "mac-cli"];
 const COMMAND_LINE_OWNERS: &[&str] = &["mac-cli"];
 /// The gateway's home, plus the dev-only members that host test fakes (D21: axum
 /// for the fakes); they never ship, so for them axum is in effect a dev-dependency.
-const AXUM_OWNERS: &[&str] = &["mac-cli", "mac-test-support", "mac-tests"];
+const AXUM_OWNERS: &[&str] = &["mac-gateway", "mac-cli", "mac-test-support", "mac-tests"];
 
 /// The deny-list of external crates. The first matching entry reports an edge, so the
 /// crate-specific entries come before the general ones.
@@ -119,7 +120,7 @@ pub(crate) const BANS: &[Ban] = &[
         external: "axum",
         scope: Scope::In(STORAGE_CLAIMS),
         kinds: SHIPPED,
-        reason: "storage and claims never serve HTTP; the gateway lives in mac-cli",
+        reason: "storage and claims never serve HTTP; the gateway lives in mac-gateway",
     },
     Ban {
         external: "inquire",
@@ -192,8 +193,8 @@ pub(crate) const BANS: &[Ban] = &[
         external: "axum",
         scope: Scope::OutsideOf(AXUM_OWNERS),
         kinds: SHIPPED,
-        reason: "the HTTP gateway lives in mac-cli; elsewhere axum may only be a \
-                 dev-dependency (test fakes)",
+        reason: "the HTTP gateway lives in mac-gateway (served by mac-cli); elsewhere axum may \
+                 only be a dev-dependency (test fakes)",
     },
 ];
 
@@ -407,7 +408,7 @@ mod tests {
         );
         assert_eq!(
             check("mac-cli", "xtask", Normal).unwrap(),
-            "mac-cli (layer 5) -> xtask (automation): nothing may depend on xtask"
+            "mac-cli (layer 6) -> xtask (automation): nothing may depend on xtask"
         );
         assert_eq!(
             check("xtask", "mac-storage", Dev).unwrap(),
@@ -437,7 +438,7 @@ mod tests {
         assert!(banned("mac-test-support", "axum", DepKind::Normal).is_none());
         assert_eq!(
             banned("mac-claims", "axum", DepKind::Normal),
-            Some("storage and claims never serve HTTP; the gateway lives in mac-cli")
+            Some("storage and claims never serve HTTP; the gateway lives in mac-gateway")
         );
     }
 }

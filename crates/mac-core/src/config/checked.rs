@@ -68,7 +68,8 @@ impl Checked {
     }
 
     /// The effective configuration as `config.toml` text, each value followed by a comment
-    /// naming its source. The text reads back as the same configuration.
+    /// naming its source. The text reads back as the same configuration, but for secrets: an
+    /// unset one is a comment, a set one shows as `"[redacted]"` (never its value).
     pub fn to_toml(&self) -> String {
         let mut out =
             String::from("# The effective configuration; each value's source in its comment.\n");
@@ -78,7 +79,11 @@ impl Checked {
                 section = Some(spec.section);
                 let _ = writeln!(out, "\n{}", spec.section);
             }
-            let _ = writeln!(out, "{} = {value}  # {source}", spec.key);
+            if value == Value::Secret(None) {
+                let _ = writeln!(out, "# {} is not set  # {source}", spec.key);
+            } else {
+                let _ = writeln!(out, "{} = {value}  # {source}", spec.key);
+            }
         }
         out
     }

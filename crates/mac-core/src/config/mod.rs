@@ -49,7 +49,9 @@ pub use checked::{Checked, Source};
 pub use error::{ConfigError, ConfigErrors, Origin, Position};
 pub use schema::{KeySpec, SCHEMA, docs_table};
 pub use section::Section;
-pub use settings::{LadderBounds, ProviderSettings, ProvidersSettings};
+pub use settings::{
+    DEFAULT_LISTEN, GatewaySettings, LadderBounds, ProviderSettings, ProvidersSettings,
+};
 pub use value::{Kind, LONGEST_DURATION, Value};
 
 /// Every setting of `config.toml`, typed, held in the lower crates' own option structs so a
@@ -70,6 +72,8 @@ pub struct MacConfig {
     pub claims: ClaimsOptions,
     /// `[providers.anthropic]`, `[providers.codex]`
     pub providers: ProvidersSettings,
+    /// `[gateway]`: `mac serve`.
+    pub gateway: GatewaySettings,
 }
 
 /// Reads an environment variable of this process, for [`MacConfig::load`]'s `env`. A value

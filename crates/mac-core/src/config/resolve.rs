@@ -14,7 +14,7 @@ use super::checked::{Checked, Source};
 use super::error::{ConfigError, ConfigErrors, Origin, Position};
 use super::schema::{SCHEMA, duration_text, lookup};
 use super::section::Section;
-use super::value::Value;
+use super::value::{Kind, Value};
 
 /// The configuration of `text` (`None`: no file) named `file` in messages, overridden by `env`.
 pub(crate) fn resolve(
@@ -66,7 +66,8 @@ impl State {
                     self.env_errors.push(ConfigError {
                         origin: Origin::Env { var },
                         key: Some(spec.to_string()),
-                        value: Some(format!("{text:?}")),
+                        // A secret's text is never repeated, not even a wrong one.
+                        value: (spec.kind != Kind::Secret).then(|| format!("{text:?}")),
                         problem,
                     });
                 }
@@ -279,7 +280,9 @@ impl FileReader<'_> {
             }
             Err(problem) => {
                 self.state.failed[index] = true;
-                self.error(offset, Some(spec.to_string()), self.source_text(value), problem);
+                let written =
+                    (spec.kind != Kind::Secret).then(|| self.source_text(value)).flatten();
+                self.error(offset, Some(spec.to_string()), written, problem);
             }
         }
     }

@@ -7,12 +7,13 @@
 //! endpoint table ([`ENDPOINTS`]) the provider's built-in descriptor has.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use mac_adapters::{ENDPOINTS, EndpointSpec, ProviderDescriptor, REQUEST_TIMEOUT};
 use mac_executor::Strategy;
-use mac_storage::Provider;
+use mac_storage::{Provider, Secret};
 
 use super::MacConfig;
 use super::duration::format_duration;
@@ -175,6 +176,24 @@ impl Typed for Duration {
     }
 }
 
+impl Typed for SocketAddr {
+    fn to_value(&self) -> Value {
+        Value::Address(*self)
+    }
+    fn from_value(value: Value) -> Option<Self> {
+        if let Value::Address(addr) = value { Some(addr) } else { None }
+    }
+}
+
+impl Typed for Option<Secret> {
+    fn to_value(&self) -> Value {
+        Value::Secret(self.clone())
+    }
+    fn from_value(value: Value) -> Option<Self> {
+        if let Value::Secret(secret) = value { Some(secret) } else { None }
+    }
+}
+
 impl Typed for Strategy {
     fn to_value(&self) -> Value {
         Value::Text(self.as_str().to_owned())
@@ -246,7 +265,7 @@ const fn integers(min: u64, max: u64) -> Kind {
     Kind::Integer { min, max }
 }
 
-use Section::{Claims, Pool, RateLimit, Refresh, Retry, Sessions, Storage};
+use Section::{Claims, Gateway, Pool, RateLimit, Refresh, Retry, Sessions, Storage};
 
 const ANTHROPIC_SECTION: Section = Section::Provider(ANTHROPIC);
 const CODEX_SECTION: Section = Section::Provider(CODEX);
@@ -473,6 +492,55 @@ static GENERAL: &[KeySpec] = &[
             },
         },
     },
+    KeySpec {
+        section: Gateway,
+        key: "listen",
+        kind: Kind::Address,
+        doc: "The address `mac serve` listens on without --listen; a non-loopback one needs inbound_key.",
+        access: field!(gateway.listen),
+    },
+    KeySpec {
+        section: Gateway,
+        key: "inbound_key",
+        kind: Kind::Secret,
+        doc: "The key clients must send (x-api-key or a bearer token) on every route but /healthz; unset: none asked on loopback, and a non-loopback address is refused.",
+        access: field!(gateway.inbound_key),
+    },
+    KeySpec {
+        section: Gateway,
+        key: "body_limit",
+        kind: integers(1024, 1 << 30),
+        doc: "The largest request body accepted, in bytes; a larger one is answered 413.",
+        access: field!(gateway.body_limit),
+    },
+    KeySpec {
+        section: Gateway,
+        key: "connect_timeout",
+        kind: durations(Duration::from_millis(100), secs(300)),
+        doc: "The longest wait for a connection to the provider; past it the request moves to another account.",
+        access: field!(gateway.connect_timeout),
+    },
+    KeySpec {
+        section: Gateway,
+        key: "first_byte_timeout",
+        kind: durations(secs(1), secs(3600)),
+        doc: "The longest wait for the provider's answer to begin (its headers, then a stream's first output); past it the request moves to another account.",
+        access: field!(gateway.first_byte_timeout),
+    },
+    KeySpec {
+        section: Gateway,
+        key: "idle_timeout",
+        kind: durations(secs(1), secs(3600)),
+        doc: "The longest silence between two chunks of a streamed answer before the stream is cut; a stream's total length has no limit.",
+        access: field!(gateway.idle_timeout),
+    },
+    KeySpec {
+        section: Gateway,
+        key: "shutdown_grace",
+        kind: durations(Duration::ZERO, secs(3600)),
+        doc: "On SIGINT or SIGTERM, how long answers in flight may still stream before they are cut.",
+        access: field!(gateway.shutdown_grace),
+    },
 ];
 
 /// The keys of `[providers.anthropic]` after its endpoints.
@@ -625,12 +693,14 @@ mod tests {
             let mut config = MacConfig::default();
             let other = match spec.kind {
                 Kind::Bool => Value::Bool(spec.default_value() != Value::Bool(true)),
-                Kind::Integer { max, .. } => Value::Integer(max.min(9)),
+                Kind::Integer { min, max } => Value::Integer(max.min(min.max(9))),
                 Kind::Percent => Value::Number(42.5),
                 Kind::Duration { max, .. } => Value::Duration(max),
                 Kind::Choice(names) => Value::Text(names[names.len() - 1].to_owned()),
                 Kind::Url => Value::Text("http://127.0.0.1:9/x".to_owned()),
                 Kind::Text => Value::Text("something else".to_owned()),
+                Kind::Address => Value::Address("0.0.0.0:9".parse().unwrap()),
+                Kind::Secret => Value::Secret(Some(Secret::new("something else"))),
             };
             assert_ne!(other, spec.default_value(), "{spec}: pick another test value");
             spec.set(&mut config, other.clone()).unwrap();

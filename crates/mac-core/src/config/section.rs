@@ -23,13 +23,15 @@ pub enum Section {
     Storage,
     /// `[claims]`
     Claims,
+    /// `[gateway]`
+    Gateway,
     /// `[providers.anthropic]`, `[providers.codex]`
     Provider(Provider),
 }
 
 impl Section {
     /// Every section, in the order of the docs.
-    pub const ALL: [Section; 9] = [
+    pub const ALL: [Section; 10] = [
         Section::Pool,
         Section::Sessions,
         Section::Refresh,
@@ -37,6 +39,7 @@ impl Section {
         Section::RateLimit,
         Section::Storage,
         Section::Claims,
+        Section::Gateway,
         Section::Provider(Provider::Anthropic),
         Section::Provider(Provider::Codex),
     ];
@@ -51,6 +54,7 @@ impl Section {
             Section::RateLimit => "ratelimit",
             Section::Storage => "storage",
             Section::Claims => "claims",
+            Section::Gateway => "gateway",
             Section::Provider(Provider::Anthropic) => "providers.anthropic",
             Section::Provider(Provider::Codex) => "providers.codex",
         }

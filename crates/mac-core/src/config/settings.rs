@@ -1,12 +1,14 @@
 //! The settings `MacConfig` keeps itself, where no lower crate has an options struct that
 //! could hold them as written: the rate-limit ladder's bounds (as written, before
-//! `mac_ratelimit::Ladder` clamps them) and the providers' overrides of their built-in facts.
+//! `mac_ratelimit::Ladder` clamps them), the providers' overrides of their built-in facts, and
+//! the gateway's settings (its crate is above this one).
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use mac_ratelimit::{CooldownPolicy, Ladder};
-use mac_storage::Provider;
+use mac_storage::{Provider, Secret};
 
 /// `[ratelimit] ladder_start` and `ladder_max` as written. `Ladder::new` raises a maximum
 /// below the start to the start, which would hide the mistake the cross-check of the two
@@ -72,6 +74,49 @@ impl ProvidersSettings {
         match provider {
             Provider::Anthropic => &mut self.anthropic,
             Provider::Codex => &mut self.codex,
+        }
+    }
+}
+
+/// `[gateway]`: the settings of `mac serve` (the `mac-gateway` crate reads them; it sits above
+/// this crate, so they are kept here, where `config.toml` is read).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewaySettings {
+    /// `listen`: the address `mac serve` binds when `--listen` is not given.
+    pub listen: SocketAddr,
+    /// `inbound_key`: the key clients must send (`x-api-key` or a bearer) on every route but
+    /// `/healthz`; required to listen on a non-loopback address.
+    pub inbound_key: Option<Secret>,
+    /// `body_limit`: the largest request body accepted, in bytes (larger: 413).
+    pub body_limit: usize,
+    /// `connect_timeout`: the longest wait for a connection to the provider.
+    pub connect_timeout: Duration,
+    /// `first_byte_timeout`: the longest wait for the response's headers, and then for a
+    /// stream's commit point.
+    pub first_byte_timeout: Duration,
+    /// `idle_timeout`: the longest gap between two chunks of a streamed response.
+    pub idle_timeout: Duration,
+    /// `shutdown_grace`: how long streams in flight may run on after SIGINT/SIGTERM.
+    pub shutdown_grace: Duration,
+}
+
+/// The address `mac serve` binds by default: loopback only.
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8765);
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN,
+            inbound_key: None,
+            // The Messages API's own request limit; real agents send 40–80 KB.
+            body_limit: 32 * 1024 * 1024,
+            connect_timeout: Duration::from_secs(10),
+            // A non-streamed answer sends its headers only when it is complete.
+            first_byte_timeout: Duration::from_secs(300),
+            // Both providers send keep-alive frames well inside this while a model thinks.
+            idle_timeout: Duration::from_secs(120),
+            shutdown_grace: Duration::from_secs(30),
         }
     }
 }

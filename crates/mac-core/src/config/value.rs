@@ -2,9 +2,11 @@
 //! TOML value or an environment variable's text, with the problem as a message on failure.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use mac_adapters::ProviderDescriptor;
+use mac_storage::Secret;
 use toml::de::DeValue;
 
 use super::duration::{DURATION_FORMS, format_duration, parse_duration};
@@ -36,6 +38,10 @@ pub enum Kind {
     Url,
     /// A non-empty string.
     Text,
+    /// An IP address and port: `127.0.0.1:8765`, `[::1]:8765`.
+    Address,
+    /// A non-empty string that is a secret: held in a `Secret`, never shown.
+    Secret,
 }
 
 /// The longest duration of a setting without a stated maximum: beyond it, deadlines would be
@@ -53,6 +59,8 @@ impl Kind {
             Kind::Duration { .. } => "duration",
             Kind::Choice(_) | Kind::Text => "string",
             Kind::Url => "URL",
+            Kind::Address => "address",
+            Kind::Secret => "secret",
         }
     }
 
@@ -69,6 +77,8 @@ impl Kind {
             Kind::Choice(names) => quoted_list(names),
             Kind::Url => "http(s) URL".to_owned(),
             Kind::Text => "non-empty".to_owned(),
+            Kind::Address => "IP:port".to_owned(),
+            Kind::Secret => "non-empty, never shown".to_owned(),
         }
     }
 
@@ -91,7 +101,10 @@ impl Kind {
             ),
             Kind::Choice(names) => format!("expected one of {}", quoted_list(names)),
             Kind::Url => "expected an http:// or https:// URL".to_owned(),
-            Kind::Text => "expected a non-empty string".to_owned(),
+            Kind::Text | Kind::Secret => "expected a non-empty string".to_owned(),
+            Kind::Address => {
+                "expected an IP address and port, such as \"127.0.0.1:8765\"".to_owned()
+            }
         }
     }
 
@@ -115,7 +128,12 @@ impl Kind {
                 integer(int.as_str(), int.radix()).ok_or_else(|| self.expected())?,
             )),
             (
-                Kind::Duration { .. } | Kind::Choice(_) | Kind::Url | Kind::Text,
+                Kind::Duration { .. }
+                | Kind::Choice(_)
+                | Kind::Url
+                | Kind::Text
+                | Kind::Address
+                | Kind::Secret,
                 DeValue::String(text),
             ) => {
                 return self.parse_text(text);
@@ -144,6 +162,8 @@ impl Kind {
             ),
             Kind::Choice(_) | Kind::Url => Value::Text(text.trim().to_owned()),
             Kind::Text => Value::Text(text.to_owned()),
+            Kind::Address => Value::Address(text.trim().parse().map_err(|_| self.expected())?),
+            Kind::Secret => Value::Secret(Some(Secret::new(text))),
         };
         self.check(parsed)
     }
@@ -161,6 +181,8 @@ impl Kind {
                 true
             }
             (Kind::Text, Value::Text(text)) => !text.trim().is_empty(),
+            (Kind::Address, Value::Address(_)) | (Kind::Secret, Value::Secret(None)) => true,
+            (Kind::Secret, Value::Secret(Some(secret))) => !secret.expose().trim().is_empty(),
             _ => false,
         };
         if fits { Ok(value) } else { Err(self.expected()) }
@@ -223,6 +245,10 @@ pub enum Value {
     Duration(Duration),
     /// A string: a choice, a URL or text.
     Text(String),
+    /// An IP address and port.
+    Address(SocketAddr),
+    /// A secret; `None` when none is set (the default of an optional secret).
+    Secret(Option<Secret>),
 }
 
 impl fmt::Display for Value {
@@ -234,6 +260,10 @@ impl fmt::Display for Value {
             Value::Number(n) => write!(f, "{n}"),
             Value::Duration(d) => write!(f, "\"{}\"", format_duration(*d)),
             Value::Text(text) => write!(f, "{}", toml::Value::String(text.clone())),
+            Value::Address(addr) => write!(f, "\"{addr}\""),
+            // Never the value: `mac config show` and the docs say only whether one is set.
+            Value::Secret(Some(_)) => f.write_str("\"[redacted]\""),
+            Value::Secret(None) => f.write_str("\"\""),
         }
     }
 }
@@ -267,6 +297,19 @@ mod tests {
             Kind::Url.parse_text("file:///etc/passwd"),
             Err("expected an http:// or https:// URL, found scheme `file`".into())
         );
+    }
+
+    #[test]
+    fn addresses_parse_and_secrets_never_show() {
+        let addr = Kind::Address.parse_text(" [::1]:8080 ").unwrap();
+        assert_eq!(addr.to_string(), "\"[::1]:8080\"");
+        assert!(Kind::Address.parse_text("localhost:80").is_err());
+        assert!(Kind::Address.parse_text("127.0.0.1").is_err());
+        let secret = Kind::Secret.parse_text("sk-gateway-123").unwrap();
+        assert_eq!(secret.to_string(), "\"[redacted]\"");
+        assert!(!format!("{secret:?}").contains("sk-gateway-123"));
+        assert!(Kind::Secret.parse_text("  ").is_err());
+        assert_eq!(Kind::Secret.check(Value::Secret(None)), Ok(Value::Secret(None)));
     }
 
     #[test]

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use mac_claims::ClaimsOptions;
 use mac_core::config::{
-    Checked, ConfigErrors, LadderBounds, MacConfig, Origin, Position, ProviderSettings,
-    ProvidersSettings, SCHEMA, Section, Source, no_env,
+    Checked, ConfigErrors, GatewaySettings, LadderBounds, MacConfig, Origin, Position,
+    ProviderSettings, ProvidersSettings, SCHEMA, Section, Source, no_env,
 };
 use mac_executor::{PoolConfig, ProactiveConfig, RefreshConfig, Strategy};
 use mac_ratelimit::{CooldownPolicy, Ladder};
-use mac_storage::{DataDir, Provider, StoreOptions};
+use mac_storage::{DataDir, Provider, Secret, StoreOptions};
 
 const FILE: &str = "config.toml";
 
@@ -88,6 +88,15 @@ bookkeeping_interval = "1s"
 expiry = "90s"
 heartbeat = "30s"
 
+[gateway]
+listen = "0.0.0.0:9100"
+inbound_key = "gw-key-1"
+body_limit = 65536
+connect_timeout = "2s"
+first_byte_timeout = "1m"
+idle_timeout = "45s"
+shutdown_grace = "5s"
+
 [providers.anthropic]
 authorize_url = "http://127.0.0.1:9001/oauth/authorize"
 token_url = "http://127.0.0.1:9001/v1/oauth/token"
@@ -142,6 +151,13 @@ const EVERY_VAR: &[(&str, &str)] = &[
     ("MAC_STORAGE_BOOKKEEPING_INTERVAL", "1s"),
     ("MAC_CLAIMS_EXPIRY", "1m30s"),
     ("MAC_CLAIMS_HEARTBEAT", "30s"),
+    ("MAC_GATEWAY_LISTEN", "0.0.0.0:9100"),
+    ("MAC_GATEWAY_INBOUND_KEY", "gw-key-1"),
+    ("MAC_GATEWAY_BODY_LIMIT", "65536"),
+    ("MAC_GATEWAY_CONNECT_TIMEOUT", "2000ms"),
+    ("MAC_GATEWAY_FIRST_BYTE_TIMEOUT", "60"),
+    ("MAC_GATEWAY_IDLE_TIMEOUT", "45s"),
+    ("MAC_GATEWAY_SHUTDOWN_GRACE", "5s"),
     ("MAC_PROVIDERS_ANTHROPIC_AUTHORIZE_URL", "http://127.0.0.1:9001/oauth/authorize"),
     ("MAC_PROVIDERS_ANTHROPIC_TOKEN_URL", "http://127.0.0.1:9001/v1/oauth/token"),
     ("MAC_PROVIDERS_ANTHROPIC_REDIRECT_URI", "http://127.0.0.1:9001/oauth/code/callback"),
@@ -248,6 +264,15 @@ fn every_key_expected() -> MacConfig {
                 client_id: Some("codex-client".into()),
             },
         },
+        gateway: GatewaySettings {
+            listen: "0.0.0.0:9100".parse().unwrap(),
+            inbound_key: Some(Secret::new("gw-key-1")),
+            body_limit: 65_536,
+            connect_timeout: secs(2),
+            first_byte_timeout: secs(60),
+            idle_timeout: secs(45),
+            shutdown_grace: secs(5),
+        },
     }
 }
 
@@ -306,6 +331,24 @@ fn every_key_is_read_from_the_environment() {
     for (spec, _, source) in checked.entries() {
         assert_eq!(source, &Source::Env { var: spec.env_var() });
     }
+}
+
+#[test]
+fn the_inbound_key_never_shows_in_output_or_errors() {
+    let checked =
+        MacConfig::check_text("[gateway]\ninbound_key = \"gw-secret-42\"\n", FILE, no_env).unwrap();
+    let shown = checked.to_toml();
+    assert!(shown.contains("inbound_key = \"[redacted]\""), "{shown}");
+    assert!(!shown.contains("gw-secret-42") && !format!("{checked:?}").contains("gw-secret-42"));
+    let errors = errors_with(
+        "[gateway]\ninbound_key = \"   \"\nlisten = \"nowhere\"\n",
+        &[("MAC_GATEWAY_INBOUND_KEY", " \t ")],
+    );
+    assert!(errors.contains("[gateway] inbound_key") && !errors.contains("\" \\t \""), "{errors}");
+    assert!(
+        errors.contains("[gateway] listen = \"nowhere\": expected an IP address and port"),
+        "{errors}"
+    );
 }
 
 #[test]

@@ -1,0 +1,51 @@
+//! The error type of `mac-gateway` (D19): why a gateway could not start or serve. Per-request
+//! failures are HTTP answers in the provider's error shape, never this type.
+
+use std::net::SocketAddr;
+
+use snafu::Snafu;
+
+/// Why the gateway could not start or stopped serving.
+#[derive(Debug, Snafu)]
+#[snafu(visibility(pub(crate)))]
+pub enum GatewayError {
+    /// A provider pool could not be set up (config, accounts file, claims).
+    #[snafu(display("cannot open the {provider} pool: {source}"))]
+    Pool {
+        /// The provider.
+        provider: mac_storage::Provider,
+        /// The cause.
+        source: mac_core::SetupError,
+    },
+    /// The address could not be bound.
+    #[snafu(display("cannot listen on {addr}: {source}"))]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A non-loopback address without an inbound key: anyone on the network could spend the
+    /// pool.
+    #[snafu(display(
+        "refusing to listen on {addr} without an inbound key: a non-loopback address lets other \
+         machines use your accounts; set `[gateway] inbound_key` in config.toml (or \
+         MAC_GATEWAY_INBOUND_KEY), or listen on 127.0.0.1"
+    ))]
+    NoInboundKey {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// The HTTP client to the providers could not be built.
+    #[snafu(display("cannot build the upstream HTTP client: {message}"))]
+    Client {
+        /// The cause.
+        message: String,
+    },
+    /// The server stopped with an I/O error.
+    #[snafu(display("the gateway stopped serving: {source}"))]
+    Serve {
+        /// The cause.
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,135 @@
+//! Starting and stopping the gateway: [`Gateway::start`] opens the pools, binds the listener
+//! (refusing a non-loopback address without an inbound key) and serves; [`RunningGateway`]
+//! knows its address and stops gracefully.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mac_core::{MacConfig, MacPool};
+use mac_executor::PoolEvent;
+use mac_storage::{DataDir, Provider};
+use snafu::ResultExt;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::error::{BindSnafu, GatewayError, NoInboundKeySnafu, PoolSnafu, ServeSnafu};
+use crate::events::{EventHub, GatewayEvent};
+use crate::router::router;
+use crate::state::AppState;
+
+/// The gateway, ready to start.
+#[derive(Debug)]
+pub struct Gateway {
+    data_dir: DataDir,
+    config: MacConfig,
+    descriptors: Vec<mac_adapters::ProviderDescriptor>,
+}
+
+impl Gateway {
+    /// A gateway over the pools of `data_dir`, configured by `config` (its `[gateway]` section
+    /// and everything the pools read).
+    pub fn new(data_dir: DataDir, config: MacConfig) -> Self {
+        Self { data_dir, config, descriptors: Vec::new() }
+    }
+
+    /// Uses `descriptor` for its provider instead of the configured one (embedding, tests).
+    #[must_use]
+    pub fn descriptor(mut self, descriptor: mac_adapters::ProviderDescriptor) -> Self {
+        self.descriptors.retain(|d| d.provider != descriptor.provider);
+        self.descriptors.push(descriptor);
+        self
+    }
+
+    /// Opens both pools, binds `listen` and serves until [`RunningGateway::shutdown`]. Call
+    /// inside a multi-thread tokio runtime.
+    pub async fn start(self, listen: SocketAddr) -> Result<RunningGateway, GatewayError> {
+        let settings = self.config.gateway.clone();
+        if !listen.ip().is_loopback() && settings.inbound_key.is_none() {
+            return NoInboundKeySnafu { addr: listen }.fail();
+        }
+        let events = EventHub::default();
+        let anthropic = self.open_pool(Provider::Anthropic, &events)?;
+        let codex = self.open_pool(Provider::Codex, &events)?;
+        let listener = TcpListener::bind(listen).await.context(BindSnafu { addr: listen })?;
+        let addr = listener.local_addr().context(BindSnafu { addr: listen })?;
+        let state = AppState::new(self.data_dir, anthropic, codex, settings, events.clone());
+        let (stop, stopped) = watch::channel(false);
+        let app = router(state.clone());
+        let task = tokio::spawn(async move {
+            let mut stopped = stopped;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                })
+                .await
+                .context(ServeSnafu)
+        });
+        Ok(RunningGateway { addr, state, stop, task })
+    }
+
+    fn open_pool(&self, provider: Provider, events: &EventHub) -> Result<MacPool, GatewayError> {
+        let hub = events.clone();
+        let sink: mac_executor::EventSink = Arc::new(move |event: &PoolEvent| {
+            hub.publish_with(|| GatewayEvent::Pool { provider, event: event.clone() });
+        });
+        let mut builder = MacPool::builder(self.data_dir.clone(), provider)
+            .config(self.config.clone())
+            .on_event(sink);
+        if let Some(descriptor) = self.descriptors.iter().find(|d| d.provider == provider) {
+            builder = builder.descriptor(descriptor.clone());
+        }
+        builder.start().context(PoolSnafu { provider })
+    }
+}
+
+/// A gateway that serves.
+pub struct RunningGateway {
+    addr: SocketAddr,
+    state: AppState,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<Result<(), GatewayError>>,
+}
+
+impl std::fmt::Debug for RunningGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningGateway").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+impl RunningGateway {
+    /// The address it listens on (the port chosen when 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The event hub (subscribe to see every pool event and finished request).
+    pub fn events(&self) -> &EventHub {
+        self.state.events()
+    }
+
+    /// Stops accepting, lets responses in flight finish for up to the configured grace time,
+    /// then shuts the pools down (claims released, pending writes settled).
+    pub async fn shutdown(self) -> Result<(), GatewayError> {
+        let grace = self.state.settings().shutdown_grace;
+        self.shutdown_within(grace).await
+    }
+
+    /// As [`shutdown`](Self::shutdown), with this grace time.
+    pub async fn shutdown_within(self, grace: Duration) -> Result<(), GatewayError> {
+        let _ = self.stop.send(true);
+        let mut task = self.task;
+        let served = if let Ok(joined) = tokio::time::timeout(grace, &mut task).await {
+            joined.unwrap_or(Ok(()))
+        } else {
+            tracing::warn!(grace = ?grace, "streams still open after the grace time; cutting them");
+            task.abort();
+            Ok(())
+        };
+        for provider in Provider::ALL {
+            self.state.pool(provider).shutdown().await;
+        }
+        served
+    }
+}
