@@ -11,6 +11,7 @@ mod claims_multi_process;
 mod executor_grant_journal;
 mod executor_refresh_race;
 mod load_generator;
+mod postgres_multi_process;
 mod postgres_pool;
 mod postgres_store;
 mod storage_conformance;
