@@ -42,6 +42,7 @@ impl fmt::Display for Rank {
 pub(crate) const LAYERS: &[(&str, Rank)] = &[
     ("mac-storage", Rank::Layer(1)),
     ("mac-claims", Rank::Layer(2)),
+    ("mac-postgres", Rank::Layer(2)),
     ("mac-ratelimit", Rank::Layer(2)),
     ("mac-adapters", Rank::Layer(2)),
     ("mac-ui", Rank::Layer(2)),

@@ -4,6 +4,7 @@
 //! Must not depend on: `mac-cli`, terminal crates, HTTP servers.
 
 // Modules (each owner inserts its own line; keep one module per line, sorted).
+mod accounts_backend;
 pub mod config;
 mod facade;
 pub mod http_response;
@@ -11,6 +12,7 @@ pub mod import;
 mod reexports;
 pub mod status;
 
+pub use accounts_backend::open_account_store;
 pub use config::{ConfigError, ConfigErrors, MacConfig};
 pub use facade::{MacPool, MacPoolBuilder, SetupError};
 pub use reexports::*;

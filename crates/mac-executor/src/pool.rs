@@ -52,6 +52,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -175,9 +176,19 @@ pub struct PoolBuilder {
     claims: Option<Claims>,
     clock: Arc<dyn Clock>,
     events: Option<EventSink>,
+    local_files: Option<PathBuf>,
 }
 
 impl PoolBuilder {
+    /// Names the refresh path's host-local files (lock files, pending-grant journals) after
+    /// `accounts_file` instead of the store's path ([`RefreshService::with_local_files`]): for
+    /// a store whose accounts are not in a local file (a database).
+    #[must_use]
+    pub fn local_files(mut self, accounts_file: PathBuf) -> Self {
+        self.local_files = Some(accounts_file);
+        self
+    }
+
     /// The pool's settings (default: [`PoolConfig::default`]).
     #[must_use]
     pub fn config(mut self, config: PoolConfig) -> Self {
@@ -210,11 +221,13 @@ impl PoolBuilder {
     /// a tokio runtime when proactive refresh is on.
     pub fn build(self) -> Pool {
         let provider = self.client.descriptor().provider;
-        let refresh = RefreshService::new(
+        let local_files = self.local_files.unwrap_or_else(|| self.store.path().to_owned());
+        let refresh = RefreshService::with_local_files(
             Arc::clone(&self.store),
             self.client,
             self.config.refresh.clone(),
             Arc::clone(&self.clock),
+            local_files,
         );
         let claims = if self.config.cross_process_claims { self.claims } else { None };
         let state = SelectorState {
@@ -336,6 +349,7 @@ impl Pool {
             claims: None,
             clock,
             events: None,
+            local_files: None,
         }
     }
 

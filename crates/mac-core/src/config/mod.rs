@@ -51,6 +51,7 @@ pub use schema::{KeySpec, SCHEMA, docs_table};
 pub use section::Section;
 pub use settings::{
     DEFAULT_LISTEN, GatewaySettings, LadderBounds, ProviderSettings, ProvidersSettings,
+    StorageBackend, StorageSettings,
 };
 pub use value::{Kind, LONGEST_DURATION, Value};
 
@@ -68,6 +69,8 @@ pub struct MacConfig {
     pub pacing_per_minute: u32,
     /// `[storage]`: the account store's settings.
     pub store: StoreOptions,
+    /// `[storage] backend` and `url`: where the accounts live.
+    pub storage: StorageSettings,
     /// `[claims]`, and `[storage] lock_timeout` (the claims file's too).
     pub claims: ClaimsOptions,
     /// `[providers.anthropic]`, `[providers.codex]`
