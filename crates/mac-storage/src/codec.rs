@@ -10,7 +10,7 @@ use std::fmt;
 use serde::Deserialize;
 
 use crate::document::{AccountsDocument, SUPPORTED_VERSION};
-use crate::unknown_fields::RawObject;
+use crate::unknown_fields::{RawDocument, RawObject};
 
 /// What is wrong with the contents of an accounts file. Messages never quote values from the
 /// file, since a misplaced token could be among them.
@@ -112,6 +112,32 @@ fn decode_shape(bytes: &[u8], limit: u64) -> Result<AccountsDocument, DocumentPr
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(DocumentProblem::Empty);
     }
+    let document = match parse_plain(bytes) {
+        Ok(document) => document,
+        Err(_) => parse_tracked(bytes)?,
+    };
+    if document.version == 0 {
+        return Err(DocumentProblem::BadVersion { found: 0 });
+    }
+    Ok(document)
+}
+
+/// The parse every read and every write check pays: plain `serde_json`, the whole input.
+///
+/// [`parse_tracked`] accepts and rejects exactly the same inputs (`serde_path_to_error` only
+/// watches), but it records every key it passes, an allocation per key, which made a parse of
+/// a ten-account file cost three times as much; a write pays two parses under the lock (the
+/// fresh read and the check of the new bytes), so it runs only to describe a failure.
+fn parse_plain(bytes: &[u8]) -> Result<AccountsDocument, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let document = AccountsDocument::deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(document)
+}
+
+/// The parse that names what is wrong: the field path of a shape problem, a newer version
+/// told apart from a corrupt file.
+fn parse_tracked(bytes: &[u8]) -> Result<AccountsDocument, DocumentProblem> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let parsed: Result<AccountsDocument, _> = serde_path_to_error::deserialize(&mut deserializer);
     let document = match parsed {
@@ -128,9 +154,6 @@ fn decode_shape(bytes: &[u8], limit: u64) -> Result<AccountsDocument, DocumentPr
         }
     };
     deserializer.end().map_err(|err| classify(&err, String::new()))?;
-    if document.version == 0 {
-        return Err(DocumentProblem::BadVersion { found: 0 });
-    }
     Ok(document)
 }
 
@@ -182,13 +205,9 @@ fn has_unknown_fields(document: &AccountsDocument) -> bool {
 /// serde names of [`AccountsDocument::accounts`], [`crate::StoredAccount::cached_usage`] and
 /// the windows of [`crate::UsageLimits`].
 fn keep_originals(document: &mut AccountsDocument, bytes: &[u8]) {
-    let Ok(top) = serde_json::from_slice::<RawObject>(bytes) else { return };
-    document.extra.keep_originals(&top);
-    let Some(accounts) = top.get("accounts") else { return };
-    let Ok(accounts) = serde_json::from_str::<Vec<RawObject<'_>>>(accounts.get()) else {
-        return;
-    };
-    for (account, raw) in document.accounts.iter_mut().zip(&accounts) {
+    let Ok(raw) = serde_json::from_slice::<RawDocument>(bytes) else { return };
+    document.extra.keep_originals(&raw.top);
+    for (account, raw) in document.accounts.iter_mut().zip(&raw.accounts) {
         account.extra.keep_originals(raw);
         let (Some(usage), Some(raw_usage)) =
             (account.cached_usage.as_mut(), raw.get("cachedUsage").and_then(RawObject::parse))
@@ -359,6 +378,36 @@ mod tests {
         assert!(encoded.contains("\n  \"accounts\": ["), "2-space indent: {encoded}");
         assert!(encoded.contains("\"seven_day\": null"));
         assert!(encoded.contains("\"topLevelFuture\": true"));
+    }
+
+    #[test]
+    fn the_plain_parse_and_the_tracked_parse_agree() {
+        let valid = br#"{"version": 1, "accounts": [{"refreshToken": "r", "addedAt": 1,
+            "lastUsed": 2, "x": [1.50]}], "generation": 7, "y": {"b": 1, "a": 2}}"#;
+        assert_eq!(parse_plain(valid).unwrap(), parse_tracked(valid).unwrap());
+        for invalid in [
+            &br#"{"version": 1, "accounts": [{"refreshToken": "r", "addedAt": 1}]}"#[..],
+            br#"{"version": 1, "accounts": [{"refreshToken": null, "addedAt": 1, "lastUsed": 1}]}"#,
+            br#"{"version": 1, "accounts": []} {}"#,
+            br#"{"version": 1, "generation": -1}"#,
+        ] {
+            assert!(parse_plain(invalid).is_err());
+            assert!(parse_tracked(invalid).is_err());
+        }
+    }
+
+    #[test]
+    fn unknown_fields_keep_their_text_whatever_the_key_spelling_and_order() {
+        // An escaped key (copied rather than borrowed), unknown keys before `accounts`, and
+        // `accounts` not first: the one-pass split must still find every original text.
+        let text = r#"{"t\u0061g": 1.50, "version": 1, "accounts": [{"refreshToken": "r",
+            "addedAt": 1, "lastUsed": 1, "n\"q": 2.0, "plain": 1e2}], "after": 0.10}"#;
+        let doc = decode(text.as_bytes(), LIMIT).unwrap();
+        let encoded = String::from_utf8(encode(&doc).unwrap()).unwrap();
+        for fragment in [r#""tag": 1.50"#, r#""n\"q": 2.0"#, r#""plain": 1e2"#, r#""after": 0.10"#]
+        {
+            assert!(encoded.contains(fragment), "{fragment} lost in {encoded}");
+        }
     }
 
     #[test]
