@@ -10,7 +10,7 @@ use std::fmt;
 use serde::Deserialize;
 
 use crate::document::{AccountsDocument, SUPPORTED_VERSION};
-use crate::unknown_fields::{RawDocument, RawObject};
+use crate::unknown_fields::{RawDocument, RawObject, UnknownFields};
 
 /// What is wrong with the contents of an accounts file. Messages never quote values from the
 /// file, since a misplaced token could be among them.
@@ -96,7 +96,7 @@ impl fmt::Display for DocumentProblem {
 /// nobody treats a newer file as corrupt.
 pub fn decode(bytes: &[u8], limit: u64) -> Result<AccountsDocument, DocumentProblem> {
     let mut document = decode_shape(bytes, limit)?;
-    if has_unknown_fields(&document) {
+    if needs_original_texts(&document) {
         keep_originals(&mut document, bytes);
     }
     Ok(document)
@@ -186,16 +186,21 @@ fn newer_version(bytes: &[u8]) -> Option<u64> {
     (probe.version > SUPPORTED_VERSION).then_some(probe.version)
 }
 
-fn has_unknown_fields(document: &AccountsDocument) -> bool {
-    !document.extra.is_empty()
+/// Whether some unknown field could be written differently from how the file spells it, so
+/// that [`keep_originals`] must find its text. Fields whose value has one spelling (see
+/// [`UnknownFields::spelled_one_way`]) are written back exactly from the value alone; a file
+/// with no other unknown fields is read in one pass, which matters under the lock.
+fn needs_original_texts(document: &AccountsDocument) -> bool {
+    let differs = |fields: &UnknownFields| !fields.spelled_one_way();
+    differs(&document.extra)
         || document.accounts.iter().any(|account| {
-            !account.extra.is_empty()
+            differs(&account.extra)
                 || account.cached_usage.as_ref().is_some_and(|usage| {
-                    !usage.extra.is_empty()
+                    differs(&usage.extra)
                         || [&usage.five_hour, &usage.seven_day, &usage.seven_day_sonnet]
                             .into_iter()
                             .flatten()
-                            .any(|window| !window.extra.is_empty())
+                            .any(|window| differs(&window.extra))
                 })
         })
 }
@@ -408,6 +413,32 @@ mod tests {
         {
             assert!(encoded.contains(fragment), "{fragment} lost in {encoded}");
         }
+    }
+
+    #[test]
+    fn values_with_one_spelling_are_written_back_exactly_without_their_text() {
+        // Integers, booleans and null have one spelling; `-0` reads as a float and keeps its
+        // text like every other float.
+        let text = br#"{"version": 1, "n": -12, "big": 18446744073709551615, "t": true,
+            "z": null, "accounts": [{"refreshToken": "r", "addedAt": 1, "lastUsed": 1,
+            "count": 7}]}"#;
+        let doc = decode(text, LIMIT).unwrap();
+        assert!(!needs_original_texts(&doc));
+        let encoded = String::from_utf8(encode(&doc).unwrap()).unwrap();
+        for fragment in [
+            r#""n": -12"#,
+            r#""big": 18446744073709551615"#,
+            r#""t": true"#,
+            r#""z": null"#,
+            r#""count": 7"#,
+        ] {
+            assert!(encoded.contains(fragment), "{fragment} lost in {encoded}");
+        }
+        let negative_zero = br#"{"version": 1, "accounts": [], "m": -0}"#;
+        let doc = decode(negative_zero, LIMIT).unwrap();
+        assert!(needs_original_texts(&doc));
+        let encoded = String::from_utf8(encode(&doc).unwrap()).unwrap();
+        assert!(encoded.contains(r#""m": -0"#), "{encoded}");
     }
 
     #[test]

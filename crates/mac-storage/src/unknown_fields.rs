@@ -95,6 +95,18 @@ impl UnknownFields {
         self.entries.clear();
     }
 
+    /// Whether every value here has a single spelling in JSON, so that writing the value
+    /// reproduces the file's text without remembering it: integers (JSON allows no `+`, no
+    /// leading zero, and `serde_json` reads `-0`, fractions and exponents as floats), booleans
+    /// and null. Strings (escapes), floats, arrays and objects (key order) do not qualify.
+    pub(crate) fn spelled_one_way(&self) -> bool {
+        self.entries.iter().all(|entry| match &entry.value {
+            Value::Null | Value::Bool(_) => true,
+            Value::Number(number) => number.is_i64() || number.is_u64(),
+            Value::String(_) | Value::Array(_) | Value::Object(_) => false,
+        })
+    }
+
     /// The fields in order.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
         self.entries.iter().map(|e| (&e.key, &e.value))

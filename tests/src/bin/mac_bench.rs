@@ -6,9 +6,9 @@
 //!   each next to its floor in the same run: the same locked crash-safe replace of the same
 //!   bytes with no reading, parsing or document logic (`storage-worker floor`), and mac's
 //!   mutations/s as a ratio of it (absolute figures drift between runs; the ratio does not).
-//!   Floor and mac alternate five times per row (floor first in every other pair); the row
-//!   shows the pair with the median ratio, the range of the five ratios (how noisy the machine
-//!   was), latencies of all five mac runs, and lost updates over all of them.
+//!   Floor and mac alternate seven times per row (floor first in every other pair); the row
+//!   shows the pair with the median ratio, the range of the seven ratios (how noisy the machine
+//!   was), latencies of all seven mac runs, and lost updates over all of them.
 //!   Plus the hot-path costs of a read of an unchanged file and of a coalesced success record,
 //!   and the threads and descriptors left after 1,000 timed-out lock waits.
 //!
@@ -180,7 +180,7 @@ fn lock_wait_resources() -> Result<(), String> {
 /// ratio, so that a burst of load on a shared machine skews one pair, not the ratio. (With
 /// three pairs the 8-writer ratio swung 0.71–1.00 between runs of one build on the loaded
 /// 2-core machine; in-lock timings showed mac's extra time steady at ~0.1 ms per mutation.)
-const PAIRS: usize = 5;
+const PAIRS: usize = 7;
 
 fn run_writers(worker: &Path, durability: Durability, writers: usize) -> Result<Row, String> {
     let dir = TempDataDir::new().map_err(|e| e.to_string())?;
