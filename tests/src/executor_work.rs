@@ -19,6 +19,15 @@ pub type SendFuture = Pin<Box<dyn Future<Output = Result<HttpResponse, SendError
 /// A pool for the Anthropic accounts in `data_dir`, talking to the fake at `origin`, with
 /// claims on and proactive refresh off (a worker lives for one request).
 pub fn open_pool(data_dir: &Path, origin: &str) -> Result<Pool, String> {
+    let config = PoolConfig {
+        proactive: ProactiveConfig { enabled: false, ..ProactiveConfig::default() },
+        ..PoolConfig::default()
+    };
+    open_pool_with(data_dir, origin, config)
+}
+
+/// [`open_pool`] with the pool's settings given.
+pub fn open_pool_with(data_dir: &Path, origin: &str, config: PoolConfig) -> Result<Pool, String> {
     let data_dir = DataDir::at(data_dir);
     let store = Arc::new(
         AccountStore::open(&data_dir, Provider::Anthropic, StoreOptions::default())
@@ -35,15 +44,13 @@ pub fn open_pool(data_dir: &Path, origin: &str) -> Result<Pool, String> {
         Arc::new(SystemClock),
     )
     .map_err(|e| e.to_string())?;
-    let config = PoolConfig {
-        proactive: ProactiveConfig { enabled: false, ..ProactiveConfig::default() },
-        ..PoolConfig::default()
-    };
     Ok(Pool::builder(store, client).config(config).claims(claims).build())
 }
 
 /// A send closure: `POST <origin>/v1/messages` with the attempt's bearer.
-pub fn messages_sender(origin: &str) -> Result<impl FnMut(Attempt) -> SendFuture, String> {
+pub fn messages_sender(
+    origin: &str,
+) -> Result<impl FnMut(Attempt) -> SendFuture + Send + use<>, String> {
     let client = reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?;
     let url = format!("{origin}/v1/messages");
     Ok(move |attempt: Attempt| -> SendFuture {

@@ -348,6 +348,12 @@ impl FakeProvider {
         self.shared.lock().scripts.entry(endpoint).or_default().extend(answers);
     }
 
+    /// Drops the answers still queued for `endpoint` (an outage scripted with more answers
+    /// than requests ends here).
+    pub fn clear_script(&self, endpoint: Endpoint) {
+        self.shared.lock().scripts.remove(&endpoint);
+    }
+
     /// How many scripted answers for `endpoint` are still queued.
     pub fn scripts_left(&self, endpoint: Endpoint) -> usize {
         self.shared.lock().scripts.get(&endpoint).map_or(0, std::collections::VecDeque::len)

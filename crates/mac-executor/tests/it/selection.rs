@@ -740,6 +740,40 @@ proptest! {
         prop_assert_eq!(selection.next_round_robin_cursor, s.cursor);
     }
 
+    /// (d) Hybrid's choice is the one scoring every account of the chosen tier makes: the
+    /// first highest total (or the active account within the switch margin of the best),
+    /// whatever accounts the pruning of the reset-pace term left unscored.
+    #[test]
+    fn hybrid_chooses_as_if_every_account_were_scored(mut s in arb_scenario()) {
+        s.strategy = Hybrid;
+        s.session = None;
+        let Some(selection) = s.select_with(&s.avoid_set()) else { return Ok(()) };
+        let chosen = &s.accounts[selection.index];
+        let score = |a: &StoredAccount| {
+            let uuid = a.uuid.as_deref();
+            let claimed = s.claimed.iter().any(|c| Some(c.as_str()) == uuid);
+            hybrid_score(a, NOW, 3, uuid.is_some() && uuid == s.active.as_deref(), claimed)
+        };
+        let tier: Vec<&StoredAccount> = s
+            .eligible()
+            .filter(|a| a.uuid.is_some() && !is_rate_limited(a, NOW))
+            .filter(|a| s.usable(a) == s.usable(chosen) && s.avoided(a) == s.avoided(chosen))
+            .collect();
+        let best = tier.iter().map(|a| score(a).total()).fold(f64::NEG_INFINITY, f64::max);
+        let first_best = tier.iter().position(|a| score(a).total() == best).unwrap();
+        match selection.reason {
+            HybridBest { score: total } => {
+                prop_assert_eq!(total, best);
+                prop_assert_eq!(tier[first_best].uuid.as_deref(), chosen.uuid.as_deref());
+            }
+            HybridKeptActive { score: total, best_score } => {
+                prop_assert_eq!(total, score(chosen).total());
+                prop_assert_eq!(best_score, score(tier[first_best]).without_stickiness());
+            }
+            other => prop_assert!(false, "hybrid chose by {:?}", other),
+        }
+    }
+
     /// (c) The same input gives the same output, however the avoid set was built.
     #[test]
     fn selection_is_deterministic(s in arb_scenario()) {
