@@ -1,6 +1,6 @@
 //! Which account serves the next attempt: [`select`], a pure function of the pool, the time,
 //! the claims of other processes, the accounts that already failed in this request and the
-//! request's session binding (SEED §2.3, D14, SEED L14).
+//! request's session binding (D14).
 //!
 //! No I/O, no clock, no randomness: the same [`SelectionInput`] always gives the same
 //! [`Selection`]. The caller reads the pool and the claims, passes `now`, and afterwards moves the
@@ -31,7 +31,7 @@
 //! Before any strategy, the **session binding** wins: the account the request's session is
 //! bound to is returned when it is eligible, usable and not avoided, whatever the strategy
 //! (claims are not consulted: the session keeps its prompt cache). When it is not, the binding
-//! is left at once (PEERS pain 6) and the strategy decides.
+//! is left at once (a failover never waits for a bound account) and the strategy decides.
 //!
 //! | Tier | Sticky | Round-robin | Hybrid |
 //! |---|---|---|---|
@@ -106,7 +106,8 @@ const RESET_PACE_MIN: f64 = -160.0;
 /// The highest reset-pace term: a window far behind its pace.
 const RESET_PACE_MAX: f64 = 120.0;
 
-/// How [`select`] chooses among usable accounts (`account_selection_strategy`, SEED §2.10).
+/// How [`select`] chooses among usable accounts (`account_selection_strategy`, the TypeScript
+/// library's setting).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Strategy {
     /// Stay on the active account while it is usable; on failure take the first usable one.
@@ -158,7 +159,7 @@ impl UnknownStrategy {
 impl FromStr for Strategy {
     type Err = UnknownStrategy;
 
-    /// Parses the exact configuration names (SEED §2.10); anything else is an error rather than
+    /// Parses the exact configuration names; anything else is an error rather than
     /// a silent fallback to sticky (D17).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Strategy::ALL
@@ -262,8 +263,8 @@ pub enum SelectionReason {
     },
 }
 
-/// The terms of one account's hybrid score (SEED §2.3 plus the reset pace of SEED L14), kept
-/// apart so a decision can be explained.
+/// The terms of one account's hybrid score (the TypeScript library's terms plus the reset
+/// pace), kept apart so a decision can be explained.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct HybridScore {
     /// (100 − highest utilization) × 450 / 100.
@@ -347,7 +348,7 @@ fn score_without_pace(
     }
 }
 
-/// The reset-pace term of the hybrid score (SEED L14): how far each usage window is behind
+/// The reset-pace term of the hybrid score: how far each usage window is behind
 /// (or ahead of) a pace that would reach 90 % just as it resets.
 ///
 /// Windows: `five_hour` (5 h long), `seven_day`, `seven_day_sonnet` and any other

@@ -27,7 +27,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use mac_executor::{
-    AttemptResponse as _, ExecuteError, PoolConfig, ProactiveConfig, RefreshConfig, RequestInfo, Strategy,
+    AttemptResponse as _, ExecuteError, PoolConfig, ProactiveConfig, RefreshConfig, RequestInfo,
+    Strategy,
 };
 use mac_storage::EpochMs;
 use mac_tests::executor_work::{messages_sender, open_pool, open_pool_with};
