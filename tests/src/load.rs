@@ -88,6 +88,19 @@ pub fn percentile_ms(sorted_us: &[u64], quantile: f64) -> f64 {
 ///
 /// When the HTTP client cannot be built.
 pub async fn run(spec: &LoadSpec) -> Result<LoadReport, String> {
+    Ok(run_observed(spec, || ()).await?.0)
+}
+
+/// As [`run`], calling `at_start` once the warm-up is over, as the measured phase begins (to
+/// read a process's CPU time or start sampling its memory there), and returning what it gave.
+///
+/// # Errors
+///
+/// When the HTTP client cannot be built.
+pub async fn run_observed<T>(
+    spec: &LoadSpec,
+    at_start: impl FnOnce() -> T,
+) -> Result<(LoadReport, T), String> {
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(spec.concurrency)
@@ -109,6 +122,7 @@ pub async fn run(spec: &LoadSpec) -> Result<LoadReport, String> {
     for worker in workers {
         ready.push(worker.await.map_err(|e| format!("warm-up worker: {e}"))?);
     }
+    let observed = at_start();
     let start = Instant::now();
     let deadline = start + spec.duration;
     let mut measured = Vec::with_capacity(ready.len());
@@ -146,7 +160,7 @@ pub async fn run(spec: &LoadSpec) -> Result<LoadReport, String> {
     ] {
         samples.sort_unstable();
     }
-    Ok(report)
+    Ok((report, observed))
 }
 
 fn micros(duration: Duration) -> u64 {
