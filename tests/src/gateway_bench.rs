@@ -9,6 +9,10 @@
 //! started from the core-0 process, so its runtime sized itself to one worker, which is what
 //! one core should run). Without `taskset` the run is unpinned and says so.
 //!
+//! Rows: JSON and SSE without a session header (the gateway derives the session key from the
+//! 48 KB body: parse and hash, the worst case), and JSON with `x-claude-code-session-id` (as
+//! Claude Code sends it; Codex CLI sends `session_id`), at concurrency 1, 16 and 64.
+//!
 //! What it measures, besides the load generator's figures per row: the gateway's CPU time per
 //! request (utime+stime of `/proc/<pid>/stat` over the measured phase of a row, divided by the
 //! requests of that phase), its RSS idle (after start-up) and its peak (`VmHWM` after every
@@ -63,6 +67,9 @@ mod target {
 /// One row's pair of runs.
 struct Row {
     streaming: bool,
+    /// Whether requests carry `x-claude-code-session-id` (as Claude Code sends it), so the
+    /// gateway takes the session key from the header instead of the body.
+    session_header: bool,
     concurrency: usize,
     direct: LoadReport,
     through: LoadReport,
@@ -135,12 +142,17 @@ fn measure(mac: &Path, origin: &str, pinned: bool) -> Result<(), String> {
     std::thread::sleep(Duration::from_millis(500));
     let idle_kb = gateway.status_kb("VmRSS")?;
     let mut rows = Vec::new();
-    for streaming in [false, true] {
+    for (streaming, session_header) in [(false, false), (true, false), (false, true)] {
         for concurrency in CONCURRENCY {
             let spec = |url: &str| LoadSpec {
                 url: format!("{url}/v1/messages"),
                 body: request_body(streaming),
                 streaming,
+                headers: if session_header {
+                    vec![("x-claude-code-session-id".to_owned(), "bench-session".to_owned())]
+                } else {
+                    Vec::new()
+                },
                 concurrency,
                 duration: ROW,
                 warmup: 5,
@@ -153,7 +165,7 @@ fn measure(mac: &Path, origin: &str, pinned: bool) -> Result<(), String> {
             let cpu_us = spent as f64 * 1e6
                 / clock_ticks
                 / (through.requests + through.errors).max(1) as f64;
-            rows.push(Row { streaming, concurrency, direct, through, cpu_us });
+            rows.push(Row { streaming, session_header, concurrency, direct, through, cpu_us });
         }
     }
     let peak_kb = gateway.status_kb("VmHWM")?;
@@ -201,6 +213,7 @@ async fn in_flight_rss(gateway: &Gateway) -> Result<(LoadReport, u64), String> {
         url: format!("{}/v1/messages", gateway.url),
         body: request_body(true),
         streaming: true,
+        headers: Vec::new(),
         concurrency: IN_FLIGHT,
         duration: Duration::from_secs(2),
         warmup: 1,
@@ -396,8 +409,12 @@ fn p(samples: &[u64], q: f64) -> f64 {
     percentile_ms(samples, q)
 }
 
-fn mode(streaming: bool) -> &'static str {
-    if streaming { "sse" } else { "json" }
+fn mode(row: &Row) -> &'static str {
+    match (row.streaming, row.session_header) {
+        (true, _) => "sse",
+        (false, false) => "json",
+        (false, true) => "json + session header",
+    }
 }
 
 fn print_rows(rows: &[Row], pinned: bool) {
@@ -424,7 +441,7 @@ fn print_rows(rows: &[Row], pinned: bool) {
             let cpu = if path == "through" { format!("{:.0}", row.cpu_us) } else { "-".to_owned() };
             println!(
                 "| {} | {} | {path} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {cpu} |",
-                mode(row.streaming),
+                mode(row),
                 row.concurrency,
                 report.requests,
                 report.requests_per_second(),
@@ -467,7 +484,7 @@ fn print_added(rows: &[Row]) {
         };
         println!(
             "| {} | {} | {} | {} | {} | {} | {} | {:.3} | {:.0} | {} |",
-            mode(row.streaming),
+            mode(row),
             row.concurrency,
             ms(added(row, |r| &r.latency_us, 0.5)),
             ms(added(row, |r| &r.latency_us, 0.99)),
@@ -495,8 +512,12 @@ struct Resources {
 
 #[allow(clippy::too_many_lines)] // one line per target, in the order
 fn print_targets(rows: &[Row], resources: &Resources) {
-    let find = |streaming: bool, concurrency: usize| {
-        rows.iter().find(|r| r.streaming == streaming && r.concurrency == concurrency)
+    let find = |streaming: bool, session_header: bool, concurrency: usize| {
+        rows.iter().find(|r| {
+            r.streaming == streaming
+                && r.session_header == session_header
+                && r.concurrency == concurrency
+        })
     };
     println!("## gateway: figures beside the issue's targets");
     println!();
@@ -510,7 +531,7 @@ fn print_targets(rows: &[Row], resources: &Resources) {
             if met { "yes" } else { "**no**" }
         );
     };
-    if let Some(row) = find(false, 1) {
+    if let Some(row) = find(false, false, 1) {
         line(
             "added p50, JSON, c=1",
             added(row, |r| &r.latency_us, 0.5),
@@ -533,7 +554,7 @@ fn print_targets(rows: &[Row], resources: &Resources) {
             true,
         );
     }
-    if let Some(row) = find(true, 1) {
+    if let Some(row) = find(true, false, 1) {
         line(
             "added TTFB p50, SSE, c=1",
             added(row, |r| &r.ttfb_us, 0.5),
@@ -558,7 +579,7 @@ fn print_targets(rows: &[Row], resources: &Resources) {
     }
     for row in rows.iter().filter(|r| !r.streaming) {
         line(
-            &format!("CPU per JSON request, c={}", row.concurrency),
+            &format!("CPU per request, {}, c={}", mode(row), row.concurrency),
             row.cpu_us,
             "µs",
             target::CPU_US_JSON,
@@ -602,10 +623,10 @@ fn print_targets(rows: &[Row], resources: &Resources) {
         0.0,
         true,
     );
-    for streaming in [false, true] {
-        if let Some(row) = find(streaming, 64) {
+    for (streaming, session_header) in [(false, false), (true, false), (false, true)] {
+        if let Some(row) = find(streaming, session_header, 64) {
             line(
-                &format!("req/s through/direct, {}, c=64", mode(streaming)),
+                &format!("req/s through/direct, {}, c=64", mode(row)),
                 ratio(row),
                 "",
                 target::RATIO_C64,

@@ -26,6 +26,8 @@ pub struct LoadSpec {
     pub body: Bytes,
     /// Whether the answer is an SSE stream of stamped deltas.
     pub streaming: bool,
+    /// Headers sent with every request besides `content-type`.
+    pub headers: Vec<(String, String)>,
     /// Workers, each with one request in flight.
     pub concurrency: usize,
     /// How long requests are started for (after the warm-up).
@@ -176,13 +178,11 @@ fn wall_us() -> u64 {
 /// One request, measured; `None` on any failure.
 async fn one(client: &reqwest::Client, spec: &LoadSpec) -> Option<Sample> {
     let sent = Instant::now();
-    let mut response = client
-        .post(&spec.url)
-        .header("content-type", "application/json")
-        .body(spec.body.clone())
-        .send()
-        .await
-        .ok()?;
+    let mut request = client.post(&spec.url).header("content-type", "application/json");
+    for (name, value) in &spec.headers {
+        request = request.header(name, value);
+    }
+    let mut response = request.body(spec.body.clone()).send().await.ok()?;
     if !response.status().is_success() {
         return None;
     }
