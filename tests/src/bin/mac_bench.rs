@@ -24,10 +24,11 @@
 //! - `gateway`: the load generator (`mac_tests::load`: closed loop, keep-alive, exact
 //!   percentiles) against the fake's bench mode (`BenchProvider`: canned JSON; SSE of 40 deltas
 //!   5 ms apart after 20 ms, each stamped) at concurrency 1, 16 and 64, JSON and SSE, with a
-//!   48 KB request body (real clients send 40–80 KB): latency, time to first byte, time to
-//!   first delta, chunk age, req/s and errors. Today only the "direct" column (client → fake);
-//!   the gateway issue adds "through the gateway" in the same run. The fake runs on a thread
-//!   and runtime of its own, the load generator on a one-worker runtime.
+//!   48 KB request body (real clients send 40–80 KB), direct and through the release
+//!   `mac serve` (a child process on a core of its own) row by row: latency, time to first
+//!   byte, time to first delta, chunk age, req/s, errors, the gateway's CPU per request, its
+//!   RSS idle and peak, memory per in-flight request, start-up time, and the issue's targets
+//!   beside them (`mac_tests::gateway_bench`).
 //!
 //! - `faults`: issue 10's fault table, measured under a steady load of real worker processes
 //!   against the loopback fake (`mac_tests::fault_driver`): the token endpoint answering 503
@@ -616,97 +617,9 @@ fn fill_pool(store: &AccountStore, accounts: usize) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// The gateway area (direct column only): see the module docs.
+/// The gateway area: `mac_tests::gateway_bench` with the release `mac` command (`mac-child`).
 fn bench_gateway() -> Result<(), String> {
-    use mac_tests::load::{LoadSpec, percentile_ms, run};
-
-    let (origin_tx, origin_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let fake_thread = std::thread::Builder::new()
-        .name("bench-fake".into())
-        .spawn(move || -> Result<(), String> {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            runtime.block_on(async move {
-                let fake =
-                    mac_test_support::BenchProvider::start().await.map_err(|e| e.to_string())?;
-                let _ = origin_tx.send(fake.origin());
-                let _ = stop_rx.await;
-                fake.shutdown().await;
-                Ok(())
-            })
-        })
-        .map_err(|e| e.to_string())?;
-    let origin = origin_rx.recv().map_err(|_| "the bench fake did not start".to_owned())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let padding = "x".repeat(48 * 1024);
-    println!(
-        "gateway (direct: load generator -> bench fake; 3 s per row after 5 warm-up requests per worker)"
-    );
-    println!(
-        "{:<5} {:>3} {:>7} {:>8} {:>6} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9} {:>9}",
-        "mode",
-        "c",
-        "reqs",
-        "req/s",
-        "errors",
-        "lat p50",
-        "lat p99",
-        "ttfb p50",
-        "ttfb p99",
-        "delta1 p50",
-        "delta1 p99",
-        "age p50",
-        "age p99"
-    );
-    for streaming in [false, true] {
-        for concurrency in [1, 16, 64] {
-            let body = serde_json::json!({
-                "model": "claude-bench",
-                "stream": streaming,
-                "max_tokens": 1024,
-                "messages": [{ "role": "user", "content": padding }],
-            });
-            let spec = LoadSpec {
-                url: format!("{origin}/v1/messages"),
-                body: body.to_string().into(),
-                streaming,
-                concurrency,
-                duration: Duration::from_secs(3),
-                warmup: 5,
-            };
-            let report = runtime.block_on(run(&spec))?;
-            let p = |v: &[u64], q| percentile_ms(v, q);
-            let ms = |v: f64| format!("{v:.3}");
-            let sse = |v: &[u64], q| if streaming { ms(p(v, q)) } else { "-".to_owned() };
-            println!(
-                "{:<5} {:>3} {:>7} {:>8.0} {:>6} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9} {:>9}",
-                if streaming { "sse" } else { "json" },
-                concurrency,
-                report.requests,
-                report.requests_per_second(),
-                report.errors,
-                ms(p(&report.latency_us, 0.5)),
-                ms(p(&report.latency_us, 0.99)),
-                ms(p(&report.ttfb_us, 0.5)),
-                ms(p(&report.ttfb_us, 0.99)),
-                sse(&report.first_delta_us, 0.5),
-                sse(&report.first_delta_us, 0.99),
-                sse(&report.chunk_age_us, 0.5),
-                sse(&report.chunk_age_us, 0.99),
-            );
-        }
-    }
-    println!("(times in ms; percentiles exact over every sample)");
-    let _ = stop_tx.send(());
-    fake_thread.join().map_err(|_| "the bench fake thread panicked".to_owned())??;
-    Ok(())
+    mac_tests::gateway_bench::run(&sibling_binary("mac-child")?)
 }
 
 /// The faults area: see the module docs and `mac_tests::fault_driver`.
