@@ -8,17 +8,11 @@ use std::time::Duration;
 use mac_adapters::{ENDPOINTS, ProviderDescriptor};
 use mac_core::MacConfig;
 use mac_gateway::{Gateway, RunningGateway};
-use mac_storage::{AccountStore, Credentials, EpochMs, NewAccount, Provider, Secret, StoreOptions};
-use mac_test_support::{FakeGrant, FakeProvider, TempDataDir};
+use mac_storage::{AccountStore, Provider, StoreOptions};
+use mac_test_support::{FakeProvider, TempDataDir};
 
-/// An account seeded into the pool and registered at the fake.
-#[derive(Clone, Debug)]
-pub(crate) struct Seeded {
-    pub(crate) uuid: String,
-    pub(crate) label: String,
-    pub(crate) access: String,
-    pub(crate) refresh: String,
-}
+/// An account seeded into the pool and registered at the fake (mac-fake's `seed_account`).
+pub(crate) use mac_test_support::fake_provider::SeededAccount as Seeded;
 
 /// Every endpoint of both providers on the fake's origin: `(provider, key, url)`.
 pub(crate) fn fake_endpoints(fake: &FakeProvider) -> Vec<(Provider, &'static str, String)> {
@@ -84,43 +78,8 @@ pub(crate) fn seed_with_expiry(
     label: &str,
     valid_for: Duration,
 ) -> Seeded {
-    let access = format!("test-access-{provider}-{label}");
-    let refresh = format!("test-refresh-{provider}-{label}");
-    let grant = match provider {
-        Provider::Anthropic => {
-            FakeGrant::anthropic(&format!("acct-{label}"), &format!("{label}@example.com"))
-        }
-        Provider::Codex => {
-            FakeGrant::codex(&format!("chatgpt-{label}"), &format!("{label}@example.com"), "plus")
-        }
-    };
-    fake.add_refresh_token(&refresh, grant.clone());
-    if !valid_for.is_zero() {
-        fake.add_access_token(&access, grant);
-    }
     let store = AccountStore::open(dir.data_dir(), provider, StoreOptions::default()).unwrap();
-    let now = EpochMs::now();
-    let expires_at = if valid_for.is_zero() {
-        EpochMs::from_millis(now.as_millis() - 1_000)
-    } else {
-        now.saturating_add(valid_for)
-    };
-    let new = NewAccount {
-        credentials: Credentials {
-            refresh_token: Secret::new(refresh.clone()),
-            access_token: Some(Secret::new(access.clone())),
-            expires_at: Some(expires_at),
-        },
-        email: Some(format!("{label}@example.com")),
-        plan_tier: None,
-        account_uuid: None,
-        account_id: (provider == Provider::Codex).then(|| format!("chatgpt-{label}")),
-        label: Some(label.to_owned()),
-    };
-    store.add_account(&new, now).unwrap();
-    let document = store.load().unwrap();
-    let account = document.accounts.iter().find(|a| a.label.as_deref() == Some(label)).unwrap();
-    Seeded { uuid: account.uuid.clone().unwrap(), label: label.to_owned(), access, refresh }
+    fake.seed_account(&store, provider, label, valid_for).unwrap()
 }
 
 /// A gateway in front of `fake` over `dir`, on a free loopback port.
@@ -187,7 +146,4 @@ pub(crate) fn bearers(fake: &FakeProvider, endpoint: mac_test_support::Endpoint)
     fake.requests(endpoint).iter().filter_map(|r| r.bearer().map(str::to_owned)).collect()
 }
 
-/// An SSE event as the providers write it.
-pub(crate) fn sse_event(name: &str, data: &serde_json::Value) -> String {
-    format!("event: {name}\ndata: {data}\n\n")
-}
+pub(crate) use mac_test_support::fake_provider::sse_event;
