@@ -18,6 +18,7 @@ mod events;
 mod router;
 mod server;
 mod state;
+mod status;
 
 pub use error::GatewayError;
 pub use events::{EventHub, GatewayEvent, RequestRecord, Route};

@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, head};
 
 use crate::state::AppState;
 
@@ -11,7 +11,8 @@ use crate::state::AppState;
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/", get(healthz).head(healthz))
+        .route("/", head(healthz))
+        .merge(crate::status::routes(&state))
         .fallback(not_found)
         .with_state(state)
 }

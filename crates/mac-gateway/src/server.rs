@@ -54,8 +54,9 @@ impl Gateway {
         let codex = self.open_pool(Provider::Codex, &events)?;
         let listener = TcpListener::bind(listen).await.context(BindSnafu { addr: listen })?;
         let addr = listener.local_addr().context(BindSnafu { addr: listen })?;
-        let state = AppState::new(self.data_dir, anthropic, codex, settings, events.clone());
         let (stop, stopped) = watch::channel(false);
+        let state =
+            AppState::new(self.data_dir, anthropic, codex, settings, events.clone(), stopped.clone());
         let app = router(state.clone());
         let task = tokio::spawn(async move {
             let mut stopped = stopped;

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use mac_core::MacPool;
 use mac_core::config::GatewaySettings;
 use mac_storage::{DataDir, Provider};
+use tokio::sync::watch;
 
 use crate::events::EventHub;
 
@@ -24,6 +25,7 @@ struct Shared {
     settings: GatewaySettings,
     events: EventHub,
     next_id: AtomicU64,
+    closing: watch::Receiver<bool>,
 }
 
 #[allow(dead_code, reason = "the proxy routes and /v1/pool use them (next commits)")]
@@ -35,9 +37,18 @@ impl AppState {
         codex: MacPool,
         settings: GatewaySettings,
         events: EventHub,
+        closing: watch::Receiver<bool>,
     ) -> Self {
         let shared =
-            Shared { data_dir, anthropic, codex, settings, events, next_id: AtomicU64::new(1) };
+            Shared {
+            data_dir,
+            anthropic,
+            codex,
+            settings,
+            events,
+            next_id: AtomicU64::new(1),
+            closing,
+        };
         Self { inner: Arc::new(shared) }
     }
 
@@ -67,5 +78,11 @@ impl AppState {
     /// A new request id (1, 2, …).
     pub(crate) fn next_request_id(&self) -> u64 {
         self.inner.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Becomes `true` when the gateway starts shutting down (endless responses such as the
+    /// status page's event stream end then, so they never hold the graceful shutdown).
+    pub(crate) fn closing(&self) -> watch::Receiver<bool> {
+        self.inner.closing.clone()
     }
 }
