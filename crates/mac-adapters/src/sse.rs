@@ -82,6 +82,15 @@ impl SseFrame {
     pub fn event_name(&self) -> &str {
         self.event.as_deref().unwrap_or("message")
     }
+
+    /// The name the frame stands under for [`FrameKind::of`]: its `event` field, else its JSON
+    /// `type` (both providers repeat the name there), else `message`.
+    pub fn kind_name(&self) -> String {
+        match &self.event {
+            Some(name) => name.clone(),
+            None => json_type(&self.data).unwrap_or_else(|| "message".to_owned()),
+        }
+    }
 }
 
 /// Why a stream could not be scanned.
@@ -380,11 +389,7 @@ impl Prelude {
                 FrameKind::Preamble => {}
                 FrameKind::Error => return Some(self.ended(PreludeEnd::Error(frame))),
                 FrameKind::Output => {
-                    let event = match &frame.event {
-                        Some(name) => name.clone(),
-                        None => json_type(&frame.data).unwrap_or_else(|| "message".to_owned()),
-                    };
-                    return Some(self.ended(PreludeEnd::Output { event }));
+                    return Some(self.ended(PreludeEnd::Output { event: frame.kind_name() }));
                 }
             }
         }

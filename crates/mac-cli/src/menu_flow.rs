@@ -18,7 +18,9 @@ use mac_ui::{
 };
 
 use crate::error::CliError;
-use crate::views::{AccountView, state_of};
+use mac_core::status::AccountView;
+
+use crate::views::{badge, state_of, window_human};
 
 /// What the menu needs from outside: output, logins and usage fetches.
 pub trait MenuHost {
@@ -117,8 +119,8 @@ fn check_quotas(
             &claims,
             now,
         );
-        let window = |w: &Option<crate::views::WindowView>| {
-            w.as_ref().map_or_else(|| "no data".to_owned(), |w| w.human(now))
+        let window = |w: &Option<mac_core::status::WindowView>| {
+            w.as_ref().map_or_else(|| "no data".to_owned(), |w| window_human(w, now))
         };
         host.say(&format!(
             "  {} [{}]  5h: {}  7d: {}",
@@ -144,7 +146,7 @@ fn manage(
         .iter()
         .map(|a| MenuAccount {
             name: a.display_name(),
-            badge: state_of(a, now).0,
+            badge: badge(state_of(a, now).0),
             enabled: a.enabled,
             last_used: (a.last_used > a.added_at)
                 .then(|| format!("used {}", relative_day(now.duration_since(a.last_used)))),

@@ -9,6 +9,7 @@ mod facade;
 pub mod http_response;
 pub mod import;
 mod reexports;
+pub mod status;
 
 pub use config::{ConfigError, ConfigErrors, MacConfig};
 pub use facade::{MacPool, MacPoolBuilder, SetupError};

@@ -490,8 +490,7 @@ impl Pool {
                     Next::Rotate { cause, response, failure } => {
                         last_failure = format!("{}: {failure}", chosen.label);
                         if let Some(response) = response {
-                            last_response =
-                                Some((response, served(&chosen, &on_account, &per)));
+                            last_response = Some((response, served(&chosen, &on_account, &per)));
                         }
                         self.rotate(&chosen.uuid, cause.clone(), &mut per.avoid);
                         last_cause = Some(cause);

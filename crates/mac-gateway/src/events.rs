@@ -60,12 +60,75 @@ impl Route {
         }
     }
 
+    /// The route of `path`.
+    pub fn of_path(path: &str) -> Route {
+        match path {
+            "/v1/messages" => Route::Messages,
+            "/v1/messages/count_tokens" => Route::CountTokens,
+            "/v1/responses" => Route::Responses,
+            "/backend-api/codex/responses" => Route::CodexResponses,
+            "/healthz" | "/" => Route::Health,
+            "/v1/pool" => Route::Pool,
+            "/metrics" => Route::Metrics,
+            _ => Route::Unknown,
+        }
+    }
+
     /// The provider whose pool serves it, for the proxied routes.
     pub fn provider(self) -> Option<Provider> {
         match self {
             Route::Messages | Route::CountTokens => Some(Provider::Anthropic),
             Route::Responses | Route::CodexResponses => Some(Provider::Codex),
             Route::Health | Route::Pool | Route::Metrics | Route::Unknown => None,
+        }
+    }
+}
+
+/// How a request ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// An account's response was passed through to its end (whatever its status).
+    Completed,
+    /// An account's stream carried an in-band error after the commit point (passed through).
+    InBandError,
+    /// The provider cut the stream or went silent past the idle timeout.
+    UpstreamCut,
+    /// The client went away before the end.
+    ClientGone,
+    /// The gateway answered itself: a bad request, an unknown route, a missing inbound key.
+    Refused,
+    /// No account could serve it: all cooling down (429) or none usable (503).
+    NoAccount,
+    /// Every attempt failed to reach the provider (502, 504), or the pool failed.
+    UpstreamFailed,
+    /// A route of the gateway's own (`/healthz`, `/v1/pool`, `/metrics`) answered.
+    Local,
+}
+
+impl Outcome {
+    /// Every outcome, in the order metrics list them.
+    pub const ALL: [Outcome; 8] = [
+        Outcome::Completed,
+        Outcome::InBandError,
+        Outcome::UpstreamCut,
+        Outcome::ClientGone,
+        Outcome::Refused,
+        Outcome::NoAccount,
+        Outcome::UpstreamFailed,
+        Outcome::Local,
+    ];
+
+    /// Its name in logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::InBandError => "in_band_error",
+            Outcome::UpstreamCut => "upstream_cut",
+            Outcome::ClientGone => "client_gone",
+            Outcome::Refused => "refused",
+            Outcome::NoAccount => "no_account",
+            Outcome::UpstreamFailed => "upstream_failed",
+            Outcome::Local => "local",
         }
     }
 }
@@ -83,8 +146,10 @@ pub struct RequestRecord {
     pub status: u16,
     /// Attempts made (0 when no account was tried).
     pub attempts: u32,
-    /// From the request's arrival to the response's headers (for a stream: to its commit).
+    /// From the request's arrival to the end of its response (a stream's last byte).
     pub elapsed: Duration,
+    /// How it ended.
+    pub outcome: Outcome,
 }
 
 /// Something that happened in the gateway.
@@ -151,6 +216,7 @@ mod tests {
             status: 200,
             attempts: 1,
             elapsed: Duration::from_millis(3),
+            outcome: Outcome::Completed,
         };
         hub.clone().publish_with(|| GatewayEvent::RequestFinished(record.clone()));
         assert_eq!(receiver.try_recv().unwrap(), GatewayEvent::RequestFinished(record));

@@ -13,13 +13,18 @@
 //! up to the grace time, then shuts the pools down (claims released, writes settled).
 
 // Modules (each owner inserts its own line; keep one module per line, sorted).
+mod access;
 mod error;
 mod events;
+mod inspect;
+mod metrics;
+mod proxy;
+mod reply;
 mod router;
 mod server;
 mod state;
 mod status;
 
 pub use error::GatewayError;
-pub use events::{EventHub, GatewayEvent, RequestRecord, Route};
+pub use events::{EventHub, GatewayEvent, Outcome, RequestRecord, Route};
 pub use server::{Gateway, RunningGateway};

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mac_core::{MacConfig, MacPool};
+
 use mac_executor::PoolEvent;
 use mac_storage::{DataDir, Provider};
 use snafu::ResultExt;
@@ -16,8 +17,10 @@ use tokio::task::JoinHandle;
 
 use crate::error::{BindSnafu, GatewayError, NoInboundKeySnafu, PoolSnafu, ServeSnafu};
 use crate::events::{EventHub, GatewayEvent};
+use crate::metrics::Metrics;
+use crate::proxy::Upstream;
 use crate::router::router;
-use crate::state::AppState;
+use crate::state::{AppState, Parts, ProviderPool};
 
 /// The gateway, ready to start.
 #[derive(Debug)]
@@ -49,14 +52,25 @@ impl Gateway {
         if !listen.ip().is_loopback() && settings.inbound_key.is_none() {
             return NoInboundKeySnafu { addr: listen }.fail();
         }
+        let upstream = Upstream::new(&settings)
+            .map_err(|err| GatewayError::Client { message: err.to_string() })?;
         let events = EventHub::default();
-        let anthropic = self.open_pool(Provider::Anthropic, &events)?;
-        let codex = self.open_pool(Provider::Codex, &events)?;
+        let metrics = Arc::new(Metrics::default());
+        let anthropic = self.open_pool(Provider::Anthropic, &events, &metrics)?;
+        let codex = self.open_pool(Provider::Codex, &events, &metrics)?;
         let listener = TcpListener::bind(listen).await.context(BindSnafu { addr: listen })?;
         let addr = listener.local_addr().context(BindSnafu { addr: listen })?;
         let (stop, stopped) = watch::channel(false);
-        let state =
-            AppState::new(self.data_dir, anthropic, codex, settings, events.clone(), stopped.clone());
+        let state = AppState::new(Parts {
+            data_dir: self.data_dir,
+            anthropic,
+            codex,
+            config: self.config,
+            upstream,
+            metrics,
+            events,
+            closing: stopped.clone(),
+        });
         let app = router(state.clone());
         let task = tokio::spawn(async move {
             let mut stopped = stopped;
@@ -70,18 +84,32 @@ impl Gateway {
         Ok(RunningGateway { addr, state, stop, task })
     }
 
-    fn open_pool(&self, provider: Provider, events: &EventHub) -> Result<MacPool, GatewayError> {
-        let hub = events.clone();
+    /// `provider`'s pool, its events counted and published.
+    fn open_pool(
+        &self,
+        provider: Provider,
+        events: &EventHub,
+        metrics: &Arc<Metrics>,
+    ) -> Result<ProviderPool, GatewayError> {
+        let (hub, counters) = (events.clone(), Arc::clone(metrics));
         let sink: mac_executor::EventSink = Arc::new(move |event: &PoolEvent| {
+            counters.pool_event(provider, event);
             hub.publish_with(|| GatewayEvent::Pool { provider, event: event.clone() });
         });
-        let mut builder = MacPool::builder(self.data_dir.clone(), provider)
+        let descriptor = match self.descriptors.iter().find(|d| d.provider == provider) {
+            Some(descriptor) => descriptor.clone(),
+            None => self.config.descriptor(provider).map_err(|err| GatewayError::Pool {
+                provider,
+                source: mac_core::SetupError::Provider { message: err.to_string() },
+            })?,
+        };
+        let pool = MacPool::builder(self.data_dir.clone(), provider)
             .config(self.config.clone())
-            .on_event(sink);
-        if let Some(descriptor) = self.descriptors.iter().find(|d| d.provider == provider) {
-            builder = builder.descriptor(descriptor.clone());
-        }
-        builder.start().context(PoolSnafu { provider })
+            .descriptor(descriptor.clone())
+            .on_event(sink)
+            .start()
+            .context(PoolSnafu { provider })?;
+        Ok(ProviderPool { pool, descriptor })
     }
 }
 

@@ -1,15 +1,20 @@
-//! The one state every route shares ([`AppState`], cheap to clone): the provider pools, the
-//! upstream HTTP client, the settings, the event hub and the request counter.
+//! The one state every route shares ([`AppState`], cheap to clone): the provider pools and
+//! their descriptors, the upstream HTTP client, the settings, the metrics, the event hub and
+//! the request counter.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use mac_adapters::ProviderDescriptor;
+use mac_core::MacConfig;
 use mac_core::MacPool;
 use mac_core::config::GatewaySettings;
-use mac_storage::{DataDir, Provider};
+use mac_storage::{DataDir, Provider, Secret};
 use tokio::sync::watch;
 
 use crate::events::EventHub;
+use crate::metrics::Metrics;
+use crate::proxy::Upstream;
 
 /// What the routes share.
 #[derive(Clone)]
@@ -17,34 +22,49 @@ pub(crate) struct AppState {
     inner: Arc<Shared>,
 }
 
-#[allow(dead_code, reason = "the proxy routes and /v1/pool read them (next commits)")]
+/// One provider's pool and the descriptor its requests are shaped with.
+pub(crate) struct ProviderPool {
+    pub(crate) pool: MacPool,
+    pub(crate) descriptor: ProviderDescriptor,
+}
+
 struct Shared {
     data_dir: DataDir,
-    anthropic: MacPool,
-    codex: MacPool,
-    settings: GatewaySettings,
+    anthropic: ProviderPool,
+    codex: ProviderPool,
+    config: MacConfig,
+    upstream: Upstream,
+    metrics: Arc<Metrics>,
     events: EventHub,
     next_id: AtomicU64,
     closing: watch::Receiver<bool>,
 }
 
-#[allow(dead_code, reason = "the proxy routes and /v1/pool use them (next commits)")]
+/// The parts [`AppState::new`] puts together.
+pub(crate) struct Parts {
+    pub(crate) data_dir: DataDir,
+    pub(crate) anthropic: ProviderPool,
+    pub(crate) codex: ProviderPool,
+    pub(crate) config: MacConfig,
+    pub(crate) upstream: Upstream,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) events: EventHub,
+    /// Becomes `true` when the gateway starts shutting down.
+    pub(crate) closing: watch::Receiver<bool>,
+}
+
 impl AppState {
-    /// The state over these pools.
-    pub(crate) fn new(
-        data_dir: DataDir,
-        anthropic: MacPool,
-        codex: MacPool,
-        settings: GatewaySettings,
-        events: EventHub,
-        closing: watch::Receiver<bool>,
-    ) -> Self {
-        let shared =
-            Shared {
+    /// The state of these parts.
+    pub(crate) fn new(parts: Parts) -> Self {
+        let Parts { data_dir, anthropic, codex, config, upstream, metrics, events, closing } =
+            parts;
+        let shared = Shared {
             data_dir,
             anthropic,
             codex,
-            settings,
+            config,
+            upstream,
+            metrics,
             events,
             next_id: AtomicU64::new(1),
             closing,
@@ -52,12 +72,21 @@ impl AppState {
         Self { inner: Arc::new(shared) }
     }
 
-    /// The pool of `provider`.
-    pub(crate) fn pool(&self, provider: Provider) -> &MacPool {
+    fn provider(&self, provider: Provider) -> &ProviderPool {
         match provider {
             Provider::Anthropic => &self.inner.anthropic,
             Provider::Codex => &self.inner.codex,
         }
+    }
+
+    /// The pool of `provider`.
+    pub(crate) fn pool(&self, provider: Provider) -> &MacPool {
+        &self.provider(provider).pool
+    }
+
+    /// The descriptor `provider`'s requests are shaped with.
+    pub(crate) fn descriptor(&self, provider: Provider) -> &ProviderDescriptor {
+        &self.provider(provider).descriptor
     }
 
     /// The data directory.
@@ -65,9 +94,29 @@ impl AppState {
         &self.inner.data_dir
     }
 
+    /// The configuration the pools were opened with.
+    pub(crate) fn config(&self) -> &MacConfig {
+        &self.inner.config
+    }
+
     /// The gateway's settings.
     pub(crate) fn settings(&self) -> &GatewaySettings {
-        &self.inner.settings
+        &self.inner.config.gateway
+    }
+
+    /// The inbound key, if one is configured.
+    pub(crate) fn inbound_key(&self) -> Option<&Secret> {
+        self.inner.config.gateway.inbound_key.as_ref()
+    }
+
+    /// The client to the providers.
+    pub(crate) fn upstream(&self) -> &Upstream {
+        &self.inner.upstream
+    }
+
+    /// The counters.
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// The event hub.
@@ -80,8 +129,8 @@ impl AppState {
         self.inner.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Becomes `true` when the gateway starts shutting down (endless responses such as the
-    /// status page's event stream end then, so they never hold the graceful shutdown).
+    /// Becomes `true` when the gateway starts shutting down: endless responses (the status
+    /// page's event stream) end then, so they never hold the graceful shutdown.
     pub(crate) fn closing(&self) -> watch::Receiver<bool> {
         self.inner.closing.clone()
     }

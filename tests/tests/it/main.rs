@@ -10,6 +10,8 @@
 mod claims_multi_process;
 mod executor_grant_journal;
 mod executor_refresh_race;
+mod gateway;
+mod gateway_support;
 mod load_generator;
 mod storage_conformance;
 mod storage_crash;

@@ -166,6 +166,10 @@ fn frame_kinds_of_both_providers() {
     assert_eq!(FrameKind::of(&frame(None, r#"{"type":"response.failed"}"#)), FrameKind::Error);
     assert_eq!(FrameKind::of(&frame(None, r#"{"type":"ping"}"#)), FrameKind::Preamble);
     assert_eq!(FrameKind::of(&frame(None, "not json")), FrameKind::Output);
+    // The name a frame stands under: its event line, else its JSON type, else `message`.
+    assert_eq!(frame(Some("error"), r#"{"type":"x"}"#).kind_name(), "error");
+    assert_eq!(frame(None, r#"{"type":"response.failed"}"#).kind_name(), "response.failed");
+    assert_eq!(frame(None, "not json").kind_name(), "message");
 }
 
 /// Feeds `input` to a prelude in chunks of `size` bytes; the end and the bytes fed until then.

@@ -18,7 +18,9 @@ use crate::context::Context;
 use crate::error::{CliError, StdinSnafu};
 use crate::hint::{Hint, first_steps};
 use crate::target::{Entry, listing, resolve};
-use crate::views::AccountView;
+use mac_core::status::AccountView;
+
+use crate::views::badge;
 
 /// The JSON document of `mac accounts list`.
 #[derive(Debug, Serialize)]
@@ -123,7 +125,7 @@ fn list(
             (v.provider.to_string(), None),
             (format!("{}{marker}", v.name), None),
             (v.short_id().to_owned(), None),
-            (v.state.as_str().to_owned(), Some(v.state.color())),
+            (v.state.as_str().to_owned(), Some(badge(v.state).color())),
             (if v.plan.is_empty() { "-".to_owned() } else { v.plan.clone() }, None),
         ]);
     }

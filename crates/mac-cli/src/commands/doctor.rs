@@ -19,8 +19,10 @@ use crate::commands::status::claims_of;
 use crate::context::{Context, runtime};
 use crate::error::CliError;
 use crate::hint::{Hint, HintCommand};
+use mac_core::status::AccountState;
+
 use crate::views::state_of;
-use mac_ui::{Badge, Color};
+use mac_ui::Color;
 
 /// A temporary file older than this was left by an interrupted write (a write takes
 /// milliseconds).
@@ -283,7 +285,7 @@ fn check_accounts(
         let name = account.display_name();
         let id = account.uuid.clone().unwrap_or_default();
         let (badge, reason, _) = state_of(account, now);
-        if badge == Badge::NeedsLogin {
+        if badge == AccountState::NeedsLogin {
             findings.add(
                 check,
                 Level::Fail,
@@ -292,7 +294,7 @@ fn check_accounts(
             );
             continue;
         }
-        if badge == Badge::Disabled {
+        if badge == AccountState::Disabled {
             findings.add(
                 check,
                 Level::Note,

@@ -4,41 +4,19 @@
 //! stays missing.
 
 use std::io::IsTerminal;
-use std::sync::Arc;
 use std::time::Duration;
 
-use mac_claims::{Claims, ClaimsOptions, ClaimsSnapshot};
+use mac_claims::ClaimsSnapshot;
 use mac_core::MacConfig;
-use mac_storage::{EpochMs, Provider, StoredAccount, SystemClock};
+use mac_core::status::{StatusView, pool_status};
+use mac_storage::{EpochMs, Provider, StoredAccount};
 use mac_ui::{Color, Table, wait_time};
-use serde::Serialize;
 
 use crate::args::StatusArgs;
 use crate::context::{Context, runtime};
 use crate::error::CliError;
 use crate::hint::{Hint, HintCommand};
-use crate::views::{AccountView, provider_name};
-
-/// The JSON document of `mac status`.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct StatusView {
-    data_dir: String,
-    pools: Vec<PoolView>,
-}
-
-/// One pool.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PoolView {
-    #[serde(serialize_with = "provider_name")]
-    provider: Provider,
-    /// The accounts file.
-    file: String,
-    /// Why the file could not be read, if it could not.
-    error: Option<String>,
-    accounts: Vec<AccountView>,
-}
+use crate::views::{badge, token_human, window_human};
 
 /// Runs `mac status`.
 pub(crate) fn run(ctx: &Context, args: &StatusArgs) -> Result<(), CliError> {
@@ -73,44 +51,11 @@ pub(crate) fn run(ctx: &Context, args: &StatusArgs) -> Result<(), CliError> {
 /// The live claims of `provider`'s pool; an unreadable claims file shows as no holder (claims
 /// are soft state).
 pub(crate) fn claims_of(ctx: &Context, provider: Provider) -> ClaimsSnapshot {
-    let claims = Claims::at_path(
-        ctx.data_dir.claims_file(provider),
-        ClaimsOptions { heartbeat_interval: None, ..ClaimsOptions::default() },
-        Arc::new(SystemClock),
-    );
-    claims.snapshot().unwrap_or_default()
+    mac_core::status::claims_of(&ctx.data_dir, provider)
 }
 
 fn collect(ctx: &Context, config: &MacConfig, provider: Option<Provider>) -> StatusView {
-    let now = EpochMs::now();
-    let mut pools = Vec::new();
-    let mut index = 0;
-    for pool in Provider::ALL.into_iter().filter(|p| provider.is_none_or(|want| want == *p)) {
-        let store = ctx.reader(pool, config);
-        let claims = claims_of(ctx, pool);
-        let file = store.path().display().to_string();
-        match store.load() {
-            Ok(document) => {
-                let active = document.active_account_uuid.as_deref();
-                let accounts = document
-                    .accounts
-                    .iter()
-                    .map(|account| {
-                        index += 1;
-                        AccountView::of(index, pool, account, active, &claims, now)
-                    })
-                    .collect();
-                pools.push(PoolView { provider: pool, file, error: None, accounts });
-            }
-            Err(err) => pools.push(PoolView {
-                provider: pool,
-                file,
-                error: Some(err.to_string()),
-                accounts: Vec::new(),
-            }),
-        }
-    }
-    StatusView { data_dir: ctx.data_dir.path().display().to_string(), pools }
+    pool_status(&ctx.data_dir, config, provider, EpochMs::now())
 }
 
 fn render(ctx: &Context, view: &StatusView, now: EpochMs) -> Vec<String> {
@@ -133,8 +78,8 @@ fn render(ctx: &Context, view: &StatusView, now: EpochMs) -> Vec<String> {
             Table::new(&["#", "NAME", "STATE", "5H", "7D", "PLAN", "TOKEN", "HELD BY", "WHY"]);
         for a in &pool.accounts {
             let marker = if a.active { "*" } else { "" };
-            let window = |w: &Option<crate::views::WindowView>| {
-                w.as_ref().map_or_else(|| "-".to_owned(), |w| w.human(now))
+            let window = |w: &Option<mac_core::status::WindowView>| {
+                w.as_ref().map_or_else(|| "-".to_owned(), |w| window_human(w, now))
             };
             let why = match (a.blocked_until, &a.reason) {
                 (Some(until), Some(reason)) if until > now => {
@@ -145,11 +90,11 @@ fn render(ctx: &Context, view: &StatusView, now: EpochMs) -> Vec<String> {
             table.row(vec![
                 (a.index.to_string(), None),
                 (format!("{}{marker}", a.name), None),
-                (a.state.as_str().to_owned(), Some(a.state.color())),
+                (a.state.as_str().to_owned(), Some(badge(a.state).color())),
                 (window(&a.five_hour), None),
                 (window(&a.seven_day), None),
                 (if a.plan.is_empty() { "-".to_owned() } else { a.plan.clone() }, None),
-                (a.token_human(now), None),
+                (token_human(a, now), None),
                 (a.held_by_pid.map_or_else(|| "-".to_owned(), |pid| format!("pid {pid}")), None),
                 (why, None),
             ]);

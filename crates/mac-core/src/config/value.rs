@@ -171,7 +171,9 @@ impl Kind {
     /// `value` if it is of this kind and in range, else what is accepted.
     pub fn check(&self, value: Value) -> Result<Value, String> {
         let fits = match (self, &value) {
-            (Kind::Bool, Value::Bool(_)) => true,
+            (Kind::Bool, Value::Bool(_))
+            | (Kind::Address, Value::Address(_))
+            | (Kind::Secret, Value::Secret(None)) => true,
             (Kind::Integer { min, max }, Value::Integer(n)) => (min..=max).contains(&n),
             (Kind::Percent, Value::Number(n)) => (0.0..=100.0).contains(n),
             (Kind::Duration { min, max }, Value::Duration(d)) => (min..=max).contains(&d),
@@ -181,7 +183,6 @@ impl Kind {
                 true
             }
             (Kind::Text, Value::Text(text)) => !text.trim().is_empty(),
-            (Kind::Address, Value::Address(_)) | (Kind::Secret, Value::Secret(None)) => true,
             (Kind::Secret, Value::Secret(Some(secret))) => !secret.expose().trim().is_empty(),
             _ => false,
         };

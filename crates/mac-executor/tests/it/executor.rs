@@ -300,7 +300,10 @@ async fn no_usable_account_is_a_typed_error() {
 async fn a_session_stays_on_its_account_and_moves_when_it_is_blocked() {
     let h = Harness::new(3).await;
     let pool = h.pool(PoolConfig { strategy: Strategy::RoundRobin, ..Harness::config() });
-    let session = RequestInfo { session_key: SessionKey::explicit("conversation-1"), ..RequestInfo::default() };
+    let session = RequestInfo {
+        session_key: SessionKey::explicit("conversation-1"),
+        ..RequestInfo::default()
+    };
     for _ in 0..3 {
         pool.execute(&session, sender(&h.fake)).await.unwrap();
     }

@@ -306,8 +306,10 @@ async fn steady_state_requests_write_no_file() {
     )
     .unwrap();
     let pool = h.pool_builder(Harness::config()).claims(claims.clone()).build();
-    let one = RequestInfo { session_key: SessionKey::explicit("session-one"), ..RequestInfo::default() };
-    let two = RequestInfo { session_key: SessionKey::explicit("session-two"), ..RequestInfo::default() };
+    let one =
+        RequestInfo { session_key: SessionKey::explicit("session-one"), ..RequestInfo::default() };
+    let two =
+        RequestInfo { session_key: SessionKey::explicit("session-two"), ..RequestInfo::default() };
     // Session one binds to account 0; a short limit moves session two to account 1.
     pool.execute(&one, sender(&h.fake)).await.unwrap();
     h.fake.script(Endpoint::Messages, vec![retry_after(150)]);

@@ -26,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use mac_storage::{EpochMs, Secret};
 use sha2::{Digest, Sha256};
 
+use crate::access::{presents, same};
 use crate::state::AppState;
 use crate::status::assets;
 
@@ -41,7 +42,7 @@ const READ_ONLY_PATHS: [&str; 1] = ["/v1/pool"];
 pub(crate) fn granted(state: &AppState, headers: &HeaderMap, now: EpochMs) -> bool {
     match state.settings().inbound_key.as_ref() {
         None => true,
-        Some(key) => presents_key(headers, key) | has_cookie(headers, key, now),
+        Some(key) => presents(headers, key) | has_cookie(headers, key, now),
     }
 }
 
@@ -88,33 +89,13 @@ pub(crate) fn sign_in_form(refused: bool) -> Response {
 }
 
 fn see_other(cookie: Option<HeaderValue>) -> Response {
-    let mut response =
-        (StatusCode::SEE_OTHER, [(header::LOCATION, HeaderValue::from_static("/"))]).into_response();
+    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, HeaderValue::from_static("/"))])
+        .into_response();
     if let Some(cookie) = cookie {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
-}
-
-/// Whether `headers` carry `key` as `x-api-key` or `Authorization: Bearer`.
-fn presents_key(headers: &HeaderMap, key: &Secret) -> bool {
-    let bearer = headers
-        .get_all(header::AUTHORIZATION)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .filter_map(|value| {
-            let (scheme, token) = value.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        });
-    let api_key = headers.get_all("x-api-key").iter().filter_map(|value| value.to_str().ok());
-    api_key.chain(bearer).fold(false, |found, candidate| found | same(candidate, key.expose()))
-}
-
-/// Constant-time equality of two strings, through their SHA-256 digests.
-fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
-    a.iter().zip(b.iter()).fold(0_u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Whether a `mac_status` cookie of `headers` is unexpired and made with `key`.
@@ -221,18 +202,5 @@ mod tests {
         assert!(!cookie_opens(&Method::POST, "/v1/messages", &headers, &key));
         assert!(!cookie_opens(&Method::GET, "/metrics", &headers, &key));
         assert!(!cookie_opens(&Method::GET, "/v1/pool", &HeaderMap::new(), &key));
-    }
-
-    #[test]
-    fn the_key_is_accepted_as_api_key_or_bearer() {
-        let key = Secret::new("gw-key");
-        let mut headers = HeaderMap::new();
-        headers.insert("x-api-key", HeaderValue::from_static("gw-key"));
-        assert!(presents_key(&headers, &key));
-        let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer gw-key"));
-        assert!(presents_key(&headers, &key));
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer gw-ke"));
-        assert!(!presents_key(&headers, &key));
     }
 }

@@ -312,7 +312,7 @@ mod tests {
     use mac_ratelimit::RateLimitClass;
 
     use super::*;
-    use crate::events::{RequestRecord, Route};
+    use crate::events::{Outcome, RequestRecord, Route};
 
     fn pool(event: PoolEvent) -> GatewayEvent {
         GatewayEvent::Pool { provider: Provider::Anthropic, event }
@@ -334,6 +334,7 @@ mod tests {
             status: 200,
             attempts: 1,
             elapsed: Duration::from_millis(3),
+            outcome: if route == Route::Pool { Outcome::Local } else { Outcome::Completed },
         })
     }
 

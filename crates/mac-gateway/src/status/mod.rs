@@ -36,7 +36,6 @@ use axum::routing::get;
 use axum::{Extension, Router};
 use mac_storage::EpochMs;
 
-#[allow(unused_imports, reason = "the inbound-key check uses it once merged with the gateway branch")]
 pub(crate) use access::cookie_opens;
 
 use crate::state::AppState;

@@ -67,7 +67,8 @@ struct Feed {
 impl Feed {
     async fn next(&mut self) -> Option<Event> {
         let Some(tick) = self.tick.as_mut() else {
-            let mut tick = tokio::time::interval_at(Instant::now() + ACTIVITY_EVERY, ACTIVITY_EVERY);
+            let mut tick =
+                tokio::time::interval_at(Instant::now() + ACTIVITY_EVERY, ACTIVITY_EVERY);
             tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
             self.tick = Some(tick);
             let first = self.activity.snapshot(EpochMs::now(), true);

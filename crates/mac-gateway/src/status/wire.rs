@@ -7,7 +7,7 @@ use mac_executor::PoolEvent;
 use mac_storage::{EpochMs, Provider};
 use serde::Serialize;
 
-use crate::events::{GatewayEvent, RequestRecord};
+use crate::events::{GatewayEvent, Outcome, RequestRecord};
 
 /// One event of the stream. `at` is the gateway's clock (epoch ms) when it was seen.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -59,14 +59,17 @@ pub(crate) enum Wire {
         status: u16,
         attempts: u32,
         ms: u64,
+        /// `completed`, `in_band_error`, `upstream_cut`, `client_gone`, `refused`,
+        /// `no_account`, `upstream_failed`.
+        outcome: &'static str,
         at: i64,
     },
 }
 
 impl Wire {
     /// The stream's form of `event` seen at `now`, or `None` for what the page does not show:
-    /// the answers of the gateway's own routes (`/healthz`, `/v1/pool`, `/metrics`, the page
-    /// itself), which the page's own polling would otherwise fill the stream with.
+    /// the answers of the gateway's own routes (`/healthz`, `/v1/pool`, `/metrics`: outcome
+    /// `local`), which the page's own polling would otherwise fill the stream with.
     pub(crate) fn of(event: &GatewayEvent, now: EpochMs) -> Option<Self> {
         let at = now.as_millis();
         Some(match event {
@@ -121,10 +124,10 @@ impl Wire {
     }
 
     fn of_request(record: &RequestRecord, at: i64) -> Option<Self> {
-        let provider = record.route.provider().map(Provider::as_str);
-        if provider.is_none() && record.status < 400 {
+        if record.outcome == Outcome::Local {
             return None;
         }
+        let provider = record.route.provider().map(Provider::as_str);
         Some(Self::Request {
             id: record.id,
             route: record.route.as_str(),
@@ -133,6 +136,7 @@ impl Wire {
             status: record.status,
             attempts: record.attempts,
             ms: millis(record.elapsed),
+            outcome: record.outcome.as_str(),
             at,
         })
     }
@@ -211,7 +215,7 @@ mod tests {
 
     #[test]
     fn the_gateways_own_routes_stay_out_unless_they_fail() {
-        let record = |route, status| {
+        let record = |route, status, outcome| {
             GatewayEvent::RequestFinished(RequestRecord {
                 id: 7,
                 route,
@@ -219,20 +223,21 @@ mod tests {
                 status,
                 attempts: 1,
                 elapsed: Duration::from_millis(12),
+                outcome,
             })
         };
         let now = EpochMs::from_millis(5);
-        assert_eq!(Wire::of(&record(Route::Pool, 200), now), None);
-        assert_eq!(Wire::of(&record(Route::Health, 200), now), None);
-        let refused = Wire::of(&record(Route::Unknown, 404), now).unwrap();
+        assert_eq!(Wire::of(&record(Route::Pool, 200, Outcome::Local), now), None);
+        assert_eq!(Wire::of(&record(Route::Health, 200, Outcome::Local), now), None);
+        let refused = Wire::of(&record(Route::Unknown, 404, Outcome::Refused), now).unwrap();
         assert!(refused.is_notable());
-        let served = Wire::of(&record(Route::Messages, 200), now).unwrap();
+        let served = Wire::of(&record(Route::Messages, 200, Outcome::Completed), now).unwrap();
         assert!(!served.is_notable());
         assert_eq!(
             json(&served),
             serde_json::json!({"type": "request", "id": 7, "route": "messages",
                 "provider": "anthropic", "label": "work", "status": 200, "attempts": 1,
-                "ms": 12, "at": 5})
+                "ms": 12, "outcome": "completed", "at": 5})
         );
     }
 }

@@ -1,0 +1,155 @@
+//! What the gateway tests share: a fake provider, a data directory with seeded accounts whose
+//! tokens the fake knows, a configuration pointing every endpoint at the fake, and a gateway
+//! started in-process in front of them.
+
+use std::time::Duration;
+
+use mac_adapters::{ENDPOINTS, ProviderDescriptor};
+use mac_core::MacConfig;
+use mac_gateway::{Gateway, RunningGateway};
+use mac_storage::{AccountStore, Credentials, EpochMs, NewAccount, Provider, Secret, StoreOptions};
+use mac_test_support::{FakeGrant, FakeProvider, TempDataDir};
+
+/// An account seeded into the pool and registered at the fake.
+#[derive(Clone, Debug)]
+pub(crate) struct Seeded {
+    pub(crate) uuid: String,
+    pub(crate) label: String,
+    pub(crate) access: String,
+    pub(crate) refresh: String,
+}
+
+/// Every endpoint of both providers on the fake's origin: `(provider, key, url)`.
+pub(crate) fn fake_endpoints(fake: &FakeProvider) -> Vec<(Provider, &'static str, String)> {
+    let mut endpoints = Vec::new();
+    for provider in Provider::ALL {
+        let descriptor =
+            ProviderDescriptor::for_provider(provider).with_origin(&fake.origin()).unwrap();
+        for spec in ENDPOINTS {
+            if let Some(url) = spec.get(&descriptor.endpoints) {
+                endpoints.push((provider, spec.key, url.to_string()));
+            }
+        }
+    }
+    endpoints
+}
+
+/// The configuration of a test: every endpoint on the fake, a short wait for a cooling account
+/// (so a test where every account is limited answers at once), no background refresh.
+pub(crate) fn config(fake: &FakeProvider) -> MacConfig {
+    let mut config = MacConfig::default();
+    for (provider, key, url) in fake_endpoints(fake) {
+        config.providers.get_mut(provider).endpoints.insert(key.to_owned(), url);
+    }
+    config.pool.max_wait = Duration::ZERO;
+    config.pool.proactive.enabled = false;
+    config.pool.server_retries = 0;
+    config
+}
+
+/// The same as `config.toml` text, for `mac serve` child processes.
+pub(crate) fn config_toml(fake: &FakeProvider) -> String {
+    let mut text = String::from(
+        "[pool]\nmax_wait = \"0s\"\n\n[refresh]\nproactive = false\n\n[retry]\nserver_retries = 0\n",
+    );
+    for provider in Provider::ALL {
+        text.push_str(&format!("\n[providers.{provider}]\n"));
+        for (p, key, url) in fake_endpoints(fake) {
+            if p == provider {
+                text.push_str(&format!("{key} = \"{url}\"\n"));
+            }
+        }
+    }
+    text
+}
+
+/// Seeds an account labelled `label` into `provider`'s pool with a live access token and a
+/// refresh token, both known to the fake.
+pub(crate) fn seed(
+    dir: &TempDataDir,
+    fake: &FakeProvider,
+    provider: Provider,
+    label: &str,
+) -> Seeded {
+    seed_with_expiry(dir, fake, provider, label, Duration::from_secs(3600))
+}
+
+/// As [`seed`], the stored access token expiring `valid_for` from now (zero: expired, so the
+/// first request refreshes it).
+pub(crate) fn seed_with_expiry(
+    dir: &TempDataDir,
+    fake: &FakeProvider,
+    provider: Provider,
+    label: &str,
+    valid_for: Duration,
+) -> Seeded {
+    let access = format!("test-access-{provider}-{label}");
+    let refresh = format!("test-refresh-{provider}-{label}");
+    let grant = match provider {
+        Provider::Anthropic => {
+            FakeGrant::anthropic(&format!("acct-{label}"), &format!("{label}@example.com"))
+        }
+        Provider::Codex => {
+            FakeGrant::codex(&format!("chatgpt-{label}"), &format!("{label}@example.com"), "plus")
+        }
+    };
+    fake.add_refresh_token(&refresh, grant.clone());
+    if !valid_for.is_zero() {
+        fake.add_access_token(&access, grant);
+    }
+    let store = AccountStore::open(dir.data_dir(), provider, StoreOptions::default()).unwrap();
+    let now = EpochMs::now();
+    let expires_at = if valid_for.is_zero() {
+        EpochMs::from_millis(now.as_millis() - 1_000)
+    } else {
+        now.saturating_add(valid_for)
+    };
+    let new = NewAccount {
+        credentials: Credentials {
+            refresh_token: Secret::new(refresh.clone()),
+            access_token: Some(Secret::new(access.clone())),
+            expires_at: Some(expires_at),
+        },
+        email: Some(format!("{label}@example.com")),
+        plan_tier: None,
+        account_uuid: None,
+        account_id: (provider == Provider::Codex).then(|| format!("chatgpt-{label}")),
+        label: Some(label.to_owned()),
+    };
+    store.add_account(&new, now).unwrap();
+    let document = store.load().unwrap();
+    let account = document.accounts.iter().find(|a| a.label.as_deref() == Some(label)).unwrap();
+    Seeded { uuid: account.uuid.clone().unwrap(), label: label.to_owned(), access, refresh }
+}
+
+/// A gateway in front of `fake` over `dir`, on a free loopback port.
+pub(crate) async fn start(dir: &TempDataDir, config: MacConfig) -> RunningGateway {
+    Gateway::new(dir.data_dir().clone(), config)
+        .start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+/// `http://ADDR`.
+pub(crate) fn base_url(gateway: &RunningGateway) -> String {
+    format!("http://{}", gateway.local_addr())
+}
+
+/// A Messages request body.
+pub(crate) fn messages_body(stream: bool) -> String {
+    format!(
+        r#"{{"model":"claude-sonnet-4-5","max_tokens":64,"stream":{stream},"messages":[{{"role":"user","content":"hello"}}]}}"#
+    )
+}
+
+/// A Responses request body.
+pub(crate) fn responses_body(stream: bool) -> String {
+    format!(r#"{{"model":"gpt-5-codex","stream":{stream},"input":"hello"}}"#)
+}
+
+/// The body of `response` as JSON.
+pub(crate) async fn json_of(response: reqwest::Response) -> serde_json::Value {
+    let bytes = response.bytes().await.unwrap();
+    serde_json::from_slice(&bytes)
+        .unwrap_or_else(|err| panic!("{err}: {}", String::from_utf8_lossy(&bytes)))
+}
