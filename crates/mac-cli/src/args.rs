@@ -2,6 +2,7 @@
 //! defined. `docs/CLI.md` is rendered from these definitions (`cli_doc`), and a test keeps the
 //! two equal.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -89,6 +90,9 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// The interactive account manager (needs a terminal).
     Menu(MenuArgs),
+    /// Run the local gateway: point Claude Code, Codex CLI or OpenCode at it and every request
+    /// is served by a healthy account of the pool.
+    Serve(ServeArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -278,6 +282,15 @@ pub struct DoctorArgs {
 pub struct MenuArgs {
     /// The pool to manage (asked when not given).
     pub provider: Option<ProviderArg>,
+}
+
+/// `mac serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on (else `[gateway] listen`, 127.0.0.1:8765); port 0 picks a free
+    /// port. A non-loopback address needs `[gateway] inbound_key`.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
 }
 
 /// `mac completions`.

@@ -136,6 +136,12 @@ pub enum CliError {
         /// Why.
         message: String,
     },
+    /// The gateway could not start or stopped with an error.
+    #[snafu(display("{source}"), context(false))]
+    Gateway {
+        /// The cause.
+        source: mac_gateway::GatewayError,
+    },
     /// The async runtime could not start.
     #[snafu(display("cannot start the async runtime: {source}"))]
     Runtime {
@@ -232,8 +238,25 @@ impl CliError {
             }
             CliError::Reported { hint, .. } => hint.clone(),
             CliError::WriteFile { path, .. } => Some(Hint::File(path.clone())),
+            CliError::Gateway { source } => gateway_hint(source),
             CliError::Prompt { .. } | CliError::Client { .. } | CliError::Runtime { .. } => None,
         }
+    }
+}
+
+fn gateway_hint(error: &mac_gateway::GatewayError) -> Option<Hint> {
+    use mac_gateway::GatewayError;
+    match error {
+        GatewayError::NoInboundKey { .. } => Some(Hint::ConfigKey("[gateway] inbound_key".into())),
+        GatewayError::Bind { .. } => Some(Hint::Flag("--listen")),
+        GatewayError::Pool { source: mac_core::SetupError::Config { .. }, .. } => {
+            Some(Hint::run(HintCommand::ConfigCheck))
+        }
+        GatewayError::Pool { source: mac_core::SetupError::Store { source }, .. } => {
+            store_hint(source)
+        }
+        GatewayError::Pool { .. } => Some(Hint::run(HintCommand::Doctor)),
+        GatewayError::Client { .. } | GatewayError::Serve { .. } => None,
     }
 }
 

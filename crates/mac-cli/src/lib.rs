@@ -65,10 +65,11 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
     }
 }
 
-/// Logs on standard error: warnings by default, `-v` info, `-vv` debug; `RUST_LOG` overrides.
+/// Logs on standard error: warnings by default (and `mac serve`'s one line per request), `-v`
+/// info, `-vv` debug; `RUST_LOG` overrides.
 fn init_tracing(verbosity: u8) {
     let level = match verbosity {
-        0 => "warn",
+        0 => "warn,mac_gateway=info,mac_cli::commands::serve=info",
         1 => "info",
         _ => "debug",
     };
@@ -77,6 +78,8 @@ fn init_tracing(verbosity: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: `mac serve`'s log usually goes to a file or a pipe.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .try_init();
 }

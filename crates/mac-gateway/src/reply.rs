@@ -55,8 +55,10 @@ impl Problem {
             Problem::NotFound => "not_found_error",
             Problem::TooLarge => "request_too_large",
             Problem::RateLimited => "rate_limit_error",
-            Problem::Internal | Problem::BadGateway | Problem::Timeout => "api_error",
-            Problem::Unavailable => "overloaded_error",
+            // Not `overloaded_error`: no account is usable, the provider is not overloaded.
+            Problem::Internal | Problem::BadGateway | Problem::Timeout | Problem::Unavailable => {
+                "api_error"
+            }
         }
     }
 

@@ -7,6 +7,7 @@ mod doctor;
 mod import;
 pub(crate) mod login;
 mod menu;
+mod serve;
 mod status;
 
 use crate::args::Command;
@@ -25,6 +26,7 @@ pub(crate) fn run(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Config(command) => config::run(ctx, &command),
         Command::Doctor(args) => doctor::run(ctx, &args),
         Command::Menu(args) => menu::run(ctx, &args),
+        Command::Serve(args) => serve::run(ctx, &args),
         Command::Completions(args) => {
             completions::run(args.shell);
             Ok(())
