@@ -336,7 +336,7 @@
     const who = ev.account ? nameOf(ev.account) : ev.label || "";
     switch (ev.type) {
       case "rotated":
-        return `${who}: left it — ${CAUSE_TEXT[ev.cause] || ev.cause}${ev.status ? ` (${ev.status})` : ""}`;
+        return `${who}: request moved on — ${CAUSE_TEXT[ev.cause] || ev.cause}${ev.status ? ` (${ev.status})` : ""}`;
       case "cooled_down":
         return `${who}: rate-limited until ${clock(ev.until)} — ${CLASS_TEXT[ev.class] || ev.class}`;
       case "refreshed":

@@ -13,6 +13,8 @@ mod executor_refresh_race;
 mod gateway;
 mod gateway_support;
 mod load_generator;
+mod status_page;
+mod status_page_browser;
 mod storage_conformance;
 mod storage_crash;
 mod storage_multi_process;

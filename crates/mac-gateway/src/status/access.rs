@@ -17,6 +17,7 @@
 //! The static stylesheet and script carry no pool data (they are the same bytes in every
 //! build), so they are served to anyone: the sign-in form uses the stylesheet.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -120,11 +121,15 @@ fn cookie_valid(value: &str, key: &Secret, now: EpochMs) -> bool {
 fn cookie_value(key: &Secret, expires: EpochMs) -> String {
     let ms = expires.as_millis();
     let mac = hmac_sha256(key.expose().as_bytes(), format!("mac status page\n{ms}").as_bytes());
-    let mut value = format!("{ms}.");
-    for byte in mac {
-        value.push_str(&format!("{byte:02x}"));
-    }
-    value
+    format!("{ms}.{}", hex(&mac))
+}
+
+/// Lower-case hexadecimal.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
+        let _ = write!(out, "{byte:02x}");
+        out
+    })
 }
 
 /// HMAC-SHA256 (RFC 2104) over the `sha2` the crate already uses.
@@ -148,10 +153,6 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
 
     #[test]
     fn hmac_matches_rfc_4231() {

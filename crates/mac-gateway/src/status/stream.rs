@@ -1,6 +1,6 @@
 //! `GET /v1/events`: the page's live feed, as server-sent events. First an `activity` snapshot
 //! with the recent notable events, then every gateway event as its [`Wire`] form, an
-//! `activity` snapshot every [`ACTIVITY_EVERY`], a comment every 15 s to keep proxies from
+//! `activity` snapshot every [`ACTIVITY_EVERY`] and [`ACTIVITY_AFTER`] an event, a comment every 15 s to keep proxies from
 //! closing an idle stream, and `lagged` when this subscriber fell behind (the page then re-reads
 //! the pool). The stream ends when the gateway starts shutting down, so it never holds a
 //! graceful shutdown for its grace time.
@@ -29,6 +29,9 @@ use crate::status::wire::Wire;
 
 /// How often the counters are sent.
 pub(crate) const ACTIVITY_EVERY: Duration = Duration::from_secs(2);
+/// How soon after an event that moved the counters they are sent (the feeding task has seen
+/// the event by then).
+const ACTIVITY_AFTER: Duration = Duration::from_millis(200);
 /// How long a browser waits before reconnecting a dropped stream.
 const RECONNECT: Duration = Duration::from_secs(2);
 
@@ -47,6 +50,7 @@ pub(crate) async fn events(
         activity,
         closing: state.closing(),
         tick: None,
+        moved: None,
     };
     let stream = futures_util::stream::unfold(feed, |mut feed| async move {
         let event = feed.next().await?;
@@ -62,6 +66,8 @@ struct Feed {
     closing: watch::Receiver<bool>,
     /// `None` until the first snapshot went out.
     tick: Option<Interval>,
+    /// When to send the counters early: an event moved them.
+    moved: Option<Instant>,
 }
 
 impl Feed {
@@ -79,6 +85,7 @@ impl Feed {
                 received = self.receiver.recv() => match received {
                     Ok(event) => {
                         if let Some(wire) = Wire::of(&event, EpochMs::now()) {
+                            self.moved.get_or_insert_with(|| Instant::now() + ACTIVITY_AFTER);
                             return Some(data(&Sent { notable: wire.is_notable(), wire: &wire }));
                         }
                     }
@@ -88,6 +95,12 @@ impl Feed {
                     Err(RecvError::Closed) => return None,
                 },
                 _ = tick.tick() => {
+                    self.moved = None;
+                    return Some(data(&self.activity.snapshot(EpochMs::now(), false)));
+                }
+                () = tokio::time::sleep_until(self.moved.unwrap_or_else(Instant::now)),
+                    if self.moved.is_some() => {
+                    self.moved = None;
                     return Some(data(&self.activity.snapshot(EpochMs::now(), false)));
                 }
                 _ = self.closing.wait_for(|closing| *closing) => return None,
