@@ -153,3 +153,40 @@ pub(crate) async fn json_of(response: reqwest::Response) -> serde_json::Value {
     serde_json::from_slice(&bytes)
         .unwrap_or_else(|err| panic!("{err}: {}", String::from_utf8_lossy(&bytes)))
 }
+
+/// Each account's `(name, state)` as `GET /v1/pool` shows it.
+pub(crate) async fn states(url: &str) -> Vec<(String, String)> {
+    let pool = json_of(reqwest::get(format!("{url}/v1/pool")).await.unwrap()).await;
+    let mut states = Vec::new();
+    for pool in pool["pools"].as_array().unwrap() {
+        for account in pool["accounts"].as_array().unwrap() {
+            let name = account["name"].as_str().unwrap().to_owned();
+            states.push((name, account["state"].as_str().unwrap().to_owned()));
+        }
+    }
+    states
+}
+
+/// The state of the account named `name`, once it is not `ready` (bookkeeping is written
+/// behind the request): polled for up to 10 s.
+pub(crate) async fn state_once_marked(url: &str, name: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let state = states(url).await.into_iter().find(|(n, _)| n == name).map(|(_, s)| s);
+        let state = state.unwrap_or_else(|| panic!("no account {name}"));
+        if state != "ready" || tokio::time::Instant::now() > deadline {
+            return state;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The bearer tokens of the requests `endpoint` received, oldest first.
+pub(crate) fn bearers(fake: &FakeProvider, endpoint: mac_test_support::Endpoint) -> Vec<String> {
+    fake.requests(endpoint).iter().filter_map(|r| r.bearer().map(str::to_owned)).collect()
+}
+
+/// An SSE event as the providers write it.
+pub(crate) fn sse_event(name: &str, data: &serde_json::Value) -> String {
+    format!("event: {name}\ndata: {data}\n\n")
+}
