@@ -361,7 +361,9 @@ async fn browser_shows_the_pool_and_follows_it_live() {
     scene.lists_the_accounts().await;
     let limited = scene.a_429_on_the_serving_account_shows_live().await;
     let revoked = scene.a_revoked_account_shows_needs_login().await;
-    eprintln!("shown after the gateway's answer: the 429 in {limited:?}, the revocation in {revoked:?}");
+    eprintln!(
+        "shown after the gateway's answer: the 429 in {limited:?}, the revocation in {revoked:?}"
+    );
     scene.screenshots().await;
     let tokens = scene.the_page_carries_no_token().await;
     scene.shut_down(&tokens).await;

@@ -204,9 +204,10 @@ impl Drop for Browser {
             Ok(answer.starts_with(b"HTTP/1.1 200"))
         });
         if !matches!(deleted, Ok(true))
-            && let Some(pid) = self.pid
+            && let Some(pid) = self.pid.and_then(|p| i32::try_from(p).ok())
+            && let Some(pid) = rustix::process::Pid::from_raw(pid)
         {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
         }
     }
 }
@@ -234,7 +235,7 @@ async fn webdriver_value(answer: reqwest::Response) -> Value {
     body["value"].clone()
 }
 
-/// reqwest without its `json` feature: the body parsed with serde_json.
+/// reqwest without its `json` feature: the body parsed with `serde_json`.
 trait JsonValue {
     async fn json_value(self) -> Result<Value, String>;
 }
