@@ -78,6 +78,8 @@ pub(crate) struct Dependency {
     pub(crate) name: String,
     /// Which table declares it.
     pub(crate) kind: DepKind,
+    /// Whether it is optional (only built when a feature asks for it).
+    pub(crate) optional: bool,
 }
 
 /// One build target (lib, bin, test, ...) of a workspace member.
@@ -182,7 +184,8 @@ impl Package {
                         return Err(format!("{name}: unknown dependency kind `{other}`"));
                     }
                 };
-                Ok(Dependency { name: string(dep, "name")?.to_owned(), kind })
+                let optional = dep.get("optional").and_then(Value::as_bool).unwrap_or(false);
+                Ok(Dependency { name: string(dep, "name")?.to_owned(), kind, optional })
             })
             .collect::<Result<_, String>>()?;
         let targets = array(json, "targets")?

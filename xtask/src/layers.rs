@@ -3,7 +3,8 @@
 //! (`cargo xtask layers`, step `layers` of `cargo xtask ci`, and this module's tests).
 //!
 //! A normal or build dependency of a layered crate must go to a strictly lower layer; so must a
-//! dev-dependency, except on `mac-test-support`. Edges name packages, so a `package = "..."`
+//! dev-dependency, except on `mac-test-support` (which mac-cli may also take as an optional
+//! normal dependency, for `mac demo`). Edges name packages, so a `package = "..."`
 //! rename does not hide one. The deny-list sees direct dependencies only (`cargo metadata
 //! --no-deps` resolves nothing).
 
@@ -99,6 +100,11 @@ const COMMAND_LINE_OWNERS: &[&str] = &["mac-cli"];
 /// The gateway's home, plus the dev-only members that host test fakes (D21: axum
 /// for the fakes); they never ship, so for them axum is in effect a dev-dependency.
 const AXUM_OWNERS: &[&str] = &["mac-gateway", "mac-cli", "mac-test-support", "mac-tests"];
+
+/// The members that may take `mac-test-support` as an optional normal dependency behind a
+/// feature: `mac demo` (mac-cli's default feature `demo`) runs the loopback fake provider
+/// in-process, with no account and no network.
+const DEMO_HOSTS: &[&str] = &["mac-cli"];
 
 /// The deny-list of external crates. The first matching entry reports an edge, so the
 /// crate-specific entries come before the general ones.
@@ -241,7 +247,8 @@ fn check_package(metadata: &Metadata, package: &Package, report: &mut Report) {
             report.internal_edges += 1;
             // A member without a rank is already reported once above.
             if let (Some(from_rank), Some(to_rank)) = (rank(from), rank(to))
-                && let Some(violation) = edge_violation(from, from_rank, to, to_rank, dep.kind)
+                && let Some(violation) =
+                    edge_violation(from, from_rank, to, to_rank, dep.kind, dep.optional)
             {
                 report.violations.push(violation);
             }
@@ -280,6 +287,7 @@ fn edge_violation(
     to: &str,
     to_rank: Rank,
     kind: DepKind,
+    optional: bool,
 ) -> Option<String> {
     let edge = format!("{from} ({from_rank}) -> {to} ({to_rank}){}", kind_suffix(kind));
     let rule = match (from_rank, to_rank) {
@@ -288,6 +296,11 @@ fn edge_violation(
         (Rank::Xtask, _) => "xtask depends on no mac-* crate",
         (Rank::Tests, _) | (Rank::TestSupport, Rank::Layer(_)) => return None,
         (_, Rank::TestSupport) if kind == DepKind::Dev => return None,
+        (_, Rank::TestSupport)
+            if kind == DepKind::Normal && optional && DEMO_HOSTS.contains(&from) =>
+        {
+            return None;
+        }
         (_, Rank::TestSupport) => {
             "only mac-tests may have mac-test-support as a normal or build dependency"
         }
@@ -378,7 +391,7 @@ mod tests {
     fn edge_rules() {
         use DepKind::{Build, Dev, Normal};
         let check = |from: &str, to: &str, kind| {
-            edge_violation(from, rank(from).unwrap(), to, rank(to).unwrap(), kind)
+            edge_violation(from, rank(from).unwrap(), to, rank(to).unwrap(), kind, false)
         };
         assert_eq!(check("mac-core", "mac-executor", Normal), None);
         assert_eq!(check("mac-cli", "mac-storage", Build), None);
@@ -386,6 +399,22 @@ mod tests {
         assert_eq!(check("mac-test-support", "mac-cli", Normal), None);
         assert_eq!(check("mac-tests", "mac-test-support", Normal), None);
         assert_eq!(check("mac-tests", "mac-cli", Normal), None);
+        // `mac demo`: mac-cli may take the fake as an optional dependency, nobody else, and
+        // never unconditionally.
+        let optional = |from: &str, kind| {
+            edge_violation(
+                from,
+                rank(from).unwrap(),
+                "mac-test-support",
+                Rank::TestSupport,
+                kind,
+                true,
+            )
+        };
+        assert_eq!(optional("mac-cli", Normal), None);
+        assert!(optional("mac-core", Normal).is_some());
+        assert!(optional("mac-cli", Build).is_some());
+        assert!(check("mac-cli", "mac-test-support", Normal).is_some());
         assert_eq!(
             check("mac-ui", "mac-adapters", Normal).unwrap(),
             "mac-ui (layer 2) -> mac-adapters (layer 2): a crate may depend only on lower layers"

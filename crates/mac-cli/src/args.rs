@@ -93,6 +93,10 @@ pub enum Command {
     /// Run the local gateway: point Claude Code, Codex CLI or OpenCode at it and every request
     /// is served by a healthy account of the pool.
     Serve(ServeArgs),
+    /// See the pool at work without an account or a network: a fake provider with three
+    /// accounts, the gateway in front, and requests meeting a revoked login, a rate limit, an
+    /// expired token and a failing stream.
+    Demo,
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }

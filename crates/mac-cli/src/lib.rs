@@ -46,7 +46,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
     )]
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let printer = Printer::new(&cli.global, no_color);
-    init_tracing(printer.verbosity());
+    // `mac demo` shows what happens in its table; the log would repeat it.
+    let demo = matches!(cli.command, args::Command::Demo);
+    init_tracing(if demo && printer.verbosity() == 0 { None } else { Some(printer.verbosity()) });
     let result =
         Context::new(&cli.global, printer.clone()).and_then(|ctx| commands::run(&ctx, cli.command));
     match result {
@@ -66,12 +68,13 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
 }
 
 /// Logs on standard error: warnings by default (and `mac serve`'s one line per request), `-v`
-/// info, `-vv` debug; `RUST_LOG` overrides.
-fn init_tracing(verbosity: u8) {
+/// info, `-vv` debug, `None` nothing; `RUST_LOG` overrides.
+fn init_tracing(verbosity: Option<u8>) {
     let level = match verbosity {
-        0 => "warn,mac_gateway=info,mac_cli::commands::serve=info",
-        1 => "info",
-        _ => "debug",
+        None => "off",
+        Some(0) => "warn,mac_gateway=info,mac_cli::commands::serve=info",
+        Some(1) => "info",
+        Some(_) => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));

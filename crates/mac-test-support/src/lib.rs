@@ -2,8 +2,9 @@
 //! outlive their test, a small seeded random source, and the loopback fake provider
 //! ([`fake_provider`]) that serves both providers' OAuth, usage and model endpoints.
 //!
-//! Must not depend on: nothing below forbids it, but only dev-dependencies and the `mac-tests`
-//! member may depend on this crate; it never ships in a release build.
+//! Must not depend on: nothing below forbids it, but only dev-dependencies, the `mac-tests`
+//! member and mac-cli's `demo` feature (`mac demo` runs the fake provider in-process) may
+//! depend on this crate.
 
 mod child;
 mod data_dir;

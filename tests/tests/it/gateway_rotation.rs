@@ -22,7 +22,7 @@ fn unix_now() -> u64 {
 fn http_date(unix: u64) -> String {
     let (days, secs) = (unix / 86_400, unix % 86_400);
     // Howard Hinnant's civil-from-days.
-    let z = days as i64 + 719_468;
+    let z = i64::try_from(days).unwrap() + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
@@ -31,10 +31,11 @@ fn http_date(unix: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
+    let weekday =
+        ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][usize::try_from(days % 7).unwrap()];
     let month_name =
         ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-            [(month - 1) as usize];
+            [usize::try_from(month - 1).unwrap()];
     format!(
         "{weekday}, {day:02} {month_name} {year} {:02}:{:02}:{:02} GMT",
         secs / 3600,
@@ -47,6 +48,9 @@ fn http_date(unix: u64) -> String {
 fn http_dates_are_formatted_like_the_rfc() {
     assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
 }
+
+/// One way to say "rate limited": its name, the provider, the headers.
+type Form = (&'static str, Provider, Vec<(&'static str, String)>);
 
 /// A 429 for `provider` with `headers`, in that provider's error shape.
 fn limited(provider: Provider, headers: &[(&str, String)]) -> Scripted {
@@ -66,7 +70,7 @@ fn limited(provider: Provider, headers: &[(&str, String)]) -> Scripted {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_rotates_to_the_next_account_in_every_header_form() {
     let soon = unix_now() + 3600;
-    let forms: Vec<(&str, Provider, Vec<(&str, String)>)> = vec![
+    let forms: Vec<Form> = vec![
         ("retry-after seconds", Provider::Anthropic, vec![("retry-after", "120".into())]),
         (
             "retry-after date",

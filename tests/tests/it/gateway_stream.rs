@@ -210,7 +210,7 @@ async fn a_client_that_disconnects_cancels_the_upstream_and_releases_the_account
             tokio::time::timeout(Duration::from_secs(10), events.recv()).await.unwrap().unwrap();
         match event {
             GatewayEvent::Pool { event: PoolEvent::StreamEnded { end, .. }, .. } => {
-                ended = Some(end)
+                ended = Some(end);
             }
             GatewayEvent::RequestFinished(record) => recorded = Some(record),
             GatewayEvent::Pool { .. } => {}

@@ -2,6 +2,7 @@
 //! tokens the fake knows, a configuration pointing every endpoint at the fake, and a gateway
 //! started in-process in front of them.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use mac_adapters::{ENDPOINTS, ProviderDescriptor};
@@ -53,10 +54,10 @@ pub(crate) fn config_toml(fake: &FakeProvider) -> String {
         "[pool]\nmax_wait = \"0s\"\n\n[refresh]\nproactive = false\n\n[retry]\nserver_retries = 0\n",
     );
     for provider in Provider::ALL {
-        text.push_str(&format!("\n[providers.{provider}]\n"));
+        let _ = write!(text, "\n[providers.{provider}]\n");
         for (p, key, url) in fake_endpoints(fake) {
             if p == provider {
-                text.push_str(&format!("{key} = \"{url}\"\n"));
+                let _ = writeln!(text, "{key} = \"{url}\"");
             }
         }
     }

@@ -3,6 +3,8 @@
 mod accounts;
 mod completions;
 mod config;
+#[cfg(feature = "demo")]
+mod demo;
 mod doctor;
 mod import;
 pub(crate) mod login;
@@ -27,6 +29,13 @@ pub(crate) fn run(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Doctor(args) => doctor::run(ctx, &args),
         Command::Menu(args) => menu::run(ctx, &args),
         Command::Serve(args) => serve::run(ctx, &args),
+        #[cfg(feature = "demo")]
+        Command::Demo => demo::run(ctx),
+        #[cfg(not(feature = "demo"))]
+        Command::Demo => Err(CliError::Reported {
+            what: "this mac was built without the `demo` feature".into(),
+            hint: None,
+        }),
         Command::Completions(args) => {
             completions::run(args.shell);
             Ok(())

@@ -10,6 +10,7 @@
 
 mod accounts;
 mod config_doctor;
+mod demo;
 mod docs;
 mod errors;
 mod import;
