@@ -22,7 +22,10 @@ fn the_demo_rotates_through_every_fault_and_touches_no_data_directory() {
         assert!(row.contains(" 200 "), "every request is served: {row}");
     }
     assert!(rows[0].contains("carol disabled") && rows[0].contains("alice"), "{}", rows[0]);
-    assert!(rows[2].contains("5-hour window used up") && rows[2].contains("bob's expired token refreshed"));
+    assert!(
+        rows[2].contains("5-hour window used up")
+            && rows[2].contains("bob's expired token refreshed")
+    );
     assert!(rows[4].contains("provider overloaded") && rows[4].contains("waited"), "{}", rows[4]);
     let state = |name: &str| {
         stdout

@@ -14,7 +14,7 @@ use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::events::{EventHub, GatewayEvent};
-use crate::status::wire::Wire;
+use crate::status::wire::{Wire, is_notable};
 
 /// How far back the per-account counters look.
 pub(crate) const ACCOUNT_WINDOW_MS: i64 = 5 * 60 * 1000;
@@ -35,7 +35,7 @@ pub(crate) struct Activity {
 
 #[derive(Debug, Default)]
 struct Tally {
-    accounts: BTreeMap<(Provider, String), AccountTally>,
+    accounts: BTreeMap<Provider, BTreeMap<String, AccountTally>>,
     pools: BTreeMap<Provider, PoolTally>,
     recent: VecDeque<Wire>,
 }
@@ -203,7 +203,7 @@ impl Activity {
 
     /// Folds `event`, seen at `now`, into the counters.
     pub(crate) fn record(&self, event: &GatewayEvent, now: EpochMs) {
-        let wire = Wire::of(event, now);
+        let wire = if is_notable(event) { Wire::of(event, now) } else { None };
         let mut tally = self.tally();
         match event {
             GatewayEvent::Pool { provider, event } => tally.pool_event(*provider, event, now),
@@ -213,7 +213,7 @@ impl Activity {
                 }
             }
         }
-        if let Some(wire) = wire.filter(Wire::is_notable) {
+        if let Some(wire) = wire {
             if tally.recent.len() == RECENT {
                 tally.recent.pop_front();
             }
@@ -238,7 +238,8 @@ impl Activity {
         let accounts = tally
             .accounts
             .iter()
-            .map(|((provider, account), a)| AccountSnapshot {
+            .flat_map(|(provider, accounts)| accounts.iter().map(move |(id, a)| (*provider, id, a)))
+            .map(|(provider, account, a)| AccountSnapshot {
                 provider: provider.as_str(),
                 account: account.clone(),
                 attempts: a.attempts.sum(now),
@@ -261,8 +262,22 @@ impl Activity {
 }
 
 impl Tally {
-    fn account(&mut self, provider: Provider, account: &str) -> &mut AccountTally {
-        self.accounts.entry((provider, account.to_owned())).or_default()
+    /// Runs `change` on the account's counters (looked up by `&str`: no key is allocated for
+    /// an account already counted).
+    fn account(
+        &mut self,
+        provider: Provider,
+        account: &str,
+        change: impl FnOnce(&mut AccountTally),
+    ) {
+        let accounts = self.accounts.entry(provider).or_default();
+        if let Some(tally) = accounts.get_mut(account) {
+            change(tally);
+        } else {
+            let mut tally = AccountTally::default();
+            change(&mut tally);
+            accounts.insert(account.to_owned(), tally);
+        }
     }
 
     fn stop_serving(&mut self, provider: Provider, account: &str) {
@@ -275,28 +290,36 @@ impl Tally {
     fn pool_event(&mut self, provider: Provider, event: &PoolEvent, now: EpochMs) {
         match event {
             PoolEvent::Selected { account, .. } => {
-                let tally = self.account(provider, account);
-                tally.attempts.add(now);
-                tally.last_selected = Some(now);
-                self.pools.entry(provider).or_default().serving = Some(account.clone());
+                self.account(provider, account, |tally| {
+                    tally.attempts.add(now);
+                    tally.last_selected = Some(now);
+                });
+                let pool = self.pools.entry(provider).or_default();
+                if pool.serving.as_deref() != Some(account.as_str()) {
+                    pool.serving = Some(account.clone());
+                }
             }
             PoolEvent::Rotated { from, why } => {
-                let tally = self.account(provider, from);
-                tally.errors.add(now);
-                tally.last_rotation = Some(Rotation { cause: why.as_str(), at: now.as_millis() });
+                self.account(provider, from, |tally| {
+                    tally.errors.add(now);
+                    tally.last_rotation =
+                        Some(Rotation { cause: why.as_str(), at: now.as_millis() });
+                });
                 self.stop_serving(provider, from);
             }
             PoolEvent::CooledDown { account, class, until } => {
-                self.account(provider, account).last_cooldown = Some(Cooldown {
-                    class: class.as_str(),
-                    until: until.as_millis(),
-                    at: now.as_millis(),
+                self.account(provider, account, |tally| {
+                    tally.last_cooldown = Some(Cooldown {
+                        class: class.as_str(),
+                        until: until.as_millis(),
+                        at: now.as_millis(),
+                    });
                 });
             }
             PoolEvent::Disabled { account, .. } => self.stop_serving(provider, account),
             PoolEvent::StreamEnded { account, end, .. } => {
                 if matches!(end, StreamEndKind::InBandError | StreamEndKind::UpstreamCut) {
-                    self.account(provider, account).errors.add(now);
+                    self.account(provider, account, |tally| tally.errors.add(now));
                 }
             }
             PoolEvent::Refreshed { .. } | PoolEvent::Waiting { .. } => {}

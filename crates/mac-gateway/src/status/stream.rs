@@ -25,7 +25,7 @@ use crate::events::GatewayEvent;
 use crate::state::AppState;
 use crate::status::access;
 use crate::status::activity::Activity;
-use crate::status::wire::Wire;
+use crate::status::wire::{Wire, is_notable};
 
 /// How often the counters are sent.
 pub(crate) const ACTIVITY_EVERY: Duration = Duration::from_secs(2);
@@ -86,7 +86,8 @@ impl Feed {
                     Ok(event) => {
                         if let Some(wire) = Wire::of(&event, EpochMs::now()) {
                             self.moved.get_or_insert_with(|| Instant::now() + ACTIVITY_AFTER);
-                            return Some(data(&Sent { notable: wire.is_notable(), wire: &wire }));
+                            let notable = is_notable(&event);
+                            return Some(data(&Sent { wire: &wire, notable }));
                         }
                     }
                     Err(RecvError::Lagged(missed)) => {

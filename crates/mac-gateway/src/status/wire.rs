@@ -3,7 +3,7 @@
 //! ids, labels, states, classes, times, statuses); no variant has a field that could hold a
 //! token or a body.
 
-use mac_executor::PoolEvent;
+use mac_executor::{PoolEvent, StreamEndKind};
 use mac_storage::{EpochMs, Provider};
 use serde::Serialize;
 
@@ -140,19 +140,26 @@ impl Wire {
             at,
         })
     }
+}
 
-    /// Whether the page's "recent events" list shows it: what changed an account or failed.
-    /// Selections and successful requests only move counters.
-    pub(crate) fn is_notable(&self) -> bool {
-        match self {
-            Self::Selected { .. } => false,
-            Self::StreamEnded { end, .. } => *end != "completed" && *end != "client_gone",
-            Self::Request { status, .. } => *status >= 400,
-            Self::Rotated { .. }
-            | Self::CooledDown { .. }
-            | Self::Refreshed { .. }
-            | Self::Disabled { .. }
-            | Self::Waiting { .. } => true,
+/// Whether the page's "recent events" list shows `event`: what changed an account or failed.
+/// Selections, completed streams and successful requests only move counters. Decided on the
+/// event itself, so the counters' task builds a [`Wire`] only for the events it keeps.
+pub(crate) fn is_notable(event: &GatewayEvent) -> bool {
+    match event {
+        GatewayEvent::Pool { event, .. } => match event {
+            PoolEvent::Selected { .. } => false,
+            PoolEvent::StreamEnded { end, .. } => {
+                matches!(end, StreamEndKind::InBandError | StreamEndKind::UpstreamCut)
+            }
+            PoolEvent::Rotated { .. }
+            | PoolEvent::CooledDown { .. }
+            | PoolEvent::Refreshed { .. }
+            | PoolEvent::Disabled { .. }
+            | PoolEvent::Waiting { .. } => true,
+        },
+        GatewayEvent::RequestFinished(record) => {
+            record.status >= 400 && record.outcome != Outcome::Local
         }
     }
 }
@@ -165,7 +172,7 @@ fn millis(duration: std::time::Duration) -> u64 {
 mod tests {
     use std::time::Duration;
 
-    use mac_executor::{RotationCause, StreamEndKind};
+    use mac_executor::RotationCause;
     use mac_ratelimit::RateLimitClass;
 
     use super::*;
@@ -208,9 +215,8 @@ mod tests {
                 elapsed: Duration::from_millis(1500),
             },
         };
-        let ended = Wire::of(&ended, now).unwrap();
-        assert_eq!(json(&ended)["end"], "upstream_cut");
-        assert!(ended.is_notable());
+        assert!(is_notable(&ended));
+        assert_eq!(json(&Wire::of(&ended, now).unwrap())["end"], "upstream_cut");
     }
 
     #[test]
@@ -229,10 +235,11 @@ mod tests {
         let now = EpochMs::from_millis(5);
         assert_eq!(Wire::of(&record(Route::Pool, 200, Outcome::Local), now), None);
         assert_eq!(Wire::of(&record(Route::Health, 200, Outcome::Local), now), None);
-        let refused = Wire::of(&record(Route::Unknown, 404, Outcome::Refused), now).unwrap();
-        assert!(refused.is_notable());
-        let served = Wire::of(&record(Route::Messages, 200, Outcome::Completed), now).unwrap();
-        assert!(!served.is_notable());
+        let refused = record(Route::Unknown, 404, Outcome::Refused);
+        assert!(is_notable(&refused) && Wire::of(&refused, now).is_some());
+        let served = record(Route::Messages, 200, Outcome::Completed);
+        assert!(!is_notable(&served));
+        let served = Wire::of(&served, now).unwrap();
         assert_eq!(
             json(&served),
             serde_json::json!({"type": "request", "id": 7, "route": "messages",
