@@ -54,12 +54,13 @@ impl Gateway {
         }
         let upstream = Upstream::new(&settings)
             .map_err(|err| GatewayError::Client { message: err.to_string() })?;
+        // Bound first: a taken port fails before any pool (claims keeper, refresher) starts.
+        let listener = TcpListener::bind(listen).await.context(BindSnafu { addr: listen })?;
+        let addr = listener.local_addr().context(BindSnafu { addr: listen })?;
         let events = EventHub::default();
         let metrics = Arc::new(Metrics::default());
         let anthropic = self.open_pool(Provider::Anthropic, &events, &metrics)?;
         let codex = self.open_pool(Provider::Codex, &events, &metrics)?;
-        let listener = TcpListener::bind(listen).await.context(BindSnafu { addr: listen })?;
-        let addr = listener.local_addr().context(BindSnafu { addr: listen })?;
         let (stop, stopped) = watch::channel(false);
         let state = AppState::new(Parts {
             data_dir: self.data_dir,

@@ -67,18 +67,23 @@ impl Served {
     }
 
     /// SIGTERM, then the exit status and the rest of standard output.
-    fn terminate(mut self) -> (Option<i32>, String) {
-        self.signal(Signal::TERM);
+    fn terminate(self) -> (Option<i32>, String) {
+        self.stop_with(Signal::TERM)
+    }
+
+    /// `signal`, then the exit status and the rest of standard output.
+    fn stop_with(mut self, signal: Signal) -> (Option<i32>, String) {
+        self.signal(signal);
         let output = self.child.wait_with_timeout(Duration::from_secs(30)).unwrap();
         let mut rest = String::new();
         self.stdout.read_to_string(&mut rest).unwrap();
         (output.status.code(), rest)
     }
 
-    /// SIGTERM, then the exit status and the log.
-    fn terminate_keeping_log(self) -> (Option<i32>, String) {
+    /// `signal`, then the exit status and the log.
+    fn stop_keeping_log(self, signal: Signal) -> (Option<i32>, String) {
         let log = self.log.clone();
-        let (code, _) = self.terminate();
+        let (code, _) = self.stop_with(signal);
         (code, std::fs::read_to_string(log).unwrap())
     }
 }
@@ -178,9 +183,9 @@ async fn two_gateways_on_one_data_dir_refresh_an_expired_token_exactly_once() {
         "exactly one refresh across both processes"
     );
     assert!(fake.current_refresh_token(&only.refresh).is_some(), "the grant is alive");
-    for served in [first, second] {
-        let code = served.terminate_keeping_log();
-        let (code, log) = code;
+    // One stops on SIGTERM, the other on SIGINT (Ctrl-C): both exit 0.
+    for (served, signal) in [(first, Signal::TERM), (second, Signal::INT)] {
+        let (code, log) = served.stop_keeping_log(signal);
         assert_eq!(code, Some(0), "{log}");
         let served_here = log.lines().filter(|line| line.contains("mac_gateway::request")).count();
         assert_eq!(served_here, 8, "each process served its half: {log}");
@@ -282,4 +287,28 @@ async fn sigkill_under_load_leaves_a_store_that_loads_and_serves_again() {
     assert_eq!(answer.status(), 200);
     answer.bytes().await.unwrap();
     assert_eq!(again.terminate().0, Some(0));
+}
+
+#[test]
+fn mac_serve_refuses_a_taken_port_and_an_open_address_without_a_key() {
+    let dir = TempDataDir::new().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    for (listen, expected, hint) in [
+        (format!("127.0.0.1:{port}"), "cannot listen on", "hint: check `--listen`"),
+        ("0.0.0.0:0".to_owned(), "without an inbound key", "hint: set [gateway] inbound_key"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_mac-child"))
+            .arg("--home")
+            .arg(dir.path())
+            .args(["serve", "--listen", &listen])
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{listen}: {stderr}");
+        assert!(stderr.contains(expected) && stderr.contains(hint), "{listen}: {stderr}");
+        assert!(output.stdout.is_empty(), "{listen}: nothing announced");
+    }
 }
