@@ -99,10 +99,6 @@ pub enum RotationCause {
 }
 
 impl StreamEndKind {
-    /// Every kind, in the order metrics and pages list them.
-    pub const ALL: [StreamEndKind; 4] =
-        [Self::Completed, Self::InBandError, Self::UpstreamCut, Self::ClientGone];
-
     /// Its name in metrics, event streams and pages: `completed`, `in_band_error`,
     /// `upstream_cut`, `client_gone`.
     pub const fn as_str(self) -> &'static str {
@@ -116,8 +112,8 @@ impl StreamEndKind {
 }
 
 impl RotationCause {
-    /// The names of the causes, in the order metrics and pages list them (the index of a cause
-    /// is [`RotationCause::index`]).
+    /// The names of the causes, in the order metrics list them (the index of a cause is
+    /// [`RotationCause::index`]).
     pub const NAMES: [&'static str; 5] =
         ["rate_limited", "auth_failed", "revoked", "server_error", "network_error"];
 
@@ -141,3 +137,30 @@ impl RotationCause {
 
 /// Where events go.
 pub type EventSink = Arc<dyn Fn(&PoolEvent) + Send + Sync>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cause_and_end_has_its_own_name() {
+        let causes = [
+            RotationCause::RateLimited,
+            RotationCause::AuthFailed,
+            RotationCause::Revoked,
+            RotationCause::ServerError(502),
+            RotationCause::NetworkError,
+        ];
+        let names: Vec<&str> = causes.iter().map(RotationCause::as_str).collect();
+        assert_eq!(names, RotationCause::NAMES);
+        assert_eq!(RotationCause::ServerError(503).as_str(), "server_error");
+        let ends = [
+            StreamEndKind::Completed,
+            StreamEndKind::InBandError,
+            StreamEndKind::UpstreamCut,
+            StreamEndKind::ClientGone,
+        ];
+        let names: std::collections::BTreeSet<&str> = ends.iter().map(|e| e.as_str()).collect();
+        assert_eq!(names.len(), ends.len());
+    }
+}
