@@ -1,5 +1,6 @@
 //! The executor workload of multi-process tests and benchmarks: a pool over a data directory
-//! whose provider is the loopback fake, and a send closure for Anthropic Messages.
+//! whose provider is the loopback fake, and a send closure for Anthropic Messages (its
+//! responses adapted by mac-core's `http_response`, the one reqwest-to-executor adapter).
 
 use std::future::Future;
 use std::path::Path;
@@ -8,15 +9,25 @@ use std::sync::Arc;
 
 use mac_adapters::{AdapterClient, ProviderDescriptor};
 use mac_claims::{Claims, ClaimsOptions};
-use mac_executor::{Attempt, BufferedResponse, Pool, PoolConfig, ProactiveConfig, SendError};
+use mac_core::http_response::{self, HttpResponse};
+use mac_executor::{Attempt, Pool, PoolConfig, ProactiveConfig, SendError};
 use mac_storage::{AccountStore, DataDir, Provider, StoreOptions, SystemClock};
 
 /// The future a [`messages_sender`] returns.
-pub type SendFuture = Pin<Box<dyn Future<Output = Result<BufferedResponse, SendError>> + Send>>;
+pub type SendFuture = Pin<Box<dyn Future<Output = Result<HttpResponse, SendError>> + Send>>;
 
 /// A pool for the Anthropic accounts in `data_dir`, talking to the fake at `origin`, with
 /// claims on and proactive refresh off (a worker lives for one request).
 pub fn open_pool(data_dir: &Path, origin: &str) -> Result<Pool, String> {
+    let config = PoolConfig {
+        proactive: ProactiveConfig { enabled: false, ..ProactiveConfig::default() },
+        ..PoolConfig::default()
+    };
+    open_pool_with(data_dir, origin, config)
+}
+
+/// [`open_pool`] with the pool's settings given.
+pub fn open_pool_with(data_dir: &Path, origin: &str, config: PoolConfig) -> Result<Pool, String> {
     let data_dir = DataDir::at(data_dir);
     let store = Arc::new(
         AccountStore::open(&data_dir, Provider::Anthropic, StoreOptions::default())
@@ -33,16 +44,13 @@ pub fn open_pool(data_dir: &Path, origin: &str) -> Result<Pool, String> {
         Arc::new(SystemClock),
     )
     .map_err(|e| e.to_string())?;
-    let config = PoolConfig {
-        proactive: ProactiveConfig { enabled: false, ..ProactiveConfig::default() },
-        ..PoolConfig::default()
-    };
     Ok(Pool::builder(store, client).config(config).claims(claims).build())
 }
 
-/// A send closure: `POST <origin>/v1/messages` with the attempt's bearer, the whole response
-/// buffered.
-pub fn messages_sender(origin: &str) -> Result<impl FnMut(Attempt) -> SendFuture, String> {
+/// A send closure: `POST <origin>/v1/messages` with the attempt's bearer.
+pub fn messages_sender(
+    origin: &str,
+) -> Result<impl FnMut(Attempt) -> SendFuture + Send + use<>, String> {
     let client = reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?;
     let url = format!("{origin}/v1/messages");
     Ok(move |attempt: Attempt| -> SendFuture {
@@ -53,16 +61,6 @@ pub fn messages_sender(origin: &str) -> Result<impl FnMut(Attempt) -> SendFuture
             .body(
                 r#"{"model":"claude","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}"#,
             );
-        Box::pin(async move {
-            let response = request.send().await.map_err(|e| SendError::network(e.to_string()))?;
-            let status = response.status().as_u16();
-            let headers = response
-                .headers()
-                .iter()
-                .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
-                .collect();
-            let body = response.bytes().await.map_err(|e| SendError::network(e.to_string()))?;
-            Ok(BufferedResponse { status, headers, body })
-        })
+        Box::pin(http_response::send(request))
     })
 }

@@ -7,6 +7,8 @@
 
 pub mod claims_driver;
 pub mod executor_work;
+pub mod fault_driver;
+pub mod gateway_bench;
 pub mod load;
 pub mod refresh_race;
 pub mod storage_work;

@@ -26,6 +26,8 @@ pub struct LoadSpec {
     pub body: Bytes,
     /// Whether the answer is an SSE stream of stamped deltas.
     pub streaming: bool,
+    /// Headers sent with every request besides `content-type`.
+    pub headers: Vec<(String, String)>,
     /// Workers, each with one request in flight.
     pub concurrency: usize,
     /// How long requests are started for (after the warm-up).
@@ -88,6 +90,19 @@ pub fn percentile_ms(sorted_us: &[u64], quantile: f64) -> f64 {
 ///
 /// When the HTTP client cannot be built.
 pub async fn run(spec: &LoadSpec) -> Result<LoadReport, String> {
+    Ok(run_observed(spec, || ()).await?.0)
+}
+
+/// As [`run`], calling `at_start` once the warm-up is over, as the measured phase begins (to
+/// read a process's CPU time or start sampling its memory there), and returning what it gave.
+///
+/// # Errors
+///
+/// When the HTTP client cannot be built.
+pub async fn run_observed<T>(
+    spec: &LoadSpec,
+    at_start: impl FnOnce() -> T,
+) -> Result<(LoadReport, T), String> {
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(spec.concurrency)
@@ -109,6 +124,7 @@ pub async fn run(spec: &LoadSpec) -> Result<LoadReport, String> {
     for worker in workers {
         ready.push(worker.await.map_err(|e| format!("warm-up worker: {e}"))?);
     }
+    let observed = at_start();
     let start = Instant::now();
     let deadline = start + spec.duration;
     let mut measured = Vec::with_capacity(ready.len());
@@ -146,7 +162,7 @@ pub async fn run(spec: &LoadSpec) -> Result<LoadReport, String> {
     ] {
         samples.sort_unstable();
     }
-    Ok(report)
+    Ok((report, observed))
 }
 
 fn micros(duration: Duration) -> u64 {
@@ -162,13 +178,11 @@ fn wall_us() -> u64 {
 /// One request, measured; `None` on any failure.
 async fn one(client: &reqwest::Client, spec: &LoadSpec) -> Option<Sample> {
     let sent = Instant::now();
-    let mut response = client
-        .post(&spec.url)
-        .header("content-type", "application/json")
-        .body(spec.body.clone())
-        .send()
-        .await
-        .ok()?;
+    let mut request = client.post(&spec.url).header("content-type", "application/json");
+    for (name, value) in &spec.headers {
+        request = request.header(name, value);
+    }
+    let mut response = request.body(spec.body.clone()).send().await.ok()?;
     if !response.status().is_success() {
         return None;
     }

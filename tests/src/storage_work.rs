@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
+use mac_postgres::{PostgresOptions, PostgresStorage};
 use mac_storage::file::{FileBackend, FileStamp, StampSource};
 use mac_storage::{
     AccountStore, AccountsDocument, Credentials, EpochMs, NewAccount, Secret, StoreError,
@@ -36,6 +37,18 @@ pub fn store_at(file: &Path, options: StoreOptions, coarse: bool) -> AccountStor
     }
     let backend = FileBackend::new(file, options.clone()).with_stamp_source(Arc::new(CoarseStamps));
     AccountStore::with_backend(Arc::new(backend), options)
+}
+
+/// The anthropic accounts store in `schema` of the PostgreSQL database at `url` (a storage of
+/// its own: its own connections, as another process's).
+pub fn postgres_store(
+    url: &Secret,
+    schema: &str,
+    options: StoreOptions,
+) -> Result<AccountStore, String> {
+    let postgres = PostgresOptions { schema: schema.to_owned(), ..PostgresOptions::default() };
+    let storage = PostgresStorage::connect(url, &postgres).map_err(|err| err.to_string())?;
+    Ok(storage.account_store(mac_storage::Provider::Anthropic, options))
 }
 
 /// The per-account counter that increments store (an unknown field, so every increment also

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use crate::cargo::{Metadata, cargo, display, run as run_command};
+use crate::cargo::{cargo, display, run as run_command, target_dir};
 use crate::project_root;
 
 /// The benchmark driver, a binary of the `mac-tests` member.
@@ -55,19 +55,9 @@ fn build() -> Result<(), String> {
     run_command(&mut command)
 }
 
-/// Where the release `mac-bench` is: under `$CARGO_TARGET_DIR` if set, else under the target
-/// directory `cargo metadata` reports.
-#[allow(
-    clippy::disallowed_methods,
-    reason = "cargo's `$CARGO_TARGET_DIR` decides where the bench binary is"
-)]
+/// Where the release `mac-bench` is, under the target directory.
 fn binary() -> Result<PathBuf, String> {
-    let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
-        // Cargo reads a relative `CARGO_TARGET_DIR` from the directory it runs in.
-        Some(dir) if !dir.is_empty() => project_root().join(dir),
-        _ => Metadata::load(Some(&project_root().join("Cargo.toml")))?.target_directory,
-    };
-    Ok(target_dir.join("release").join(format!("{BENCH_BIN}{}", std::env::consts::EXE_SUFFIX)))
+    Ok(target_dir()?.join("release").join(format!("{BENCH_BIN}{}", std::env::consts::EXE_SUFFIX)))
 }
 
 /// The areas a built `mac-bench` lists, without building it (for `cargo xtask help`).

@@ -8,6 +8,8 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
+use crate::project_root;
+
 /// A `cargo` command, using the same cargo binary that runs xtask (`$CARGO`) when known, so the
 /// checks use the same toolchain. The environment is inherited (one shared target directory).
 #[allow(clippy::disallowed_methods, reason = "cargo passes its own binary to xtask in `$CARGO`")]
@@ -49,6 +51,19 @@ pub(crate) fn run(command: &mut Command) -> Result<(), String> {
     if status.success() { Ok(()) } else { Err(format!("`{}` failed ({status})", display(command))) }
 }
 
+/// The target directory cargo builds into: `$CARGO_TARGET_DIR` if set (relative to the
+/// workspace root, as cargo reads it there), else the one `cargo metadata` reports.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "cargo's `$CARGO_TARGET_DIR` decides where built and installed artefacts live"
+)]
+pub(crate) fn target_dir() -> Result<PathBuf, String> {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => Ok(project_root().join(dir)),
+        _ => Ok(Metadata::load(Some(&project_root().join("Cargo.toml")))?.target_directory),
+    }
+}
+
 /// Whether `cargo nextest` is installed (its `--version` succeeds).
 pub(crate) fn has_nextest() -> bool {
     cargo()
@@ -78,8 +93,6 @@ pub(crate) struct Dependency {
     pub(crate) name: String,
     /// Which table declares it.
     pub(crate) kind: DepKind,
-    /// Whether it is optional (only built when a feature asks for it).
-    pub(crate) optional: bool,
 }
 
 /// One build target (lib, bin, test, ...) of a workspace member.
@@ -184,8 +197,7 @@ impl Package {
                         return Err(format!("{name}: unknown dependency kind `{other}`"));
                     }
                 };
-                let optional = dep.get("optional").and_then(Value::as_bool).unwrap_or(false);
-                Ok(Dependency { name: string(dep, "name")?.to_owned(), kind, optional })
+                Ok(Dependency { name: string(dep, "name")?.to_owned(), kind })
             })
             .collect::<Result<_, String>>()?;
         let targets = array(json, "targets")?

@@ -1,12 +1,13 @@
 //! `cargo xtask ci`: every check CI runs, in order, stopping at the first failure, with each
 //! step's name and duration. The child cargo commands inherit the environment, so they share one
-//! target directory (and the build xtask itself came from).
+//! target directory (and the build xtask itself came from). The `clients` step installs the
+//! pinned real clients before the tests, so the real-client tests run in CI and never skip.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::cargo::{cargo, display, has_nextest, run as run_command};
-use crate::{layers, project_root};
+use crate::{clients, layers, project_root};
 
 /// One step of CI.
 enum Step {
@@ -14,6 +15,8 @@ enum Step {
     Command(Command),
     /// The layering check, in process.
     Layers,
+    /// `cargo xtask clients`, in process: the real clients the tests drive through `mac serve`.
+    Clients,
     /// Each crate of layers 1 and 2 checked on its own, so that its own dependency features
     /// suffice: a plugin can depend on that one crate alone.
     Standalone,
@@ -48,6 +51,7 @@ fn steps() -> Vec<(&'static str, Step)> {
                 "warnings",
             ])),
         ),
+        ("clients", Step::Clients),
         ("test", Step::Command(tests)),
         // nextest does not run doctests.
         ("doctest", Step::Command(command(&["test", "--workspace", "--doc"]))),
@@ -82,6 +86,10 @@ pub(crate) fn run() -> Result<(), String> {
             Step::Layers => {
                 eprintln!("\n==> [{}/{count}] {name}: cargo xtask layers", index + 1);
                 layers::run(&project_root().join("Cargo.toml"))
+            }
+            Step::Clients => {
+                eprintln!("\n==> [{}/{count}] {name}: cargo xtask clients", index + 1);
+                clients::run()
             }
             Step::Standalone => {
                 eprintln!(
@@ -124,10 +132,21 @@ mod tests {
     #[test]
     fn steps_run_in_the_documented_order() {
         let names: Vec<&str> = steps().iter().map(|(name, _)| *name).collect();
-        assert_eq!(names, ["fmt", "clippy", "test", "doctest", "rustdoc", "layers", "standalone"]);
+        assert_eq!(
+            names,
+            ["fmt", "clippy", "clients", "test", "doctest", "rustdoc", "layers", "standalone"]
+        );
         assert_eq!(
             standalone_crates(),
-            ["mac-storage", "mac-claims", "mac-ratelimit", "mac-adapters", "mac-ui"]
+            [
+                "mac-storage",
+                "mac-claims",
+                "mac-postgres",
+                "mac-ratelimit",
+                "mac-adapters",
+                "mac-ui",
+                "mac-fake"
+            ]
         );
     }
 

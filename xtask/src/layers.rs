@@ -3,8 +3,7 @@
 //! (`cargo xtask layers`, step `layers` of `cargo xtask ci`, and this module's tests).
 //!
 //! A normal or build dependency of a layered crate must go to a strictly lower layer; so must a
-//! dev-dependency, except on `mac-test-support` (which mac-cli may also take as an optional
-//! normal dependency, for `mac demo`). Edges name packages, so a `package = "..."`
+//! dev-dependency, except on `mac-test-support`. Edges name packages, so a `package = "..."`
 //! rename does not hide one. The deny-list sees direct dependencies only (`cargo metadata
 //! --no-deps` resolves nothing).
 
@@ -43,9 +42,11 @@ impl fmt::Display for Rank {
 pub(crate) const LAYERS: &[(&str, Rank)] = &[
     ("mac-storage", Rank::Layer(1)),
     ("mac-claims", Rank::Layer(2)),
+    ("mac-postgres", Rank::Layer(2)),
     ("mac-ratelimit", Rank::Layer(2)),
     ("mac-adapters", Rank::Layer(2)),
     ("mac-ui", Rank::Layer(2)),
+    ("mac-fake", Rank::Layer(2)),
     ("mac-executor", Rank::Layer(3)),
     ("mac-core", Rank::Layer(4)),
     ("mac-gateway", Rank::Layer(5)),
@@ -94,20 +95,21 @@ const SHIPPED: &[DepKind] = &[DepKind::Normal, DepKind::Build];
 const ANY_KIND: &[DepKind] = &[DepKind::Normal, DepKind::Build, DepKind::Dev];
 const STORAGE_CLAIMS: &[&str] = &["mac-storage", "mac-claims"];
 const RATELIMIT: &[&str] = &["mac-ratelimit"];
+const EXECUTOR: &[&str] = &["mac-executor"];
 const TERMINAL_OWNERS: &[&str] = &["mac-ui", "mac-cli"];
 /// The command line is defined in one crate (its `args` module).
 const COMMAND_LINE_OWNERS: &[&str] = &["mac-cli"];
-/// The gateway's home, plus the dev-only members that host test fakes (D21: axum
-/// for the fakes); they never ship, so for them axum is in effect a dev-dependency.
-const AXUM_OWNERS: &[&str] = &["mac-gateway", "mac-cli", "mac-test-support", "mac-tests"];
-
-/// The members that may take `mac-test-support` as an optional normal dependency behind a
-/// feature: `mac demo` (mac-cli's default feature `demo`) runs the loopback fake provider
-/// in-process, with no account and no network.
-const DEMO_HOSTS: &[&str] = &["mac-cli"];
+/// The gateway's home, the loopback fake provider (a server by nature, shipped only for
+/// `mac demo`), and the dev-only members that host test fakes (D21: axum for the fakes).
+const AXUM_OWNERS: &[&str] =
+    &["mac-gateway", "mac-cli", "mac-fake", "mac-test-support", "mac-tests"];
 
 /// The deny-list of external crates. The first matching entry reports an edge, so the
 /// crate-specific entries come before the general ones.
+///
+/// `http` (the types `HeaderMap`, `StatusCode`, `Method`, shared by reqwest, hyper and axum) is
+/// allowed everywhere: it is the vocabulary the layers speak to each other, not a client or a
+/// server. HTTP clients and servers stay out of the crates that only read what they are handed.
 pub(crate) const BANS: &[Ban] = &[
     Ban {
         external: "reqwest",
@@ -162,6 +164,24 @@ pub(crate) const BANS: &[Ban] = &[
         scope: Scope::In(RATELIMIT),
         kinds: SHIPPED,
         reason: "rate-limit parsing is pure: no runtime, time comes from the caller",
+    },
+    Ban {
+        external: "reqwest",
+        scope: Scope::In(EXECUTOR),
+        kinds: SHIPPED,
+        reason: "the executor sends nothing itself: the caller's closure sends each attempt (D16)",
+    },
+    Ban {
+        external: "hyper",
+        scope: Scope::In(EXECUTOR),
+        kinds: SHIPPED,
+        reason: "the executor sends nothing itself: the caller's closure sends each attempt (D16)",
+    },
+    Ban {
+        external: "axum",
+        scope: Scope::In(EXECUTOR),
+        kinds: SHIPPED,
+        reason: "the executor serves nothing; the gateway serves HTTP",
     },
     Ban {
         external: "inquire",
@@ -247,8 +267,7 @@ fn check_package(metadata: &Metadata, package: &Package, report: &mut Report) {
             report.internal_edges += 1;
             // A member without a rank is already reported once above.
             if let (Some(from_rank), Some(to_rank)) = (rank(from), rank(to))
-                && let Some(violation) =
-                    edge_violation(from, from_rank, to, to_rank, dep.kind, dep.optional)
+                && let Some(violation) = edge_violation(from, from_rank, to, to_rank, dep.kind)
             {
                 report.violations.push(violation);
             }
@@ -287,7 +306,6 @@ fn edge_violation(
     to: &str,
     to_rank: Rank,
     kind: DepKind,
-    optional: bool,
 ) -> Option<String> {
     let edge = format!("{from} ({from_rank}) -> {to} ({to_rank}){}", kind_suffix(kind));
     let rule = match (from_rank, to_rank) {
@@ -296,11 +314,6 @@ fn edge_violation(
         (Rank::Xtask, _) => "xtask depends on no mac-* crate",
         (Rank::Tests, _) | (Rank::TestSupport, Rank::Layer(_)) => return None,
         (_, Rank::TestSupport) if kind == DepKind::Dev => return None,
-        (_, Rank::TestSupport)
-            if kind == DepKind::Normal && optional && DEMO_HOSTS.contains(&from) =>
-        {
-            return None;
-        }
         (_, Rank::TestSupport) => {
             "only mac-tests may have mac-test-support as a normal or build dependency"
         }
@@ -391,7 +404,7 @@ mod tests {
     fn edge_rules() {
         use DepKind::{Build, Dev, Normal};
         let check = |from: &str, to: &str, kind| {
-            edge_violation(from, rank(from).unwrap(), to, rank(to).unwrap(), kind, false)
+            edge_violation(from, rank(from).unwrap(), to, rank(to).unwrap(), kind)
         };
         assert_eq!(check("mac-core", "mac-executor", Normal), None);
         assert_eq!(check("mac-cli", "mac-storage", Build), None);
@@ -399,22 +412,6 @@ mod tests {
         assert_eq!(check("mac-test-support", "mac-cli", Normal), None);
         assert_eq!(check("mac-tests", "mac-test-support", Normal), None);
         assert_eq!(check("mac-tests", "mac-cli", Normal), None);
-        // `mac demo`: mac-cli may take the fake as an optional dependency, nobody else, and
-        // never unconditionally.
-        let optional = |from: &str, kind| {
-            edge_violation(
-                from,
-                rank(from).unwrap(),
-                "mac-test-support",
-                Rank::TestSupport,
-                kind,
-                true,
-            )
-        };
-        assert_eq!(optional("mac-cli", Normal), None);
-        assert!(optional("mac-core", Normal).is_some());
-        assert!(optional("mac-cli", Build).is_some());
-        assert!(check("mac-cli", "mac-test-support", Normal).is_some());
         assert_eq!(
             check("mac-ui", "mac-adapters", Normal).unwrap(),
             "mac-ui (layer 2) -> mac-adapters (layer 2): a crate may depend only on lower layers"
@@ -453,6 +450,12 @@ mod tests {
         assert!(banned("mac-adapters", "reqwest", DepKind::Normal).is_none());
         assert!(banned("mac-ratelimit", "tokio", DepKind::Normal).is_some());
         assert!(banned("mac-executor", "tokio", DepKind::Normal).is_none());
+        assert!(banned("mac-executor", "reqwest", DepKind::Normal).is_some());
+        assert!(banned("mac-executor", "hyper", DepKind::Normal).is_some());
+        assert!(banned("mac-executor", "reqwest", DepKind::Dev).is_none());
+        for crate_name in ["mac-ratelimit", "mac-adapters", "mac-executor", "mac-storage"] {
+            assert!(banned(crate_name, "http", DepKind::Normal).is_none(), "{crate_name}");
+        }
         assert!(banned("mac-core", "inquire", DepKind::Normal).is_some());
         assert!(banned("mac-core", "crossterm", DepKind::Dev).is_some());
         assert!(banned("mac-ui", "inquire", DepKind::Normal).is_none());

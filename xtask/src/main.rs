@@ -1,6 +1,7 @@
 //! Project automation for `mac`: `cargo xtask ci` runs every check CI runs, `cargo xtask layers`
 //! checks the crate layering and the external deny-list, `cargo xtask bench` runs the benchmark
-//! driver; the tidy rules run as ordinary tests of this crate, so `cargo nextest run --workspace`
+//! driver, `cargo xtask clients` installs the pinned real clients the gateway is tested with;
+//! the tidy rules run as ordinary tests of this crate, so `cargo nextest run --workspace`
 //! enforces them together with the layering.
 //!
 //! Must not depend on: any `mac-*` crate (it checks them), and nothing beyond std and
@@ -12,6 +13,7 @@
 mod bench;
 mod cargo;
 mod ci;
+mod clients;
 mod layers;
 #[cfg(test)]
 mod tidy;
@@ -25,12 +27,15 @@ Usage: cargo xtask <COMMAND>
 
 Commands:
   ci                          Run every CI check in order, stopping at the first failure:
-                              fmt, clippy, tests (nextest if installed, else cargo test),
-                              doctests, rustdoc (-D warnings), layers
+                              fmt, clippy, clients, tests (nextest if installed, else cargo
+                              test), doctests, rustdoc (-D warnings), layers, standalone
   layers [--manifest-path P]  Check dependency edges between workspace members against the
                               layer table and the external deny-list (xtask/src/layers.rs)
   bench [AREA]                Build `mac-tests` in release and run `mac-bench AREA`
                               (default `all`); `bench --list` builds and lists the areas
+  clients                     Install Claude Code, Codex CLI and OpenCode at the versions
+                              pinned in xtask/clients into <target dir>/clients (npm; skipped
+                              when already installed), for the real-client tests
   help                        Print this text";
 
 fn main() -> ExitCode {
@@ -60,6 +65,10 @@ fn dispatch(args: &[String]) -> Result<(), String> {
             layers::run(&manifest_path.unwrap_or_else(|| project_root().join("Cargo.toml")))
         }
         "bench" => bench::run(rest),
+        "clients" => {
+            no_more_args("clients", rest)?;
+            clients::run()
+        }
         "help" | "-h" | "--help" => {
             no_more_args("help", rest)?;
             print_usage();

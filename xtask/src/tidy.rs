@@ -287,14 +287,7 @@ fn lints_rule() {
 
 /// Paths (files or directories, relative to the workspace root) still allowed to cite documents
 /// outside the repository. Each entry must still hold such a reference, so the list only shrinks.
-const OUTSIDE_REFERENCE_EXEMPT: &[&str] = &[
-    // swept in a later pass
-    "crates/mac-core",
-    // swept in a later pass
-    "crates/mac-executor",
-    // swept in a later pass (generated from mac-core's config schema)
-    "docs/CONFIG.md",
-];
+const OUTSIDE_REFERENCE_EXEMPT: &[&str] = &[];
 
 /// The one file exempt from both reference rules for good: it spells out the patterns and feeds
 /// them to the rule's own unit test.

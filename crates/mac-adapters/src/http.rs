@@ -13,12 +13,13 @@ use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use mac_storage::{Clock, Provider, Secret, SystemClock, UsageLimits};
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
 use snafu::{ResultExt, Snafu};
 use tracing::Instrument as _;
 use url::Url;
 
+use crate::headers::{self, ANTHROPIC_BETA, BadHeaderValue, CHATGPT_ACCOUNT_ID, ORIGINATOR};
 use crate::{
     CodeExchange, Profile, ProfileError, ProviderDescriptor, RefreshFailure, TokenGrant,
     TokenRequestBody, UsageError, code_exchange_request, codex_profile, parse_anthropic_profile,
@@ -32,15 +33,6 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest response body read; a longer one is cut after one more byte, which every
 /// parser refuses as "larger than 1 MiB".
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
-
-/// The header naming the ChatGPT account of a Codex request.
-const CHATGPT_ACCOUNT_ID: HeaderName = HeaderName::from_static("chatgpt-account-id");
-
-/// The header carrying Anthropic's OAuth beta.
-const ANTHROPIC_BETA: HeaderName = HeaderName::from_static("anthropic-beta");
-
-/// The header naming the Codex client (`originator`).
-const ORIGINATOR: HeaderName = HeaderName::from_static("originator");
 
 /// The HTTP client could not be created (the TLS backend failed to initialise).
 #[derive(Debug, Snafu)]
@@ -181,12 +173,10 @@ pub enum FetchError {
         key: &'static str,
     },
     /// A value cannot be sent as an HTTP header (it holds a control character).
-    #[snafu(display(
-        "the {header} value cannot be sent as an HTTP header (it holds a control character)"
-    ))]
+    #[snafu(display("{source}"), context(false))]
     BadHeader {
-        /// The header's name.
-        header: &'static str,
+        /// Which header.
+        source: BadHeaderValue,
     },
 }
 
@@ -304,10 +294,9 @@ impl AdapterClient {
                 .http
                 .post(url.clone())
                 .header(CONTENT_TYPE, content_type)
-                .header(USER_AGENT, self.user_agent())
+                .header(USER_AGENT, self.descriptor.user_agent_value())
                 .body(body);
-            let originator = self.descriptor.originator.as_deref().filter(|_| with_originator);
-            if let Some(value) = originator.and_then(|o| HeaderValue::from_str(o).ok()) {
+            if let Some(value) = self.descriptor.originator_value().filter(|_| with_originator) {
                 request = request.header(ORIGINATOR, value);
             }
             let result = match self.send(url, request).await {
@@ -354,9 +343,7 @@ impl AdapterClient {
             if provider == Provider::Codex
                 && let Some(id) = account_id.filter(|id| !id.is_empty())
             {
-                let value = HeaderValue::from_str(id)
-                    .map_err(|_| FetchError::BadHeader { header: "ChatGPT-Account-Id" })?;
-                request = request.header(CHATGPT_ACCOUNT_ID, value);
+                request = request.header(CHATGPT_ACCOUNT_ID, headers::chatgpt_account_id(id)?);
             }
             let answer = self.fetch(url, request, "usage").await?;
             let report = match provider {
@@ -405,18 +392,13 @@ impl AdapterClient {
         url: &Url,
         access: &Secret,
     ) -> Result<reqwest::RequestBuilder, FetchError> {
-        let mut bearer = HeaderValue::from_str(&format!("Bearer {}", access.expose()))
-            .map_err(|_| FetchError::BadHeader { header: "Authorization" })?;
-        bearer.set_sensitive(true);
         let mut request = self
             .http
             .get(url.clone())
-            .header(AUTHORIZATION, bearer)
-            .header(USER_AGENT, self.user_agent());
+            .header(AUTHORIZATION, headers::bearer(access)?)
+            .header(USER_AGENT, self.descriptor.user_agent_value());
         if let Some(beta) = self.descriptor.oauth_beta.as_deref().filter(|b| !b.is_empty()) {
-            let value = HeaderValue::from_str(beta)
-                .map_err(|_| FetchError::BadHeader { header: "anthropic-beta" })?;
-            request = request.header(ANTHROPIC_BETA, value);
+            request = request.header(ANTHROPIC_BETA, headers::value("anthropic-beta", beta)?);
         }
         Ok(request)
     }
@@ -451,7 +433,7 @@ impl AdapterClient {
             .http
             .post(url.clone())
             .header(CONTENT_TYPE, crate::CONTENT_TYPE_JSON)
-            .header(USER_AGENT, self.user_agent())
+            .header(USER_AGENT, self.descriptor.user_agent_value())
             .body(body.to_string());
         self.send(url, request).await
     }
@@ -476,11 +458,6 @@ impl AdapterClient {
             }
         }
         Ok(Answer { status, body })
-    }
-
-    fn user_agent(&self) -> HeaderValue {
-        HeaderValue::from_str(&self.descriptor.user_agent)
-            .unwrap_or_else(|_| HeaderValue::from_static("mac"))
     }
 }
 

@@ -112,6 +112,7 @@
 mod callback;
 mod descriptor;
 mod endpoints;
+mod headers;
 mod http;
 mod login;
 mod oauth_body;
@@ -130,6 +131,7 @@ pub use callback::{
 };
 pub use descriptor::{BadEndpoint, EndpointKeyError, ProviderDescriptor};
 pub use endpoints::{ENDPOINTS, EndpointSpec, Endpoints};
+pub use headers::BadHeaderValue;
 pub use http::{
     AdapterClient, AdapterClientBuilder, BodyError, ClientBuildError, FetchError,
     MAX_RESPONSE_BYTES, REQUEST_TIMEOUT, UsageReport,
@@ -140,7 +142,7 @@ pub use login::{
 };
 pub use pkce::{PKCE_VERIFIER_LEN, Pkce, RandomnessError, generate_state, pkce_challenge};
 pub use profile::{Profile, ProfileError, codex_profile, parse_anthropic_profile};
-pub use shaping::{AnthropicShaping, Headers, HttpRequest, Method, shape_anthropic, shape_codex};
+pub use shaping::{AnthropicShaping, HttpRequest, shape_anthropic, shape_codex};
 pub use sse::{
     FrameKind, MAX_FRAME_BYTES, PRELUDE_LIMIT, Prelude, PreludeEnd, SseError, SseFrame, SseScanner,
 };

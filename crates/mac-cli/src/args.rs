@@ -93,10 +93,9 @@ pub enum Command {
     /// Run the local gateway: point Claude Code, Codex CLI or OpenCode at it and every request
     /// is served by a healthy account of the pool.
     Serve(ServeArgs),
-    /// See the pool at work without an account or a network: a fake provider with three
-    /// accounts, the gateway in front, and requests meeting a revoked login, a rate limit, an
-    /// expired token and a failing stream.
-    Demo,
+    /// See the pool at work with no account and no network: a fake provider with three
+    /// simulated accounts, the gateway in front, and a scripted load that rotates.
+    Demo(DemoArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -295,6 +294,14 @@ pub struct ServeArgs {
     /// port. A non-loopback address needs `[gateway] inbound_key`.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+}
+
+/// `mac demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Pause between the chunks of each simulated stream, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 20)]
+    pub pause_ms: u64,
 }
 
 /// `mac completions`.

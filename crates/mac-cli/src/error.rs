@@ -256,6 +256,9 @@ fn gateway_hint(error: &mac_gateway::GatewayError) -> Option<Hint> {
             store_hint(source)
         }
         GatewayError::Pool { .. } => Some(Hint::run(HintCommand::Doctor)),
+        GatewayError::Endpoints { provider, .. } => {
+            Some(Hint::ConfigKey(format!("[providers.{provider}]")))
+        }
         GatewayError::Client { .. } | GatewayError::Serve { .. } => None,
     }
 }

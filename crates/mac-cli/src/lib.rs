@@ -46,9 +46,10 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
     )]
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let printer = Printer::new(&cli.global, no_color);
-    // `mac demo` shows what happens in its table; the log would repeat it.
-    let demo = matches!(cli.command, args::Command::Demo);
-    init_tracing(if demo && printer.verbosity() == 0 { None } else { Some(printer.verbosity()) });
+    // `mac demo` provokes failures on purpose and prints what they did in its table; their log
+    // lines would only interleave with it (`-v` shows them).
+    let demo = matches!(cli.command, args::Command::Demo(_));
+    init_tracing(printer.verbosity(), demo);
     let result =
         Context::new(&cli.global, printer.clone()).and_then(|ctx| commands::run(&ctx, cli.command));
     match result {
@@ -67,14 +68,14 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
     }
 }
 
-/// Logs on standard error: warnings by default (and `mac serve`'s one line per request), `-v`
-/// info, `-vv` debug, `None` nothing; `RUST_LOG` overrides.
-fn init_tracing(verbosity: Option<u8>) {
+/// Logs on standard error: warnings by default (and `mac serve`'s one line per request; nothing
+/// for `mac demo`), `-v` info, `-vv` debug; `RUST_LOG` overrides.
+fn init_tracing(verbosity: u8, demo: bool) {
     let level = match verbosity {
-        None => "off",
-        Some(0) => "warn,mac_gateway=info,mac_cli::commands::serve=info",
-        Some(1) => "info",
-        Some(_) => "debug",
+        0 if demo => "off",
+        0 => "warn,mac_gateway=info,mac_cli::commands::serve=info",
+        1 => "info",
+        _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));

@@ -34,7 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             )
         })
         .await?;
-    println!("HTTP {} from account {}", done.response.status(), done.account);
+    println!("HTTP {} from account {}", done.response.status().as_u16(), done.account);
     println!("{}", String::from_utf8_lossy(&done.response.bytes().await?));
     pool.shutdown().await;
     Ok(())

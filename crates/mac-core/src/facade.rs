@@ -10,13 +10,15 @@ use mac_claims::Claims;
 use mac_executor::{
     AttemptResponse, EventSink, ExecuteError, Executed, Pool, RequestInfo, SendError,
 };
-use mac_storage::{AccountStore, Clock, DataDir, Provider, SystemClock};
+use mac_storage::{Clock, DataDir, Provider, SystemClock};
 use snafu::{ResultExt, Snafu};
 
+use crate::accounts_backend::open_account_store;
 use crate::config::MacConfig;
 
 /// Why a pool could not be set up. Each variant says which file or setting to fix.
 #[derive(Debug, Snafu)]
+#[snafu(visibility(pub(crate)))]
 pub enum SetupError {
     /// `config.toml` (or a `MAC_*` variable) is invalid.
     #[snafu(display("{source}"))]
@@ -29,6 +31,18 @@ pub enum SetupError {
     Store {
         /// The cause.
         source: mac_storage::StoreError,
+    },
+    /// `[storage] backend = "postgres"` without `[storage] url`.
+    #[snafu(display(
+        "[storage] backend = \"postgres\" needs [storage] url (or MAC_STORAGE_URL): the \
+         database's postgres://USER:PASSWORD@HOST:PORT/DATABASE URL"
+    ))]
+    StorageUrlMissing,
+    /// The PostgreSQL storage could not be opened.
+    #[snafu(display("{source}"))]
+    Postgres {
+        /// The cause (it never shows the URL's password).
+        source: mac_postgres::PostgresError,
     },
     /// The claims table could not be opened.
     #[snafu(display("{source}"))]
@@ -89,18 +103,16 @@ impl MacPoolBuilder {
         self
     }
 
-    /// Opens everything and starts the proactive refresher. Call inside a tokio runtime (outside
-    /// one the pool works, without proactive refresh).
+    /// Opens everything — the accounts store on the configured backend
+    /// ([`crate::open_account_store`]) — and starts the proactive refresher. Call inside a
+    /// tokio runtime (outside one the pool works, without proactive refresh).
     pub fn start(self) -> Result<MacPool, SetupError> {
         let config = match self.config {
             Some(config) => config,
             None => MacConfig::load(&self.data_dir.config_file(), crate::config::process_env)
                 .context(ConfigSnafu)?,
         };
-        let store = Arc::new(
-            AccountStore::open(&self.data_dir, self.provider, config.store_options())
-                .context(StoreSnafu)?,
-        );
+        let store = Arc::new(open_account_store(&config, &self.data_dir, self.provider)?);
         let descriptor = match self.descriptor {
             Some(descriptor) => descriptor,
             None => config
@@ -112,9 +124,12 @@ impl MacPoolBuilder {
             .build()
             .context(ClientSnafu)?;
         let pool_config = config.pool_config(self.provider);
+        // Refresh locks and pending-grant journals are this host's files, in the data
+        // directory (beside the accounts file, or where it would be on another backend).
         let mut builder = Pool::builder(Arc::clone(&store), client)
             .config(pool_config.clone())
-            .clock(Arc::clone(&self.clock));
+            .clock(Arc::clone(&self.clock))
+            .local_files(self.data_dir.accounts_file(self.provider));
         if pool_config.cross_process_claims {
             let claims = Claims::open(
                 &self.data_dir,
@@ -153,7 +168,9 @@ impl MacPool {
         }
     }
 
-    /// Sends a request through the pool (see [`Pool::execute`]).
+    /// Sends a request through the pool (see [`Pool::execute`]). The answer's
+    /// [`Executed::lease`] keeps its account held until the caller reports how the response
+    /// ended (`lease.finish(StreamEnd::…)`) or drops it.
     pub async fn execute<R, F, Fut>(
         &self,
         request: &RequestInfo,

@@ -4,13 +4,15 @@
 //! order, streamed.
 
 use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, StatusCode};
 use mac_executor::{AttemptResponse, SendError};
 
 /// A response received for one attempt.
 #[derive(Debug)]
 pub struct HttpResponse {
-    status: u16,
-    headers: Vec<(String, Vec<u8>)>,
+    status: StatusCode,
+    /// reqwest's own map, moved out of the response (the body reader does not need it).
+    headers: HeaderMap,
     /// Bytes already read from the body (by `buffer_body`), to be replayed first.
     prefix: Bytes,
     rest: Option<reqwest::Response>,
@@ -36,18 +38,9 @@ fn classify(err: &reqwest::Error) -> SendError {
 
 impl HttpResponse {
     /// Wraps a response whose body has not been read.
-    pub fn new(response: reqwest::Response) -> Self {
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
-            .collect();
-        Self {
-            status: response.status().as_u16(),
-            headers,
-            prefix: Bytes::new(),
-            rest: Some(response),
-        }
+    pub fn new(mut response: reqwest::Response) -> Self {
+        let headers = std::mem::take(response.headers_mut());
+        Self { status: response.status(), headers, prefix: Bytes::new(), rest: Some(response) }
     }
 
     /// The next chunk of the body (the buffered prefix first); `None` at the end.
@@ -72,12 +65,12 @@ impl HttpResponse {
 }
 
 impl AttemptResponse for HttpResponse {
-    fn status(&self) -> u16 {
+    fn status(&self) -> StatusCode {
         self.status
     }
 
-    fn headers(&self) -> Vec<(String, Vec<u8>)> {
-        self.headers.clone()
+    fn headers(&self) -> &HeaderMap {
+        &self.headers
     }
 
     async fn buffer_body(&mut self, limit: usize) -> Result<Bytes, SendError> {

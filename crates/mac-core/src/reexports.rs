@@ -10,7 +10,8 @@ pub use mac_storage as storage;
 
 pub use mac_adapters::{AdapterClient, ProviderDescriptor};
 pub use mac_executor::{
-    Attempt, AttemptResponse, BufferedResponse, ExecuteError, Executed, Pool, PoolConfig,
-    PoolEvent, RequestInfo, RotationCause, SendError, SessionKey, Strategy, derive_session_key,
+    Attempt, AttemptResponse, BufferedResponse, ExecuteError, Executed, Lease, Pool, PoolConfig,
+    PoolEvent, PreludeVerdict, RequestInfo, RotationCause, SendError, SessionKey, Strategy,
+    StreamEnd, StreamEndKind, derive_session_key,
 };
 pub use mac_storage::{AccountStore, DataDir, EpochMs, Provider, Secret};

@@ -1,4 +1,4 @@
-//! The settings of one pool, with the seed's defaults (SEED §2.10) and the decisions' additions
+//! The settings of one pool, with the TypeScript library's defaults and the decisions' additions
 //! (D13–D15). `mac-core` fills this from `config.toml`.
 
 use std::time::Duration;

@@ -99,17 +99,18 @@ impl Lease {
     /// Reports how the response ended and releases the claim. Emits
     /// [`PoolEvent::StreamEnded`].
     pub fn finish(mut self, end: StreamEnd) {
-        self.report(&end);
+        self.report(end);
     }
 
-    fn report(&mut self, end: &StreamEnd) {
+    fn report(&mut self, end: StreamEnd) {
         if std::mem::replace(&mut self.reported, true) {
             return;
         }
+        let kind = end.kind();
         let served = &self.served;
         match end {
             StreamEnd::InBandError { event, data } => {
-                self.pool.mark_after_commit(served, event, data);
+                self.pool.mark_after_commit(served, &event, &data);
             }
             StreamEnd::UpstreamCut { reason } => {
                 tracing::info!(account = %served.label, reason, "the upstream cut the stream");
@@ -120,7 +121,7 @@ impl Lease {
         drop(self.claim.take());
         self.pool.emit(&PoolEvent::StreamEnded {
             account: served.account.clone(),
-            end: end.kind(),
+            end: kind,
             elapsed: self.started.elapsed(),
         });
     }
@@ -129,7 +130,7 @@ impl Lease {
 impl Drop for Lease {
     /// A lease dropped without [`Lease::finish`]: the client went away.
     fn drop(&mut self) {
-        self.report(&StreamEnd::ClientGone);
+        self.report(StreamEnd::ClientGone);
     }
 }
 

@@ -1,5 +1,5 @@
 //! Account selection, the rotating retry loop over one request, refresh of a token exactly once
-//! across processes, and proactive refresh (DECISIONS.md D11–D16).
+//! across processes, and proactive refresh (D11–D16).
 //!
 //! Must not depend on: `mac-core`, `mac-cli`, `mac-ui`, HTTP servers (the request is a closure
 //! the caller passes), terminal crates.
@@ -38,10 +38,7 @@
 //!             .body(body);
 //!         async move {
 //!             let response = request.send().await.map_err(|e| SendError::network(e.to_string()))?;
-//!             let status = response.status().as_u16();
-//!             let headers = response.headers().iter()
-//!                 .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
-//!                 .collect();
+//!             let (status, headers) = (response.status(), response.headers().clone());
 //!             let body = response.bytes().await.map_err(|e| SendError::network(e.to_string()))?;
 //!             Ok(BufferedResponse { status, headers, body })
 //!         }

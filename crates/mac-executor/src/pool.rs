@@ -4,7 +4,7 @@
 //!
 //! # The state machine of one request
 //!
-//! Every response, retries included, goes through one classifier (SEED L2): the effects layer
+//! Every response, retries included, goes through one classifier (so a retry is judged like a first answer): the effects layer
 //! reads the response's facts, the pure `step::next_step` decides (its unit test walks this
 //! table row by row), and the effects layer carries the step out. The loop does the waiting.
 //! "Refreshed" means this request already refreshed the account (before sending or after a
@@ -52,10 +52,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::StatusCode;
 use mac_adapters::AdapterClient;
 use mac_claims::{ClaimGuard, Claims, ClaimsSnapshot};
 use mac_ratelimit::{
@@ -76,7 +78,7 @@ use crate::jitter::Jitter;
 use crate::lease::{Lease, Served};
 use crate::proactive::ProactiveRefresher;
 use crate::refresh::{Obtained, RefreshService};
-use crate::response::{AttemptResponse, PreludeVerdict, SendError, SendErrorKind};
+use crate::response::{AttemptResponse, PreludeVerdict, SendError, SendErrorKind, json_type};
 use crate::selection::{SelectionInput, SelectionReason, select};
 use crate::session::{SessionBindings, SessionKey};
 use crate::step::{Facts, Step, needs_body, next_step};
@@ -174,9 +176,19 @@ pub struct PoolBuilder {
     claims: Option<Claims>,
     clock: Arc<dyn Clock>,
     events: Option<EventSink>,
+    local_files: Option<PathBuf>,
 }
 
 impl PoolBuilder {
+    /// Names the refresh path's host-local files (lock files, pending-grant journals) after
+    /// `accounts_file` instead of the store's path ([`RefreshService::with_local_files`]): for
+    /// a store whose accounts are not in a local file (a database).
+    #[must_use]
+    pub fn local_files(mut self, accounts_file: PathBuf) -> Self {
+        self.local_files = Some(accounts_file);
+        self
+    }
+
     /// The pool's settings (default: [`PoolConfig::default`]).
     #[must_use]
     pub fn config(mut self, config: PoolConfig) -> Self {
@@ -209,11 +221,13 @@ impl PoolBuilder {
     /// a tokio runtime when proactive refresh is on.
     pub fn build(self) -> Pool {
         let provider = self.client.descriptor().provider;
-        let refresh = RefreshService::new(
+        let local_files = self.local_files.unwrap_or_else(|| self.store.path().to_owned());
+        let refresh = RefreshService::with_local_files(
             Arc::clone(&self.store),
             self.client,
             self.config.refresh.clone(),
             Arc::clone(&self.clock),
+            local_files,
         );
         let claims = if self.config.cross_process_claims { self.claims } else { None };
         let state = SelectorState {
@@ -222,7 +236,8 @@ impl PoolBuilder {
                 self.config.session_binding_ttl,
                 self.config.session_binding_cap,
             ),
-            // 75 % ± 25 %: a 5xx retry waits 50–100 % of its pause (SEED §2.6).
+            // 75 % ± 25 %: a 5xx retry waits 50–100 % of its pause, so that
+            // retries of many processes do not arrive in step.
             jitter: Jitter::new(0.25, crate::jitter::default_seed()),
         };
         let proactive = ProactiveRefresher::start(refresh.clone(), self.config.proactive.clone());
@@ -334,6 +349,7 @@ impl Pool {
             claims: None,
             clock,
             events: None,
+            local_files: None,
         }
     }
 
@@ -352,7 +368,7 @@ impl Pool {
         self.inner.provider
     }
 
-    /// The pool as it is on disk now (one `stat` when unchanged; SEED §2.3's `getAccounts`).
+    /// The pool as it is on disk now (one `stat` when unchanged).
     pub fn accounts(&self) -> Result<Arc<AccountsDocument>, ExecuteError> {
         Ok(self.inner.store.load()?)
     }
@@ -594,7 +610,7 @@ impl Pool {
         };
         // The commit point: a 2xx stream is read up to its first output-bearing frame before
         // anything goes to the client, so an error frame that opens it still rotates.
-        let verdict = if (200..300).contains(&response.status()) {
+        let verdict = if response.status().is_success() {
             match response.read_prelude().await {
                 Ok(verdict) => verdict,
                 Err(err) if err.kind() == SendErrorKind::Fatal => {
@@ -615,7 +631,7 @@ impl Pool {
         Ok(self.classify(request, chosen, on_account, per, response, verdict).await)
     }
 
-    /// The one classifier every response goes through, retries included (SEED L2): reads the
+    /// The one classifier every response goes through, retries included: reads the
     /// facts, asks the pure [`next_step`], and carries the step out. A 2xx whose prelude is an
     /// error frame is classified as the status the frame stands for, with the frame's data as
     /// its body. Bookkeeping that cannot be written never fails the request: it is logged and
@@ -638,25 +654,20 @@ impl Pool {
                 tracing::info!(
                     account = %chosen.label,
                     event,
-                    stands_for = status,
+                    stands_for = status.as_u16(),
                     "the stream opened with an error frame"
                 );
-                let what = format!("an in-band `{event}` frame (as HTTP {status})");
+                let what = format!("an in-band `{event}` frame (as HTTP {})", status.as_u16());
                 (status, data, Some(observation), what)
             }
             PreludeVerdict::Committed => {
                 let status = response.status();
-                let what = format!("HTTP {status}");
-                if needs_body(status) {
+                let what = format!("HTTP {}", status.as_u16());
+                if needs_body(status.as_u16()) {
                     let limit = inner.config.classify_body_limit;
                     let body = response.buffer_body(limit).await.unwrap_or_default();
-                    let headers = response.headers();
-                    let observation = observe(
-                        status,
-                        headers.iter().map(|(name, value)| (name.as_str(), value.as_slice())),
-                        Some(&body),
-                        inner.clock.now(),
-                    );
+                    let now = inner.clock.now();
+                    let observation = observe(status, response.headers(), Some(&body), now);
                     (status, body, Some(observation), what)
                 } else {
                     (status, Bytes::new(), None, what)
@@ -671,7 +682,7 @@ impl Pool {
             on_account.server_retries_left,
         );
         let step = next_step(&facts);
-        tracing::debug!(status, ?step, "classified");
+        tracing::debug!(status = status.as_u16(), ?step, "classified");
         match step {
             Step::Success => {
                 self.after_success(request, chosen);
@@ -722,7 +733,7 @@ impl Pool {
                 Next::AgainAfter(response, pause)
             }
             Step::ServerRotate => {
-                Next::rotate(RotationCause::ServerError(status), Some(response), &what)
+                Next::rotate(RotationCause::ServerError(status.as_u16()), Some(response), &what)
             }
         }
     }
@@ -741,7 +752,7 @@ impl Pool {
         tracing::info!(
             account = %served.label,
             event,
-            stands_for = observation.status,
+            stands_for = observation.status.as_u16(),
             ?step,
             "an error frame after the commit point"
         );
@@ -1074,7 +1085,7 @@ impl Pool {
         }
     }
 
-    /// 50–100 % of `pause` (SEED §2.6's server-retry jitter), from the pool's own generator.
+    /// 50–100 % of `pause` (the server-retry jitter), from the pool's own generator.
     fn jittered(&self, pause: Duration) -> Duration {
         self.state().jitter.vary(pause.mul_f64(0.75))
     }
@@ -1101,19 +1112,24 @@ fn served(chosen: &Chosen, on_account: &OnAccount, per: &PerRequest) -> Served {
 }
 
 /// The observation an in-band error frame stands for (mac-ratelimit's `observe_in_band`). A
-/// frame the caller reported as an error whose event name is not an error frame's stands for a
-/// failure on the provider's side, 500, as an error frame of unknown shape does.
+/// frame without an `event` line reaches here as `message` (`SseFrame::event_name`); it is
+/// named by its JSON `type`, as the prelude reader named it. A frame the caller reported as an
+/// error that is no error frame by either name stands for a failure on the provider's side,
+/// 500, as an error frame of unknown shape does.
 fn in_band_observation(event: &str, data: &[u8], now: EpochMs) -> Observation {
-    observe_in_band(event, data, now).unwrap_or_else(|| Observation {
-        status: 500,
-        observed_at: now,
-        ..Observation::default()
-    })
+    observe_in_band(event, data, now)
+        .or_else(|| observe_in_band(&json_type(data)?, data, now))
+        .unwrap_or_else(|| Observation {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            observed_at: now,
+            ..Observation::default()
+        })
 }
 
-/// The facts of a response of `status` with `body` (or of an error frame standing for it).
+/// The facts of a response of `status` with `body` (or of an error frame standing for it). The
+/// pure step matches the status as a number (its table is written in ranges).
 fn facts(
-    status: u16,
+    status: StatusCode,
     body: &[u8],
     observation: Option<&Observation>,
     refreshed: bool,
@@ -1122,16 +1138,16 @@ fn facts(
     let limit =
         observation.and_then(|observation| Some((classify(observation)?, scope(observation))));
     Facts {
-        status,
-        revoked: status == 403 && contains_revoked(body),
+        status: status.as_u16(),
+        revoked: status == StatusCode::FORBIDDEN && contains_revoked(body),
         limit,
         refreshed,
         server_retries_left,
     }
 }
 
-/// Whether a 403 body says the token was revoked (any case; the seed's check was
-/// case-sensitive, SEED §5.20).
+/// Whether a 403 body says the token was revoked (any case: the TypeScript library's
+/// case-sensitive check missed `Revoked`).
 fn contains_revoked(body: &[u8]) -> bool {
     body.windows(7).any(|window| window.eq_ignore_ascii_case(b"revoked"))
 }

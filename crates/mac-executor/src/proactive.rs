@@ -1,4 +1,4 @@
-//! Proactive refresh (SEED §2.7, §3.12; D13): a tokio task per pool that refreshes access
+//! Proactive refresh (D13): a tokio task per pool that refreshes access
 //! tokens about to expire before a request has to wait for it.
 //!
 //! [`ProactiveRefresher`] documents the schedule, the candidates and stopping.
@@ -57,8 +57,8 @@ impl Default for ProactiveConfig {
 /// on-demand margin (60 s; those are left to the on-demand path, as in the seed), and refreshes
 /// them one after the other through [`RefreshService::refresh_if_expiring`]: the same single
 /// flight, cross-process lock, double check and compare-and-swap as on-demand refresh, and the
-/// same one disabling rule for failures. (The seed's proactive path disabled accounts without
-/// its circuit breaker, SEED §5.15; here there is no other path to take.)
+/// same one disabling rule for failures. (The TypeScript library's proactive path disabled
+/// accounts without its circuit breaker; here there is no other path to take.)
 ///
 /// The first check runs `initial_delay` (5 s) after [`ProactiveRefresher::start`], then one
 /// `interval` (5 min, ± `jitter` of it) after the previous check finished, so checks never

@@ -1,5 +1,5 @@
-//! Refresh of an account's tokens exactly once across threads and processes (D11–D13; SEED
-//! §2.8, L9, L16–L18, §5.12–§5.15; PEERS pain 1).
+//! Refresh of an account's tokens exactly once across threads and processes (D11–D13):
+//! a rotated refresh token spent twice logs the user out, the pain this exists to end.
 //!
 //! Refresh tokens rotate: the provider accepts each one once. When two processes refresh the
 //! same account with the same token, the loser gets `invalid_grant` — and if it records that
@@ -83,7 +83,7 @@ pub struct Refreshed {
 /// The one refresh path of a provider pool: refreshes an account at most once however many
 /// callers, threads and processes ask at the same moment. Refresh tokens rotate — the provider
 /// accepts each once — so a second refresh with the same token gets `invalid_grant`, and
-/// recording that would disable a healthy account (PEERS pain 1, SEED L18).
+/// recording that would disable a healthy account.
 ///
 /// Cheap to clone: clones share the in-process single flight. Two services on one accounts
 /// file (two pools, two processes) coordinate through the file locks; there is no
@@ -159,6 +159,9 @@ pub struct RefreshService {
 
 struct Inner {
     store: Arc<AccountStore>,
+    /// The path this host's refresh files are named after (per-account lock files, pending-grant
+    /// journals): the accounts file, or where it would be for a store that is not a local file.
+    local_files: PathBuf,
     client: AdapterClient,
     config: RefreshConfig,
     clock: Arc<dyn Clock>,
@@ -251,6 +254,21 @@ impl RefreshService {
         config: RefreshConfig,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let local_files = store.path().to_owned();
+        Self::with_local_files(store, client, config, clock, local_files)
+    }
+
+    /// [`RefreshService::new`] with this host's refresh files (per-account lock files,
+    /// pending-grant journals) named after `local_files` instead of the store's path: for a
+    /// store whose accounts are not in a local file (a database), the accounts file's place in
+    /// the data directory. The lock then serializes the refreshes of this host's processes.
+    pub fn with_local_files(
+        store: Arc<AccountStore>,
+        client: AdapterClient,
+        config: RefreshConfig,
+        clock: Arc<dyn Clock>,
+        local_files: PathBuf,
+    ) -> Self {
         if config.lock_timeout <= client.timeout() {
             tracing::warn!(
                 lock_timeout_ms = config.lock_timeout.as_millis(),
@@ -261,6 +279,7 @@ impl RefreshService {
         }
         let inner = Inner {
             store,
+            local_files,
             client,
             config,
             clock,
@@ -295,11 +314,11 @@ impl RefreshService {
     }
 
     /// The cross-process refresh lock of account `uuid`:
-    /// `<accounts file>.refresh.<uuid>.lock`. Characters outside `[A-Za-z0-9-]` become `_`, and
+    /// `<accounts file>.refresh.<uuid>.lock` (see [`RefreshService::with_local_files`]). Characters outside `[A-Za-z0-9-]` become `_`, and
     /// such a name (or one longer than 64 characters) gets a hash of the uuid appended, so two
     /// accounts never share a lock.
     pub fn lock_path(&self, uuid: &str) -> PathBuf {
-        refresh_lock_path(self.inner.store.path(), uuid)
+        refresh_lock_path(&self.inner.local_files, uuid)
     }
 
     /// Whether `credentials` must be refreshed before use at `now`: no access token, no
@@ -310,7 +329,7 @@ impl RefreshService {
 
     /// Whether the proactive refresher should refresh `credentials` at `now`: they have an
     /// access token and an expiry, which lies within `within` but not within the on-demand
-    /// margin (those are left to the on-demand path, SEED §2.7).
+    /// margin (those are left to the on-demand path).
     pub fn is_expiring_within(
         &self,
         credentials: &Credentials,
@@ -547,7 +566,7 @@ impl Inner {
                 Err(err) => return Err(err),
             }
         } else {
-            match FileLock::try_acquire(&refresh_lock_path(self.store.path(), uuid)) {
+            match FileLock::try_acquire(&refresh_lock_path(&self.local_files, uuid)) {
                 Ok(Some(lock)) => lock,
                 Ok(None) => return still_valid(),
                 Err(source) => return Err(lock_error(uuid, source)),
@@ -642,7 +661,7 @@ impl Inner {
     }
 
     fn journal_path(&self, uuid: &str) -> PathBuf {
-        journal::journal_path(self.store.path(), &safe_file_part(uuid))
+        journal::journal_path(&self.local_files, &safe_file_part(uuid))
     }
 
     /// Applies a pending grant left by an earlier refresh whose store write failed (this
@@ -879,7 +898,7 @@ impl Inner {
     /// Takes the account's cross-process lock: at once if it is free, else on a blocking
     /// thread with the timeout.
     async fn lock(&self, uuid: &str) -> Result<FileLock, RefreshError> {
-        let path = refresh_lock_path(self.store.path(), uuid);
+        let path = refresh_lock_path(&self.local_files, uuid);
         match FileLock::try_acquire(&path) {
             Ok(Some(lock)) => return Ok(lock),
             Ok(None) => {}

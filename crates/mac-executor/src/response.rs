@@ -7,6 +7,8 @@ use std::fmt;
 use std::future::Future;
 
 use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderValue, StatusCode};
 
 /// What a 2xx response's first frames said (the commit point).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,10 +33,10 @@ pub enum PreludeVerdict {
 /// everything it read replayable, so the caller can stream it from its first byte.
 pub trait AttemptResponse: Send {
     /// The HTTP status.
-    fn status(&self) -> u16;
+    fn status(&self) -> StatusCode;
 
-    /// The headers, names in any case, values as bytes (for rate-limit headers).
-    fn headers(&self) -> Vec<(String, Vec<u8>)>;
+    /// The headers (for rate-limit headers), borrowed: the executor reads them in place.
+    fn headers(&self) -> &HeaderMap;
 
     /// Reads up to `limit` bytes of the body and keeps them, so the response can still be
     /// handed to the caller afterwards (implementations replay the buffered bytes). Called at
@@ -59,34 +61,27 @@ pub trait AttemptResponse: Send {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BufferedResponse {
     /// The status.
-    pub status: u16,
+    pub status: StatusCode,
     /// The headers.
-    pub headers: Vec<(String, Vec<u8>)>,
+    pub headers: HeaderMap,
     /// The body.
     pub body: Bytes,
 }
 
 impl BufferedResponse {
     /// A response with a status and a body, no headers.
-    pub fn new(status: u16, body: impl Into<Bytes>) -> Self {
-        Self { status, headers: Vec::new(), body: body.into() }
-    }
-
-    /// Adds a header.
-    #[must_use]
-    pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_owned(), value.as_bytes().to_vec()));
-        self
+    pub fn new(status: StatusCode, body: impl Into<Bytes>) -> Self {
+        Self { status, headers: HeaderMap::new(), body: body.into() }
     }
 }
 
 impl AttemptResponse for BufferedResponse {
-    fn status(&self) -> u16 {
+    fn status(&self) -> StatusCode {
         self.status
     }
 
-    fn headers(&self) -> Vec<(String, Vec<u8>)> {
-        self.headers.clone()
+    fn headers(&self) -> &HeaderMap {
+        &self.headers
     }
 
     async fn buffer_body(&mut self, limit: usize) -> Result<Bytes, SendError> {
@@ -115,9 +110,8 @@ impl AttemptResponse for BufferedResponse {
 impl BufferedResponse {
     /// Whether the `content-type` header names a server-sent-event stream.
     fn is_event_stream(&self) -> bool {
-        self.headers.iter().any(|(name, value)| {
-            name.eq_ignore_ascii_case("content-type")
-                && value.len() >= EVENT_STREAM.len()
+        self.headers.get_all(CONTENT_TYPE).iter().map(HeaderValue::as_bytes).any(|value| {
+            value.len() >= EVENT_STREAM.len()
                 && value[..EVENT_STREAM.len()].eq_ignore_ascii_case(EVENT_STREAM)
         })
     }
@@ -129,10 +123,14 @@ fn error_event_name(frame: &mac_adapters::SseFrame) -> String {
     if let Some(event) = &frame.event {
         return event.clone();
     }
-    serde_json::from_str::<serde_json::Value>(&frame.data)
-        .ok()
-        .and_then(|value| value.get("type")?.as_str().map(str::to_owned))
-        .unwrap_or_else(|| frame.event_name().to_owned())
+    json_type(frame.data.as_bytes()).unwrap_or_else(|| frame.event_name().to_owned())
+}
+
+/// The `type` field of a frame's JSON data, if it is an object with one (both providers repeat
+/// the event name there).
+pub(crate) fn json_type(data: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(data).ok()?;
+    value.get("type")?.as_str().map(str::to_owned)
 }
 
 /// The media type of a server-sent-event stream.
@@ -196,3 +194,50 @@ impl fmt::Display for SendError {
 }
 
 impl std::error::Error for SendError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RATE_LIMIT: &str =
+        r#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#;
+
+    fn with_content_type(body: String, content_type: &'static str) -> BufferedResponse {
+        let mut response = BufferedResponse::new(StatusCode::OK, body);
+        response.headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        response
+    }
+
+    fn stream(body: String) -> BufferedResponse {
+        with_content_type(body, "text/event-stream; charset=utf-8")
+    }
+
+    #[tokio::test]
+    async fn a_buffered_event_stream_is_read_to_its_commit_point() {
+        let opened_with_error =
+            format!("event: message_start\ndata: {{}}\n\nevent: error\ndata: {RATE_LIMIT}\n\n");
+        let verdict = stream(opened_with_error).read_prelude().await;
+        let expected =
+            PreludeVerdict::Error { event: "error".into(), data: Bytes::from(RATE_LIMIT) };
+        assert_eq!(verdict, Ok(expected));
+
+        let output_first = format!(
+            "event: content_block_start\ndata: {{}}\n\nevent: error\ndata: {RATE_LIMIT}\n\n"
+        );
+        assert_eq!(stream(output_first).read_prelude().await, Ok(PreludeVerdict::Committed));
+
+        // A frame without an `event` line stands under its JSON `type`.
+        let failed = r#"{"type":"response.failed","response":{"error":{"code":"server_error"}}}"#;
+        let verdict = stream(format!("data: {failed}\n\n")).read_prelude().await;
+        let expected =
+            PreludeVerdict::Error { event: "response.failed".into(), data: Bytes::from(failed) };
+        assert_eq!(verdict, Ok(expected));
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_no_event_stream_is_committed() {
+        let body = format!("event: error\ndata: {RATE_LIMIT}\n\n");
+        let mut json = with_content_type(body, "application/json");
+        assert_eq!(json.read_prelude().await, Ok(PreludeVerdict::Committed));
+    }
+}

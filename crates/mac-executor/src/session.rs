@@ -1,10 +1,11 @@
-//! Session affinity (D14, SEED L10–L11, PEERS §4.1 item 6): which conversation a request
+//! Session affinity (D14): which conversation a request
 //! belongs to ([`derive_session_key`]) and which account each conversation is bound to
 //! ([`SessionBindings`]).
 //!
-//! Keeping a conversation on one account keeps its prompt cache warm (PEERS pain 5). The
+//! Keeping a conversation on one account keeps its prompt cache warm (a rotated conversation
+//! pays its whole context again). The
 //! binding is only a preference: [`select`](crate::select) leaves a bound account at once when it
-//! stops being usable (PEERS pain 6), and the caller then binds the session to the new account.
+//! stops being usable (a failover must never wait for a bound account), and the caller then binds the session to the new account.
 //!
 //! # Where the key comes from
 //!
@@ -43,6 +44,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::time::Duration;
 
+use http::HeaderMap;
 use mac_storage::EpochMs;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
@@ -98,14 +100,15 @@ impl AsRef<str> for SessionKey {
     }
 }
 
-/// The session a request belongs to, from its headers (name, value) and body, by the
-/// precedence of the module docs; `None` when no source yields one.
-pub fn derive_session_key(headers: &[(String, String)], body: &[u8]) -> Option<SessionKey> {
+/// The session a request belongs to, from its headers and body, by the precedence of the
+/// module docs; `None` when no source yields one. A header value that is not UTF-8 is no key.
+pub fn derive_session_key(headers: &HeaderMap, body: &[u8]) -> Option<SessionKey> {
     let header = |name: &str| {
         headers
+            .get_all(name)
             .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.trim())
+            .filter_map(|value| std::str::from_utf8(value.as_bytes()).ok())
+            .map(str::trim)
             .find(|value| !value.is_empty())
     };
     if let Some(value) = header("x-claude-code-session-id") {

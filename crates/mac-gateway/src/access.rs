@@ -73,16 +73,10 @@ pub(crate) fn same(a: &str, b: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use axum::http::HeaderValue;
-
     use super::*;
 
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.append(*name, HeaderValue::from_static(value));
-        }
-        map
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        mac_test_support::fixtures::header_map(pairs).unwrap()
     }
 
     #[test]

@@ -17,6 +17,14 @@ pub enum GatewayError {
         /// The cause.
         source: mac_core::SetupError,
     },
+    /// A provider's endpoint configuration is not usable.
+    #[snafu(display("the {provider} endpoints are not usable: {message}"))]
+    Endpoints {
+        /// The provider.
+        provider: mac_storage::Provider,
+        /// What is wrong, naming the key.
+        message: String,
+    },
     /// The address could not be bound.
     #[snafu(display("cannot listen on {addr}: {source}"))]
     Bind {

@@ -99,10 +99,10 @@ impl Gateway {
         });
         let descriptor = match self.descriptors.iter().find(|d| d.provider == provider) {
             Some(descriptor) => descriptor.clone(),
-            None => self.config.descriptor(provider).map_err(|err| GatewayError::Pool {
-                provider,
-                source: mac_core::SetupError::Provider { message: err.to_string() },
-            })?,
+            None => self
+                .config
+                .descriptor(provider)
+                .map_err(|err| GatewayError::Endpoints { provider, message: err.to_string() })?,
         };
         let pool = MacPool::builder(self.data_dir.clone(), provider)
             .config(self.config.clone())

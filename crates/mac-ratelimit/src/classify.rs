@@ -4,10 +4,13 @@
 
 use std::time::Duration;
 
+use http::StatusCode;
 use mac_storage::EpochMs;
 
 use crate::ladder::Ladder;
-use crate::observation::{CodexWindow, ErrorKind, MAX_HORIZON, Observation, UnifiedStatus};
+use crate::observation::{
+    CodexWindow, ErrorKind, MAX_HORIZON, OVERLOADED, Observation, UnifiedStatus,
+};
 
 /// The kind of a rate-limit response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -112,10 +115,10 @@ impl Default for CooldownPolicy {
 /// (see the crate docs for what marks a window exhausted).
 pub fn classify(observation: &Observation) -> Option<RateLimitClass> {
     let overloaded_body = observation.error.is_some_and(|e| e.kind == ErrorKind::Overloaded);
-    if observation.status == 529 || overloaded_body {
+    if observation.status == OVERLOADED || overloaded_body {
         return Some(RateLimitClass::Overload);
     }
-    if observation.status != 429 {
+    if observation.status != StatusCode::TOO_MANY_REQUESTS {
         return None;
     }
     if observation.billing_claim().is_some() {

@@ -17,6 +17,35 @@ const MAX_CLAIM_LEN: usize = 64;
 /// The longest Codex window accepted: ten years, in minutes.
 const MAX_WINDOW_MINUTES: u32 = 10 * 366 * 24 * 60;
 
+/// Every header name [`crate::observe`] reads, in lowercase (names match in any case). The
+/// parser below is the definition; this list is checked against it (a unit test maps every name
+/// to a field and counts that no field is missing), for callers that need the names themselves:
+/// a test generating arbitrary headers, a gateway deciding which headers carry limits.
+pub const HEADER_NAMES: &[&str] = &[
+    "retry-after",
+    "retry-after-ms",
+    "anthropic-ratelimit-unified-status",
+    "anthropic-ratelimit-unified-reset",
+    "anthropic-ratelimit-unified-representative-claim",
+    "anthropic-ratelimit-unified-overage-status",
+    "anthropic-ratelimit-unified-overage-reset",
+    "anthropic-ratelimit-unified-fallback-percentage",
+    "anthropic-ratelimit-unified-5h-status",
+    "anthropic-ratelimit-unified-5h-reset",
+    "anthropic-ratelimit-unified-5h-utilization",
+    "anthropic-ratelimit-unified-7d-status",
+    "anthropic-ratelimit-unified-7d-reset",
+    "anthropic-ratelimit-unified-7d-utilization",
+    "x-codex-primary-used-percent",
+    "x-codex-primary-window-minutes",
+    "x-codex-primary-reset-at",
+    "x-codex-primary-reset-after-seconds",
+    "x-codex-secondary-used-percent",
+    "x-codex-secondary-window-minutes",
+    "x-codex-secondary-reset-at",
+    "x-codex-secondary-reset-after-seconds",
+];
+
 /// A header this crate reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Field {
@@ -57,7 +86,14 @@ impl Field {
         if name.len() > 64 {
             return None;
         }
-        let name = name.to_ascii_lowercase();
+        // A `HeaderName` is lowercase already: copy only a name that is not.
+        let lowered;
+        let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            lowered = name.to_ascii_lowercase();
+            lowered.as_str()
+        } else {
+            name
+        };
         if let Some(key) = name.strip_prefix("anthropic-ratelimit-unified-") {
             return Self::unified(key);
         }
@@ -67,7 +103,7 @@ impl Field {
         if let Some(key) = name.strip_prefix("x-codex-secondary-") {
             return Self::codex(key, Slot::Secondary);
         }
-        match name.as_str() {
+        match name {
             "retry-after-ms" => Some(Field::RetryAfterMs),
             "retry-after" => Some(Field::RetryAfter),
             _ => None,
@@ -257,5 +293,18 @@ mod tests {
         for (name, expected) in table {
             assert_eq!(Field::of(name), expected, "{name}");
         }
+    }
+
+    #[test]
+    fn the_list_of_names_is_the_parser_s() {
+        let mut fields = Vec::new();
+        for name in HEADER_NAMES {
+            let field = Field::of(name);
+            assert!(field.is_some(), "the listed name {name} reads no field");
+            assert!(!fields.contains(&field), "{name} reads a field another name reads");
+            fields.push(field);
+        }
+        // 8 account-wide fields, 3 per Anthropic window, 4 per Codex window.
+        assert_eq!(fields.len(), 8 + 2 * 3 + 2 * 4);
     }
 }

@@ -30,11 +30,12 @@
 //! The provider is not an input: the event names do not collide in meaning (`error` is an
 //! error in both streams) and the data's shape tells where the error object is.
 
+use http::StatusCode;
 use mac_storage::EpochMs;
 use serde_json::Value;
 
 use crate::error_body::error_body;
-use crate::observation::{ErrorKind, Observation};
+use crate::observation::{ErrorKind, OVERLOADED, Observation};
 use crate::value::{after_millis, after_seconds, decimal};
 
 /// The observation an in-band error frame stands for, or `None` when `event` does not name an
@@ -52,8 +53,8 @@ pub fn observe_in_band(event: &str, data: &[u8], now: EpochMs) -> Option<Observa
     let body = serde_json::to_vec(&serde_json::json!({ "error": error })).unwrap_or_default();
     let parsed = error_body(&body, now);
     let status = match parsed.map(|e| e.kind) {
-        Some(ErrorKind::Overloaded) => 529,
-        Some(ErrorKind::RateLimit | ErrorKind::UsageLimitReached) => 429,
+        Some(ErrorKind::Overloaded) => OVERLOADED,
+        Some(ErrorKind::RateLimit | ErrorKind::UsageLimitReached) => StatusCode::TOO_MANY_REQUESTS,
         None => documented_status(&error),
     };
     let retry_after = match parsed {
@@ -72,15 +73,15 @@ pub fn observe_in_band(event: &str, data: &[u8], now: EpochMs) -> Option<Observa
 }
 
 /// The status Anthropic documents for an error type; 500 for anything else.
-fn documented_status(error: &Value) -> u16 {
+fn documented_status(error: &Value) -> StatusCode {
     let name = error.get("type").or_else(|| error.get("code")).and_then(Value::as_str);
     match name {
-        Some("invalid_request_error") => 400,
-        Some("authentication_error") => 401,
-        Some("permission_error") => 403,
-        Some("not_found_error") => 404,
-        Some("request_too_large") => 413,
-        _ => 500,
+        Some("invalid_request_error") => StatusCode::BAD_REQUEST,
+        Some("authentication_error") => StatusCode::UNAUTHORIZED,
+        Some("permission_error") => StatusCode::FORBIDDEN,
+        Some("not_found_error") => StatusCode::NOT_FOUND,
+        Some("request_too_large") => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -2,13 +2,14 @@
 //! observations, 429/529 responses classified, cooldown deadlines decided and recorded, usage
 //! snapshots judged, and optional client-side pacing (D9, D10).
 //!
-//! Must not depend on: any `mac-*` crate but `mac-storage`, network or HTTP crates, an async
-//! runtime (parsing is pure).
+//! Must not depend on: any `mac-*` crate but `mac-storage`, network or HTTP clients and servers,
+//! an async runtime (parsing is pure). It speaks the `http` crate's types (`HeaderMap`,
+//! `StatusCode`), the vocabulary its callers' HTTP stacks already hand it.
 //!
 //! # The flow
 //!
-//! 1. [`observe`] reads a response (status, headers as `(name, bytes)` pairs, optional body,
-//!    `now`) into an [`Observation`]: every signal of D9, each validated on its own.
+//! 1. [`observe`] reads a response (status, header map, optional body, `now`) into an
+//!    [`Observation`]: every signal of D9, each validated on its own.
 //!    A 200 stream that opens with an error frame goes through [`observe_in_band`] instead
 //!    (event name and data): the same observation, with the status the frame stands for.
 //! 2. [`classify`] names the kind of limit; [`decide`] turns it into a [`Decision`] (class,
@@ -111,11 +112,12 @@ mod value;
 mod wait;
 
 pub use classify::{Basis, CooldownPolicy, Decision, RateLimitClass, classify, decide};
+pub use headers::HEADER_NAMES;
 pub use in_band::observe_in_band;
 pub use ladder::Ladder;
 pub use observation::{
-    Codex, CodexWindow, ErrorBody, ErrorKind, MAX_HORIZON, Observation, Unified, UnifiedStatus,
-    UnifiedWindow, is_billing_claim, observe,
+    Codex, CodexWindow, ErrorBody, ErrorKind, MAX_HORIZON, OVERLOADED, Observation, Unified,
+    UnifiedStatus, UnifiedWindow, is_billing_claim, observe,
 };
 pub use pacing::{Pace, Pacer};
 pub use record::record;

@@ -3,6 +3,7 @@
 //! caller passes `now`), no panic on any input. The header rules are on [`observe`]; the
 //! readers live in `headers` and `error_body`.
 
+use http::{HeaderMap, StatusCode};
 use mac_storage::EpochMs;
 
 use crate::error_body::error_body;
@@ -11,12 +12,20 @@ use crate::value::ascii_text;
 
 pub use crate::value::MAX_HORIZON;
 
+/// 529, the status Anthropic answers when it is overloaded (not in the IANA registry, so `http`
+/// has no name for it).
+pub const OVERLOADED: StatusCode = match StatusCode::from_u16(529) {
+    Ok(status) => status,
+    // Never taken: `from_u16` accepts every value from 100 to 999 (evaluated at compile time).
+    Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+};
+
 /// Everything a response said about rate limits. Every field is optional: absent means the
 /// response did not carry the signal, or carried it in a form that could not be trusted.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Observation {
     /// The HTTP status.
-    pub status: u16,
+    pub status: StatusCode,
     /// When the response was observed (the `now` passed to [`observe`]).
     pub observed_at: EpochMs,
     /// `retry-after-ms`: milliseconds, fractions allowed, as a deadline.
@@ -179,9 +188,8 @@ pub fn is_billing_claim(claim: &str) -> bool {
 
 /// Reads every rate-limit signal of a response.
 ///
-/// `headers` yields `(name, value)` pairs in any case and any order, so any HTTP crate can feed
-/// it (`map.iter().map(|(n, v)| (n.as_str(), v.as_bytes()))`). `body` is the response body if
-/// the caller has it (a 429/529 error body is small; pass `None` for a stream; bodies over
+/// `headers` is the response's header map as reqwest, hyper and axum hand it over (borrowed:
+/// nothing is copied). `body` is the response body if the caller has it (a 429/529 error body is small; pass `None` for a stream; bodies over
 /// 64 KiB are ignored).
 ///
 /// The rules every header follows:
@@ -202,19 +210,31 @@ pub fn is_billing_claim(claim: &str) -> bool {
 ///   A folded value (`5, 10`) is one garbage value.
 ///
 /// An ignored value of a known header is logged at `debug` level by name (never its value).
-pub fn observe<'a, I>(status: u16, headers: I, body: Option<&[u8]>, now: EpochMs) -> Observation
-where
-    I: IntoIterator<Item = (&'a str, &'a [u8])>,
-{
+pub fn observe(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: Option<&[u8]>,
+    now: EpochMs,
+) -> Observation {
     let mut observation = Observation { status, observed_at: now, ..Observation::default() };
     for (name, raw) in headers {
-        let Some(field) = Field::of(name) else { continue };
-        let used =
-            ascii_text(raw).is_some_and(|text| read_field(&mut observation, field, text, now));
+        let Some(field) = Field::of(name.as_str()) else { continue };
+        let used = ascii_text(raw.as_bytes())
+            .is_some_and(|text| read_field(&mut observation, field, text, now));
         if !used {
-            tracing::debug!(header = name, "ignored an unusable rate-limit header value");
+            tracing::debug!(header = name.as_str(), "ignored an unusable rate-limit header value");
         }
     }
     observation.error = body.and_then(|body| error_body(body, now));
     observation
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overloaded_is_529() {
+        assert_eq!(OVERLOADED.as_u16(), 529);
+    }
 }

@@ -10,7 +10,7 @@ use std::fmt;
 use serde::Deserialize;
 
 use crate::document::{AccountsDocument, SUPPORTED_VERSION};
-use crate::unknown_fields::RawObject;
+use crate::unknown_fields::{RawDocument, RawObject, UnknownFields};
 
 /// What is wrong with the contents of an accounts file. Messages never quote values from the
 /// file, since a misplaced token could be among them.
@@ -96,7 +96,7 @@ impl fmt::Display for DocumentProblem {
 /// nobody treats a newer file as corrupt.
 pub fn decode(bytes: &[u8], limit: u64) -> Result<AccountsDocument, DocumentProblem> {
     let mut document = decode_shape(bytes, limit)?;
-    if has_unknown_fields(&document) {
+    if needs_original_texts(&document) {
         keep_originals(&mut document, bytes);
     }
     Ok(document)
@@ -112,6 +112,32 @@ fn decode_shape(bytes: &[u8], limit: u64) -> Result<AccountsDocument, DocumentPr
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(DocumentProblem::Empty);
     }
+    let document = match parse_plain(bytes) {
+        Ok(document) => document,
+        Err(_) => parse_tracked(bytes)?,
+    };
+    if document.version == 0 {
+        return Err(DocumentProblem::BadVersion { found: 0 });
+    }
+    Ok(document)
+}
+
+/// The parse every read and every write check pays: plain `serde_json`, the whole input.
+///
+/// [`parse_tracked`] accepts and rejects exactly the same inputs (`serde_path_to_error` only
+/// watches), but it records every key it passes, an allocation per key, which made a parse of
+/// a ten-account file cost three times as much; a write pays two parses under the lock (the
+/// fresh read and the check of the new bytes), so it runs only to describe a failure.
+fn parse_plain(bytes: &[u8]) -> Result<AccountsDocument, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let document = AccountsDocument::deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(document)
+}
+
+/// The parse that names what is wrong: the field path of a shape problem, a newer version
+/// told apart from a corrupt file.
+fn parse_tracked(bytes: &[u8]) -> Result<AccountsDocument, DocumentProblem> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let parsed: Result<AccountsDocument, _> = serde_path_to_error::deserialize(&mut deserializer);
     let document = match parsed {
@@ -128,9 +154,6 @@ fn decode_shape(bytes: &[u8], limit: u64) -> Result<AccountsDocument, DocumentPr
         }
     };
     deserializer.end().map_err(|err| classify(&err, String::new()))?;
-    if document.version == 0 {
-        return Err(DocumentProblem::BadVersion { found: 0 });
-    }
     Ok(document)
 }
 
@@ -163,16 +186,21 @@ fn newer_version(bytes: &[u8]) -> Option<u64> {
     (probe.version > SUPPORTED_VERSION).then_some(probe.version)
 }
 
-fn has_unknown_fields(document: &AccountsDocument) -> bool {
-    !document.extra.is_empty()
+/// Whether some unknown field could be written differently from how the file spells it, so
+/// that [`keep_originals`] must find its text. Fields whose value has one spelling (see
+/// [`UnknownFields::spelled_one_way`]) are written back exactly from the value alone; a file
+/// with no other unknown fields is read in one pass, which matters under the lock.
+fn needs_original_texts(document: &AccountsDocument) -> bool {
+    let differs = |fields: &UnknownFields| !fields.spelled_one_way();
+    differs(&document.extra)
         || document.accounts.iter().any(|account| {
-            !account.extra.is_empty()
+            differs(&account.extra)
                 || account.cached_usage.as_ref().is_some_and(|usage| {
-                    !usage.extra.is_empty()
+                    differs(&usage.extra)
                         || [&usage.five_hour, &usage.seven_day, &usage.seven_day_sonnet]
                             .into_iter()
                             .flatten()
-                            .any(|window| !window.extra.is_empty())
+                            .any(|window| differs(&window.extra))
                 })
         })
 }
@@ -182,13 +210,9 @@ fn has_unknown_fields(document: &AccountsDocument) -> bool {
 /// serde names of [`AccountsDocument::accounts`], [`crate::StoredAccount::cached_usage`] and
 /// the windows of [`crate::UsageLimits`].
 fn keep_originals(document: &mut AccountsDocument, bytes: &[u8]) {
-    let Ok(top) = serde_json::from_slice::<RawObject>(bytes) else { return };
-    document.extra.keep_originals(&top);
-    let Some(accounts) = top.get("accounts") else { return };
-    let Ok(accounts) = serde_json::from_str::<Vec<RawObject<'_>>>(accounts.get()) else {
-        return;
-    };
-    for (account, raw) in document.accounts.iter_mut().zip(&accounts) {
+    let Ok(raw) = serde_json::from_slice::<RawDocument>(bytes) else { return };
+    document.extra.keep_originals(&raw.top);
+    for (account, raw) in document.accounts.iter_mut().zip(&raw.accounts) {
         account.extra.keep_originals(raw);
         let (Some(usage), Some(raw_usage)) =
             (account.cached_usage.as_mut(), raw.get("cachedUsage").and_then(RawObject::parse))
@@ -359,6 +383,62 @@ mod tests {
         assert!(encoded.contains("\n  \"accounts\": ["), "2-space indent: {encoded}");
         assert!(encoded.contains("\"seven_day\": null"));
         assert!(encoded.contains("\"topLevelFuture\": true"));
+    }
+
+    #[test]
+    fn the_plain_parse_and_the_tracked_parse_agree() {
+        let valid = br#"{"version": 1, "accounts": [{"refreshToken": "r", "addedAt": 1,
+            "lastUsed": 2, "x": [1.50]}], "generation": 7, "y": {"b": 1, "a": 2}}"#;
+        assert_eq!(parse_plain(valid).unwrap(), parse_tracked(valid).unwrap());
+        for invalid in [
+            &br#"{"version": 1, "accounts": [{"refreshToken": "r", "addedAt": 1}]}"#[..],
+            br#"{"version": 1, "accounts": [{"refreshToken": null, "addedAt": 1, "lastUsed": 1}]}"#,
+            br#"{"version": 1, "accounts": []} {}"#,
+            br#"{"version": 1, "generation": -1}"#,
+        ] {
+            assert!(parse_plain(invalid).is_err());
+            assert!(parse_tracked(invalid).is_err());
+        }
+    }
+
+    #[test]
+    fn unknown_fields_keep_their_text_whatever_the_key_spelling_and_order() {
+        // An escaped key (copied rather than borrowed), unknown keys before `accounts`, and
+        // `accounts` not first: the one-pass split must still find every original text.
+        let text = r#"{"t\u0061g": 1.50, "version": 1, "accounts": [{"refreshToken": "r",
+            "addedAt": 1, "lastUsed": 1, "n\"q": 2.0, "plain": 1e2}], "after": 0.10}"#;
+        let doc = decode(text.as_bytes(), LIMIT).unwrap();
+        let encoded = String::from_utf8(encode(&doc).unwrap()).unwrap();
+        for fragment in [r#""tag": 1.50"#, r#""n\"q": 2.0"#, r#""plain": 1e2"#, r#""after": 0.10"#]
+        {
+            assert!(encoded.contains(fragment), "{fragment} lost in {encoded}");
+        }
+    }
+
+    #[test]
+    fn values_with_one_spelling_are_written_back_exactly_without_their_text() {
+        // Integers, booleans and null have one spelling; `-0` reads as a float and keeps its
+        // text like every other float.
+        let text = br#"{"version": 1, "n": -12, "big": 18446744073709551615, "t": true,
+            "z": null, "accounts": [{"refreshToken": "r", "addedAt": 1, "lastUsed": 1,
+            "count": 7}]}"#;
+        let doc = decode(text, LIMIT).unwrap();
+        assert!(!needs_original_texts(&doc));
+        let encoded = String::from_utf8(encode(&doc).unwrap()).unwrap();
+        for fragment in [
+            r#""n": -12"#,
+            r#""big": 18446744073709551615"#,
+            r#""t": true"#,
+            r#""z": null"#,
+            r#""count": 7"#,
+        ] {
+            assert!(encoded.contains(fragment), "{fragment} lost in {encoded}");
+        }
+        let negative_zero = br#"{"version": 1, "accounts": [], "m": -0}"#;
+        let doc = decode(negative_zero, LIMIT).unwrap();
+        assert!(needs_original_texts(&doc));
+        let encoded = String::from_utf8(encode(&doc).unwrap()).unwrap();
+        assert!(encoded.contains(r#""m": -0"#), "{encoded}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //!
 //! `Debug` prints the keys only: an unknown field may hold a token (an `idToken`, say).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{MapAccess, Visitor};
@@ -94,6 +95,18 @@ impl UnknownFields {
         self.entries.clear();
     }
 
+    /// Whether every value here has a single spelling in JSON, so that writing the value
+    /// reproduces the file's text without remembering it: integers (JSON allows no `+`, no
+    /// leading zero, and `serde_json` reads `-0`, fractions and exponents as floats), booleans
+    /// and null. Strings (escapes), floats, arrays and objects (key order) do not qualify.
+    pub(crate) fn spelled_one_way(&self) -> bool {
+        self.entries.iter().all(|entry| match &entry.value {
+            Value::Null | Value::Bool(_) => true,
+            Value::Number(number) => number.is_i64() || number.is_u64(),
+            Value::String(_) | Value::Array(_) | Value::Object(_) => false,
+        })
+    }
+
     /// The fields in order.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
         self.entries.iter().map(|e| (&e.key, &e.value))
@@ -108,7 +121,7 @@ impl UnknownFields {
     /// from the file), so that an unchanged field is written back byte for byte.
     pub(crate) fn keep_originals(&mut self, raw: &RawObject<'_>) {
         for (key, text) in &raw.0 {
-            if let Some(entry) = self.entries.iter_mut().find(|e| e.key == *key) {
+            if let Some(entry) = self.entries.iter_mut().find(|e| *key == *e.key) {
                 entry.original = Some((*text).to_owned());
             }
         }
@@ -188,15 +201,96 @@ impl<'de> Deserialize<'de> for UnknownFields {
     }
 }
 
-/// A JSON object as its keys and the unparsed text of their values (borrowed from the input,
-/// so that only the unknown ones are ever copied), in file order.
+/// A JSON object as its keys and the unparsed text of their values, in file order. Both are
+/// borrowed from the input (a key is copied only when it holds an escape), so that only the
+/// unknown fields' texts are ever copied: this second pass over every file read with unknown
+/// fields is on the write path, under the lock.
 #[derive(Debug, Default)]
-pub(crate) struct RawObject<'a>(pub(crate) Vec<(String, &'a RawValue)>);
+pub(crate) struct RawObject<'a>(pub(crate) Vec<(RawKey<'a>, &'a RawValue)>);
+
+/// The top level of an accounts document in one pass: the unparsed text of every top-level
+/// key but `accounts`, whose objects are split the same way. (Taking `accounts` as one raw value
+/// and splitting it afterwards scanned the whole file twice.)
+#[derive(Debug, Default)]
+pub(crate) struct RawDocument<'a> {
+    /// The top-level keys but `accounts`.
+    pub(crate) top: RawObject<'a>,
+    /// The objects of `accounts`, in order.
+    pub(crate) accounts: Vec<RawObject<'a>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawDocument<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DocumentVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for DocumentVisitor<'a> {
+            type Value = RawDocument<'a>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawDocument<'a>, A::Error> {
+                let mut document = RawDocument::default();
+                while let Some(key) = map.next_key::<RawKey<'a>>()? {
+                    if key == *ACCOUNTS_KEY {
+                        document.accounts = map.next_value()?;
+                    } else {
+                        document.top.0.push((key, map.next_value()?));
+                    }
+                }
+                Ok(document)
+            }
+        }
+        deserializer.deserialize_map(DocumentVisitor(std::marker::PhantomData))
+    }
+}
+
+/// The serde name of [`crate::AccountsDocument::accounts`].
+pub(crate) const ACCOUNTS_KEY: &str = "accounts";
+
+/// An object key as written in the input, borrowed unless it holds an escape.
+#[derive(Debug)]
+pub(crate) struct RawKey<'a>(Cow<'a, str>);
+
+impl PartialEq<str> for RawKey<'_> {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawKey<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for KeyVisitor<'a> {
+            type Value = RawKey<'a>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object key")
+            }
+
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                key: &'de str,
+            ) -> Result<RawKey<'a>, E> {
+                Ok(RawKey(Cow::Borrowed(key)))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<RawKey<'a>, E> {
+                Ok(RawKey(Cow::Owned(key.to_owned())))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, key: String) -> Result<RawKey<'a>, E> {
+                Ok(RawKey(Cow::Owned(key)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor(std::marker::PhantomData))
+    }
+}
 
 impl<'a> RawObject<'a> {
     /// The text of `key`'s value.
     pub(crate) fn get(&self, key: &str) -> Option<&'a RawValue> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+        self.0.iter().find(|(k, _)| *k == *key).map(|(_, v)| *v)
     }
 
     /// Parses `raw` as an object; `None` for anything else (`null`, say).
@@ -217,7 +311,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject<'a>, A::Error> {
                 let mut entries = Vec::new();
-                while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
+                while let Some(entry) = map.next_entry::<RawKey<'a>, &'de RawValue>()? {
                     entries.push(entry);
                 }
                 Ok(RawObject(entries))

@@ -6,8 +6,9 @@
 //!   each next to its floor in the same run: the same locked crash-safe replace of the same
 //!   bytes with no reading, parsing or document logic (`storage-worker floor`), and mac's
 //!   mutations/s as a ratio of it (absolute figures drift between runs; the ratio does not).
-//!   Floor and mac alternate three times per row; the row shows the pair with the median
-//!   ratio, latencies of all three mac runs, and lost updates over all of them.
+//!   Floor and mac alternate seven times per row (floor first in every other pair); the row
+//!   shows the pair with the median ratio, the range of the seven ratios (how noisy the machine
+//!   was), latencies of all seven mac runs, and lost updates over all of them.
 //!   Plus the hot-path costs of a read of an unchanged file and of a coalesced success record,
 //!   and the threads and descriptors left after 1,000 timed-out lock waits.
 //!
@@ -23,10 +24,17 @@
 //! - `gateway`: the load generator (`mac_tests::load`: closed loop, keep-alive, exact
 //!   percentiles) against the fake's bench mode (`BenchProvider`: canned JSON; SSE of 40 deltas
 //!   5 ms apart after 20 ms, each stamped) at concurrency 1, 16 and 64, JSON and SSE, with a
-//!   48 KB request body (real clients send 40–80 KB): latency, time to first byte, time to
-//!   first delta, chunk age, req/s and errors. Today only the "direct" column (client → fake);
-//!   the gateway issue adds "through the gateway" in the same run. The fake runs on a thread
-//!   and runtime of its own, the load generator on a one-worker runtime.
+//!   48 KB request body (real clients send 40–80 KB), direct and through the release
+//!   `mac serve` (a child process on a core of its own) row by row: latency, time to first
+//!   byte, time to first delta, chunk age, req/s, errors, the gateway's CPU per request, its
+//!   RSS idle and peak, memory per in-flight request, start-up time, and the issue's targets
+//!   beside them (`mac_tests::gateway_bench`).
+//!
+//! - `faults`: issue 10's fault table, measured under a steady load of real worker processes
+//!   against the loopback fake (`mac_tests::fault_driver`): the token endpoint answering 503
+//!   for 60 s, the refresh-lock holder `SIGSTOP`ped mid-refresh (lock timeout 2 s, set in
+//!   `PoolConfig`), and store writes failing after a rotation with the process `SIGKILL`ed
+//!   (20 rounds, each with a control run without the pending-grant journal). Takes ~2.5 min.
 //!
 //! `mac-bench --list` prints the areas. Must not depend on: nothing beyond `mac-tests`' own
 //! dependencies.
@@ -44,7 +52,7 @@ use mac_test_support::{ChildGuard, TempDataDir, spawn_guarded};
 use mac_tests::claims_driver::ClaimsWorker;
 use mac_tests::storage_work::{add_accounts, counter_sum};
 
-const AREAS: &[&str] = &["storage", "claims", "executor", "gateway"];
+const AREAS: &[&str] = &["storage", "claims", "executor", "gateway", "faults"];
 const WRITERS: &[usize] = &[1, 4, 8];
 const MUTATIONS_PER_WRITER: usize = 200;
 const ACCOUNTS: usize = 10;
@@ -61,11 +69,13 @@ fn main() -> ExitCode {
         None | Some("all") => bench_storage()
             .and_then(|()| bench_claims())
             .and_then(|()| bench_executor())
-            .and_then(|()| bench_gateway()),
+            .and_then(|()| bench_gateway())
+            .and_then(|()| bench_faults()),
         Some("storage") => bench_storage(),
         Some("claims") => bench_claims(),
         Some("executor") => bench_executor(),
         Some("gateway") => bench_gateway(),
+        Some("faults") => bench_faults(),
         Some(other) => Err(format!("unknown area {other:?}; areas: {}", AREAS.join(", "))),
     };
     match result {
@@ -80,6 +90,8 @@ fn main() -> ExitCode {
 struct Row {
     durability: Durability,
     floor: Floor,
+    /// The lowest and highest ratio of the pairs.
+    ratio_range: (f64, f64),
     writers: usize,
     mutations: usize,
     elapsed: Duration,
@@ -107,16 +119,16 @@ fn bench_storage() -> Result<(), String> {
     );
     println!();
     println!(
-        "| durability | writers | mutations | floor /s | mac mutations/s | ratio | p50 ms | p99 ms | max ms | lost updates |"
+        "| durability | writers | mutations | floor /s | mac mutations/s | ratio | ratio range | p50 ms | p99 ms | max ms | lost updates |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in &rows {
         let mut sorted = row.latencies_us.clone();
         sorted.sort_unstable();
         let rate = row.mutations as f64 / row.elapsed.as_secs_f64();
         let floor = row.floor.mutations as f64 / row.floor.elapsed.as_secs_f64();
         println!(
-            "| {} | {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+            "| {} | {} | {} | {:.0} | {:.0} | {:.2} | {:.2}–{:.2} | {:.2} | {:.2} | {:.2} | {} |",
             match row.durability {
                 Durability::Fsync => "fsync",
                 Durability::NoFsync => "no fsync",
@@ -126,6 +138,8 @@ fn bench_storage() -> Result<(), String> {
             floor,
             rate,
             rate / floor,
+            row.ratio_range.0,
+            row.ratio_range.1,
             percentile_ms(&sorted, 0.50),
             percentile_ms(&sorted, 0.99),
             percentile_ms(&sorted, 1.0),
@@ -171,9 +185,11 @@ fn lock_wait_resources() -> Result<(), String> {
     Ok(())
 }
 
-/// Floor and mac runs alternate this many times per row; the row shows the medians, so that a
-/// burst of load on a shared machine skews one pair, not the ratio.
-const PAIRS: usize = 3;
+/// Floor and mac runs alternate this many times per row; the row shows the pair with the median
+/// ratio, so that a burst of load on a shared machine skews one pair, not the ratio. (With
+/// three pairs the 8-writer ratio swung 0.71–1.00 between runs of one build on the loaded
+/// 2-core machine; in-lock timings showed mac's extra time steady at ~0.1 ms per mutation.)
+const PAIRS: usize = 7;
 
 fn run_writers(worker: &Path, durability: Durability, writers: usize) -> Result<Row, String> {
     let dir = TempDataDir::new().map_err(|e| e.to_string())?;
@@ -184,9 +200,17 @@ fn run_writers(worker: &Path, durability: Durability, writers: usize) -> Result<
     let mutations = writers * MUTATIONS_PER_WRITER;
     let mut pairs = Vec::with_capacity(PAIRS);
     let mut latencies_us = Vec::with_capacity(PAIRS * mutations);
-    for _ in 0..PAIRS {
-        let (floor, _) = run_workers(worker, "floor", &file, durability, writers)?;
+    for pair in 0..PAIRS {
+        // Which goes first alternates, so that neither always runs on the disk state (dirty
+        // pages, writeback) the other left.
+        let floor_first = pair % 2 == 0;
+        let floor_run = || run_workers(worker, "floor", &file, durability, writers);
+        let early_floor = if floor_first { Some(floor_run()?.0) } else { None };
         let (mac, latencies) = run_workers(worker, "increment", &file, durability, writers)?;
+        let floor = match early_floor {
+            Some(floor) => floor,
+            None => floor_run()?.0,
+        };
         latencies_us.extend(latencies);
         pairs.push((floor, mac));
     }
@@ -194,13 +218,13 @@ fn run_writers(worker: &Path, durability: Durability, writers: usize) -> Result<
     let lost = i64::try_from(PAIRS * mutations).unwrap_or(i64::MAX)
         - i64::try_from(counter_sum(&document)).unwrap_or(0);
     // The pair with the median ratio (mac's elapsed over the floor's, inverted).
-    pairs.sort_by(|a, b| {
-        let ratio = |(floor, mac): &(Duration, Duration)| floor.as_secs_f64() / mac.as_secs_f64();
-        ratio(a).total_cmp(&ratio(b))
-    });
+    // mac's throughput over the floor's: the floor's elapsed time over mac's.
+    let ratio = |(floor, mac): &(Duration, Duration)| floor.as_secs_f64() / mac.as_secs_f64();
+    pairs.sort_by(|a, b| ratio(a).total_cmp(&ratio(b)));
     let (floor_elapsed, elapsed) = pairs[PAIRS / 2];
+    let ratio_range = (ratio(&pairs[0]), ratio(&pairs[PAIRS - 1]));
     let floor = Floor { elapsed: floor_elapsed, mutations };
-    Ok(Row { durability, floor, writers, mutations, elapsed, latencies_us, lost })
+    Ok(Row { durability, floor, ratio_range, writers, mutations, elapsed, latencies_us, lost })
 }
 
 /// Runs `writers` workers doing `mode` from a common start; their elapsed time and latencies.
@@ -524,11 +548,10 @@ fn hot_request_path(accounts: usize, strategy: mac_executor::Strategy) -> Result
             .build();
         let request = mac_executor::RequestInfo::default();
         let send = |_: mac_executor::Attempt| async {
-            Ok::<_, mac_executor::SendError>(mac_executor::BufferedResponse {
-                status: 200,
-                headers: Vec::new(),
-                body: bytes::Bytes::new(),
-            })
+            Ok::<_, mac_executor::SendError>(mac_executor::BufferedResponse::new(
+                http::StatusCode::OK,
+                bytes::Bytes::new(),
+            ))
         };
         for _ in 0..accounts.max(10) * 2 {
             pool.execute(&request, send).await.map_err(|e| e.to_string())?;
@@ -594,95 +617,154 @@ fn fill_pool(store: &AccountStore, accounts: usize) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// The gateway area (direct column only): see the module docs.
+/// The gateway area: `mac_tests::gateway_bench` with the release `mac` command (`mac-child`).
 fn bench_gateway() -> Result<(), String> {
-    use mac_tests::load::{LoadSpec, percentile_ms, run};
+    mac_tests::gateway_bench::run(&sibling_binary("mac-child")?)
+}
 
-    let (origin_tx, origin_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let fake_thread = std::thread::Builder::new()
-        .name("bench-fake".into())
-        .spawn(move || -> Result<(), String> {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            runtime.block_on(async move {
-                let fake =
-                    mac_test_support::BenchProvider::start().await.map_err(|e| e.to_string())?;
-                let _ = origin_tx.send(fake.origin());
-                let _ = stop_rx.await;
-                fake.shutdown().await;
-                Ok(())
-            })
-        })
-        .map_err(|e| e.to_string())?;
-    let origin = origin_rx.recv().map_err(|_| "the bench fake did not start".to_owned())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let padding = "x".repeat(48 * 1024);
+/// The faults area: see the module docs and `mac_tests::fault_driver`.
+#[allow(clippy::cast_precision_loss)] // counts and durations far below 2^52
+fn bench_faults() -> Result<(), String> {
+    let worker = sibling_binary("executor-worker")?;
+    let broken: Vec<String> =
+        [faults_outage(&worker)?, faults_stopped(&worker)?, faults_rotation(&worker)?]
+            .into_iter()
+            .flatten()
+            .collect();
+    if broken.is_empty() { Ok(()) } else { Err(broken.join("; ")) }
+}
+
+/// Worker processes of the faults area's loads.
+const FAULT_PROCESSES: usize = 2;
+
+fn seconds(duration: Duration) -> String {
+    format!("{:.2} s", duration.as_secs_f64())
+}
+
+/// The token-endpoint outage; `Some` names a broken invariant.
+fn faults_outage(worker: &Path) -> Result<Option<String>, String> {
+    const PROCESSES: usize = FAULT_PROCESSES;
+    let secs = seconds;
+    let outage = mac_tests::fault_driver::token_outage(
+        worker,
+        PROCESSES,
+        Duration::from_secs(60),
+        Duration::from_secs(40),
+    )?;
+    let (down, up) = outage.outage;
+    let in_outage: Vec<_> = outage.load.between(down, up).collect();
+    let served_in_outage = in_outage.iter().filter(|r| r.served()).count();
+    let recovered_after =
+        outage.first_refreshed_after.map_or("never".to_owned(), |at| secs(at.duration_since(up)));
     println!(
-        "gateway (direct: load generator -> bench fake; 3 s per row after 5 warm-up requests per worker)"
+        "## faults: token endpoint answering 503 for {} s ({PROCESSES} worker processes × 2 request loops, round-robin, 4 accounts whose tokens expire 10 s and 35 s into the outage)",
+        up.duration_since(down).as_secs()
+    );
+    println!();
+    println!("| | requests | served | failed (kind × n) | longest |");
+    println!("|---|---:|---:|---|---:|");
+    println!(
+        "| whole run ({} s) | {} | {} | {} | {} |",
+        (outage.load.requests.iter().map(|r| r.start).max().unwrap_or(outage.started))
+            .duration_since(outage.started)
+            .as_secs(),
+        outage.load.requests.len(),
+        outage.load.requests.iter().filter(|r| r.served()).count(),
+        outage.load.failures(),
+        secs(outage.load.longest()),
     );
     println!(
-        "{:<5} {:>3} {:>7} {:>8} {:>6} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9} {:>9}",
-        "mode",
-        "c",
-        "reqs",
-        "req/s",
-        "errors",
-        "lat p50",
-        "lat p99",
-        "ttfb p50",
-        "ttfb p99",
-        "delta1 p50",
-        "delta1 p99",
-        "age p50",
-        "age p99"
+        "| during the outage | {} | {served_in_outage} | {} | {} |",
+        in_outage.len(),
+        in_outage.len() - served_in_outage,
+        secs(in_outage.iter().map(|r| r.latency).max().unwrap_or_default()),
     );
-    for streaming in [false, true] {
-        for concurrency in [1, 16, 64] {
-            let body = serde_json::json!({
-                "model": "claude-bench",
-                "stream": streaming,
-                "max_tokens": 1024,
-                "messages": [{ "role": "user", "content": padding }],
-            });
-            let spec = LoadSpec {
-                url: format!("{origin}/v1/messages"),
-                body: body.to_string().into(),
-                streaming,
-                concurrency,
-                duration: Duration::from_secs(3),
-                warmup: 5,
-            };
-            let report = runtime.block_on(run(&spec))?;
-            let p = |v: &[u64], q| percentile_ms(v, q);
-            let ms = |v: f64| format!("{v:.3}");
-            let sse = |v: &[u64], q| if streaming { ms(p(v, q)) } else { "-".to_owned() };
-            println!(
-                "{:<5} {:>3} {:>7} {:>8.0} {:>6} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9} {:>9}",
-                if streaming { "sse" } else { "json" },
-                concurrency,
-                report.requests,
-                report.requests_per_second(),
-                report.errors,
-                ms(p(&report.latency_us, 0.5)),
-                ms(p(&report.latency_us, 0.99)),
-                ms(p(&report.ttfb_us, 0.5)),
-                ms(p(&report.ttfb_us, 0.99)),
-                sse(&report.first_delta_us, 0.5),
-                sse(&report.first_delta_us, 0.99),
-                sse(&report.chunk_age_us, 0.5),
-                sse(&report.chunk_age_us, 0.99),
-            );
-        }
-    }
-    println!("(times in ms; percentiles exact over every sample)");
-    let _ = stop_tx.send(());
-    fake_thread.join().map_err(|_| "the bench fake thread panicked".to_owned())??;
-    Ok(())
+    let after: Vec<_> = outage.load.between(up, EpochMs::from_millis(i64::MAX)).collect();
+    let served_after = after.iter().filter(|r| r.served()).count();
+    println!(
+        "| after the outage | {} | {served_after} | {} | {} |",
+        after.len(),
+        after.len() - served_after,
+        secs(after.iter().map(|r| r.latency).max().unwrap_or_default()),
+    );
+    println!();
+    println!(
+        "Token requests during the outage: {} (all answered 503), after it: {}. Accounts \
+         disabled: **{}** of {}; accounts with a failure counted: {}. After the outage: {} of {} \
+         accounts served again; the first account that expired in the outage was served again \
+         {recovered_after} after the endpoint came back.",
+        outage.token_requests_in_outage,
+        outage.token_requests_after,
+        outage.disabled,
+        outage.accounts,
+        outage.failures_counted,
+        outage.serving_after,
+        outage.accounts,
+    );
+    println!();
+    Ok((outage.disabled != 0).then(|| format!("the outage disabled {} accounts", outage.disabled)))
+}
+
+/// The stopped refresh-lock holder; `Some` names a broken invariant.
+fn faults_stopped(worker: &Path) -> Result<Option<String>, String> {
+    const PROCESSES: usize = FAULT_PROCESSES;
+    let secs = seconds;
+    let lock_timeout = Duration::from_secs(2);
+    let stopped = mac_tests::fault_driver::stopped_lock_holder(
+        worker,
+        PROCESSES,
+        lock_timeout,
+        Duration::from_secs(15),
+    )?;
+    let mut latencies: Vec<Duration> = stopped.load.requests.iter().map(|r| r.latency).collect();
+    latencies.sort_unstable();
+    let p50 = latencies.get(latencies.len() / 2).copied().unwrap_or_default();
+    println!(
+        "## faults: refresh-lock holder SIGSTOPped mid-refresh ({PROCESSES} worker processes × 2 request loops for 15 s, lock timeout {}, 2 accounts, the locked one expired)",
+        secs(lock_timeout)
+    );
+    println!();
+    println!(
+        "| requests | served | failed | p50 | longest | requests that waited for the lock | accounts disabled | holder finished after SIGCONT |"
+    );
+    println!("|---:|---:|---|---:|---:|---:|---:|---|");
+    println!(
+        "| {} | {} | {} | {} | {} | {} | {} | {} |",
+        stopped.load.requests.len(),
+        stopped.load.requests.iter().filter(|r| r.served()).count(),
+        stopped.load.failures(),
+        secs(p50),
+        secs(stopped.load.longest()),
+        stopped.waited,
+        stopped.disabled,
+        if stopped.holder_finished { "yes" } else { "no" },
+    );
+    println!();
+    Ok((stopped.load.longest() > lock_timeout * 2 || stopped.disabled != 0)
+        .then(|| "a stopped lock holder cost more than one lock timeout".to_owned()))
+}
+
+/// Store writes failing after a rotation; `Some` names a broken invariant.
+fn faults_rotation(worker: &Path) -> Result<Option<String>, String> {
+    const ROUNDS: usize = 20;
+    let rotation = mac_tests::fault_driver::failed_write_after_rotation(worker, ROUNDS)?;
+    println!(
+        "## faults: store write failing after a rotation, process SIGKILLed ({ROUNDS} rounds, real processes)"
+    );
+    println!();
+    println!(
+        "| rounds | provider rotated | rotated tokens lost | lost without the journal (control) | accounts disabled |"
+    );
+    println!("|---:|---:|---:|---:|---:|");
+    println!(
+        "| {} | {} | {} | {} | {} |",
+        rotation.rounds,
+        rotation.rotated,
+        rotation.lost,
+        rotation.lost_without_journal,
+        rotation.disabled
+    );
+    println!();
+    Ok((rotation.lost != 0 || rotation.disabled != 0)
+        .then(|| format!("{} rotated tokens lost", rotation.lost)))
 }

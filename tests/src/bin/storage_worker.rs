@@ -15,6 +15,10 @@
 //! storage-worker churn FILE            rewrites the file in a loop until killed
 //! ```
 //!
+//! With `--postgres`, `increment` and `add` use the PostgreSQL backend instead of a file: FILE
+//! is then the schema, in the database whose URL is in `MAC_STORAGE_URL` (an environment
+//! variable, not an argument, so that no process listing shows its password).
+//!
 //! Must not depend on: nothing beyond `mac-tests`' own dependencies.
 
 // A command-line worker reports on stdout/stderr by design.
@@ -26,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use mac_storage::file::LockedFile;
 use mac_storage::{AccountStore, Durability, StoreOptions};
-use mac_tests::storage_work::{add_accounts, churn_step, increment, store_at};
+use mac_tests::storage_work::{add_accounts, churn_step, increment, postgres_store, store_at};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -52,7 +56,11 @@ fn run(args: &[String]) -> Result<(), String> {
         ["increment", file, count] => {
             let count: usize =
                 count.parse().map_err(|_| format!("COUNT {count:?} is not a number"))?;
-            let store = store_at(std::path::Path::new(file), options, flag("--coarse-stamps"));
+            let store = if flag("--postgres") {
+                postgres_store(&postgres_url()?, file, options)?
+            } else {
+                store_at(std::path::Path::new(file), options, flag("--coarse-stamps"))
+            };
             let uuids: Vec<String> = store
                 .load()
                 .map_err(|e| e.to_string())?
@@ -107,7 +115,11 @@ fn run(args: &[String]) -> Result<(), String> {
         }
         ["add", file, prefix, count] => {
             let count: usize = count.parse().map_err(|_| format!("N {count:?} is not a number"))?;
-            let store = AccountStore::at_path(*file, options);
+            let store = if flag("--postgres") {
+                postgres_store(&postgres_url()?, file, options)?
+            } else {
+                AccountStore::at_path(*file, options)
+            };
             let uuids = add_accounts(&store, prefix, count).map_err(|e| e.to_string())?;
             println!("{}", uuids.join(","));
             Ok(())
@@ -120,4 +132,12 @@ fn run(args: &[String]) -> Result<(), String> {
         }
         _ => Err(format!("unknown arguments {args:?}; see the module docs for usage")),
     }
+}
+
+/// `MAC_STORAGE_URL`, for `--postgres`.
+#[allow(clippy::disallowed_methods, reason = "a worker's one input besides its arguments")]
+fn postgres_url() -> Result<mac_storage::Secret, String> {
+    std::env::var("MAC_STORAGE_URL")
+        .map(mac_storage::Secret::new)
+        .map_err(|_| "--postgres needs the database URL in MAC_STORAGE_URL".to_owned())
 }

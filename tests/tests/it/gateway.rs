@@ -54,6 +54,19 @@ async fn both_providers_are_served_by_a_pool_account_json_and_sse() {
         "{text}"
     );
 
+    // count_tokens goes to the Anthropic pool too (the fake has no such endpoint: its 404 is
+    // passed on as the provider's answer).
+    let answer = http
+        .post(format!("{url}/v1/messages/count_tokens"))
+        .body(messages_body(false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 404);
+    let seen = fake.last_request(Endpoint::Unknown).unwrap();
+    assert_eq!(seen.path, "/v1/messages/count_tokens");
+    assert_eq!(seen.bearer(), Some(claude.access.as_str()));
+
     for path in ["/v1/responses", "/backend-api/codex/responses"] {
         let answer = http
             .post(format!("{url}{path}"))

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use mac_storage::Provider;
+use mac_storage::{AccountStore, Provider, StoreOptions};
 use mac_test_support::{Endpoint, FakeProvider, Scripted, TempDataDir};
 use serde_json::json;
 
@@ -208,6 +208,48 @@ async fn a_5xx_rotates_and_when_every_account_fails_the_last_answer_is_passed_on
     assert_eq!(answer.status(), 503, "the provider's own answer");
     let json = json_of(answer).await;
     assert_eq!(json["error"]["type"], "api_error");
+    gateway.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_whose_id_http_cannot_carry_is_passed_over_and_not_marked() {
+    let fake = FakeProvider::start().await.unwrap();
+    let dir = TempDataDir::new().unwrap();
+    // First in the file: the sticky strategy tries it first.
+    let bad = seed(&dir, &fake, Provider::Codex, "bad");
+    let good = seed(&dir, &fake, Provider::Codex, "good");
+    // A control character: no `ChatGPT-Account-Id` header can carry it.
+    let store =
+        AccountStore::open(dir.data_dir(), Provider::Codex, StoreOptions::default()).unwrap();
+    store
+        .mutate(|document| {
+            let account = document.accounts.iter_mut().find(|a| a.label.as_deref() == Some("bad"));
+            account.unwrap().account_id = Some("chatgpt-bad\u{7}".to_owned());
+            Ok(())
+        })
+        .unwrap();
+    let gateway = start(&dir, config(&fake)).await;
+    let url = base_url(&gateway);
+    let http = reqwest::Client::new();
+    for _ in 0..4 {
+        let answer = http
+            .post(format!("{url}/v1/responses"))
+            .body(responses_body(false))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+    // Every request left with the good account; none with the bad one's token.
+    let used = bearers(&fake, Endpoint::Responses);
+    assert_eq!(used, vec![good.access.clone(); 4]);
+    assert!(!used.contains(&bad.access));
+    assert!(states(&url).await.iter().all(|(_, state)| state == "ready"), "nothing marked");
+    // The bad account was chosen and passed over, as a connection failure is.
+    let metrics = http.get(format!("{url}/metrics")).send().await.unwrap().text().await.unwrap();
+    let series = r#"mac_gateway_rotations_total{provider="codex",cause="network_error"} "#;
+    let passed_over = metrics.lines().find_map(|line| line.strip_prefix(series));
+    assert!(passed_over.is_some_and(|n| n.parse::<u64>().unwrap() >= 1), "{metrics}");
     gateway.shutdown().await.unwrap();
 }
 

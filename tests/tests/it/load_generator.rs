@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use mac_test_support::BenchProvider;
 use mac_test_support::fake_provider::DELTAS;
-use mac_tests::load::{LoadSpec, percentile_ms, run};
+use mac_tests::load::{LoadSpec, percentile_ms, run, run_observed};
 
 fn spec(origin: &str, streaming: bool, concurrency: usize) -> LoadSpec {
     let body = serde_json::json!({ "model": "m", "stream": streaming });
@@ -13,6 +13,7 @@ fn spec(origin: &str, streaming: bool, concurrency: usize) -> LoadSpec {
         url: format!("{origin}/v1/messages"),
         body: body.to_string().into(),
         streaming,
+        headers: vec![("x-claude-code-session-id".to_owned(), "s".to_owned())],
         concurrency,
         duration: Duration::from_millis(300),
         warmup: 1,
@@ -60,4 +61,22 @@ fn percentiles_are_nearest_rank() {
     assert!((percentile_ms(&sorted, 1.0) - 100.0).abs() < 1e-9);
     assert!((percentile_ms(&[7000], 0.5) - 7.0).abs() < 1e-9);
     assert!(percentile_ms(&[], 0.5).abs() < 1e-9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_observer_runs_once_after_the_warm_up() {
+    let fake = BenchProvider::start().await.unwrap();
+    let spec = spec(&fake.origin(), false, 2);
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let (report, seen) = run_observed(&spec, || {
+        calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        std::time::Instant::now()
+    })
+    .await
+    .unwrap();
+    assert_eq!(calls.into_inner(), 1);
+    assert_eq!(report.errors, 0);
+    // Measured requests start at the observer's call, so the run lasts at least the duration
+    // after it.
+    assert!(seen.elapsed() >= spec.duration, "{:?}", seen.elapsed());
 }

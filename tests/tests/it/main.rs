@@ -9,6 +9,7 @@
 
 mod claims_multi_process;
 mod executor_grant_journal;
+mod executor_prelude;
 mod executor_refresh_race;
 mod gateway;
 mod gateway_process;
@@ -16,6 +17,9 @@ mod gateway_rotation;
 mod gateway_stream;
 mod gateway_support;
 mod load_generator;
+mod postgres_multi_process;
+mod postgres_pool;
+mod postgres_store;
 mod status_page;
 mod status_page_browser;
 mod storage_conformance;

@@ -17,7 +17,7 @@ use crate::storage_worker;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
-fn wait_ok(child: ChildGuard) -> String {
+pub(crate) fn wait_ok(child: ChildGuard) -> String {
     let output = child.wait_with_timeout(TIMEOUT).unwrap();
     assert!(output.status.success(), "worker failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap()
@@ -97,11 +97,24 @@ fn spawn_incrementers(
     each: usize,
     flags: &[&str],
 ) -> Vec<ChildGuard> {
+    spawn_incrementers_on(file.to_str().unwrap(), writers, each, flags, &[])
+}
+
+/// `writers` workers incrementing `each` times the store `target` (a file, or with
+/// `--postgres` a schema), started together; `env` is added to their environment.
+pub(crate) fn spawn_incrementers_on(
+    target: &str,
+    writers: usize,
+    each: usize,
+    flags: &[&str],
+    env: &[(&str, &str)],
+) -> Vec<ChildGuard> {
     let mut children: Vec<ChildGuard> = (0..writers)
         .map(|_| {
             let mut command = storage_worker();
             command
-                .args(["increment", file.to_str().unwrap(), &each.to_string(), "--wait-go"])
+                .args(["increment", target, &each.to_string(), "--wait-go"])
+                .envs(env.iter().copied())
                 .args(flags)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())

@@ -1,16 +1,19 @@
 //! Codex (ChatGPT backend) requests with an OAuth token, shaped as the seed's Codex plugin shaped
 //! them.
 
+use http::header::USER_AGENT;
 use mac_storage::Secret;
 
 use super::{HttpRequest, authorize, on_base};
 use crate::ProviderDescriptor;
+use crate::headers::{self, BadHeaderValue, CHATGPT_ACCOUNT_ID, ORIGINATOR};
 
 /// Shapes a request for the ChatGPT Codex backend with `access_token`:
 ///
 /// - `authorization: Bearer <token>` (the caller's `Authorization` and `x-api-key` dropped);
 /// - `originator` and `User-Agent`: the descriptor's (a caller's `originator` stays only if
-///   the descriptor names none);
+///   the descriptor names none; one that cannot be sent as a header is left out, a
+///   `User-Agent` that cannot becomes `mac`);
 /// - `ChatGPT-Account-Id: <account_id>` when `account_id` is non-empty, else no such header
 ///   (a caller's is removed too: it would name another account);
 /// - the URL: a path containing `/v1/responses` or `/chat/completions` becomes the
@@ -19,23 +22,27 @@ use crate::ProviderDescriptor;
 ///   `api_base_url` (the seed left such URLs unchanged, but a request reaching the gateway
 ///   has a loopback origin and must go to the provider).
 ///
-/// Other headers and the body pass through.
+/// Other headers and the body pass through. Fails only when the token or the account id
+/// cannot be sent as a header.
 pub fn shape_codex(
     request: &HttpRequest,
     descriptor: &ProviderDescriptor,
     access_token: &Secret,
     account_id: Option<&str>,
-) -> HttpRequest {
+) -> Result<HttpRequest, BadHeaderValue> {
     let mut headers = request.headers.clone();
-    authorize(&mut headers, access_token);
-    if let Some(originator) = &descriptor.originator {
-        headers.set("originator", originator.as_str());
+    authorize(&mut headers, access_token)?;
+    if descriptor.originator.is_some() {
+        match descriptor.originator_value() {
+            Some(originator) => headers.insert(ORIGINATOR, originator),
+            None => headers.remove(ORIGINATOR),
+        };
     }
-    headers.set("User-Agent", descriptor.user_agent.as_str());
+    headers.insert(USER_AGENT, descriptor.user_agent_value());
     match account_id.filter(|id| !id.is_empty()) {
-        Some(id) => headers.set("ChatGPT-Account-Id", id),
-        None => headers.remove("ChatGPT-Account-Id"),
-    }
+        Some(id) => headers.insert(CHATGPT_ACCOUNT_ID, headers::chatgpt_account_id(id)?),
+        None => headers.remove(CHATGPT_ACCOUNT_ID),
+    };
 
     let path = request.url.path();
     let responses = path.contains("/v1/responses") || path.contains("/chat/completions");
@@ -47,5 +54,5 @@ pub fn shape_codex(
         }
         _ => on_base(&request.url, &descriptor.endpoints.api_base_url),
     };
-    HttpRequest { method: request.method.clone(), url, headers, body: request.body.clone() }
+    Ok(HttpRequest { method: request.method.clone(), url, headers, body: request.body.clone() })
 }

@@ -3,12 +3,15 @@
 //! forwarded request; both keep the caller's request and shape a copy (the body is [`Bytes`], so a
 //! copy costs no body copy unless the body is rewritten).
 //!
-//! Common rules: header names are compared case-insensitively; the caller's `Authorization`
-//! and `x-api-key` are dropped and the account's bearer token set; `Host` and
+//! Common rules: headers are an `http` [`HeaderMap`] (names case-insensitive, values bytes that
+//! need not be UTF-8, passed through as they came); the caller's `Authorization` and
+//! `x-api-key` are dropped and the account's bearer token set (marked sensitive); `Host` and
 //! `Content-Length` are dropped because the URL and possibly the body change (the HTTP client
 //! sets both); the origin becomes the descriptor's `api_base_url` (a path prefix in
 //! `api_base_url` is kept in front of the request's path), so a request that came to the
-//! gateway at `127.0.0.1` leaves for the provider.
+//! gateway at `127.0.0.1` leaves for the provider. An account value that HTTP cannot carry
+//! (a token or account id with a control character) fails the shaping with
+//! [`BadHeaderValue`]: no request could be sent with it.
 
 mod anthropic;
 mod branding;
@@ -19,122 +22,31 @@ use std::fmt;
 pub use anthropic::{AnthropicShaping, shape_anthropic};
 use bytes::Bytes;
 pub use codex::shape_codex;
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, HOST};
+use http::{HeaderMap, HeaderName, Method};
 use mac_storage::Secret;
-pub use reqwest::Method;
 use url::Url;
+
+use crate::headers::{self, BadHeaderValue};
 
 /// Header values never shown by `Debug`.
 const SENSITIVE: &[&str] =
     &["authorization", "proxy-authorization", "x-api-key", "cookie", "set-cookie"];
 
-/// An ordered list of headers with case-insensitive names. `Debug` hides the values of
-/// `Authorization`, `Proxy-Authorization`, `x-api-key`, `Cookie` and `Set-Cookie`.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Headers(Vec<(String, String)>);
-
-impl Headers {
-    /// No headers.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The first value of `name`.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    /// Every value of `name`, in order.
-    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.0.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    /// Whether `name` is present.
-    pub fn contains(&self, name: &str) -> bool {
-        self.get(name).is_some()
-    }
-
-    /// Removes every value of `name`.
-    pub fn remove(&mut self, name: &str) {
-        self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-    }
-
-    /// Sets `name` to `value` alone: the first existing entry is replaced in place (with this
-    /// spelling of the name), later ones are removed; a new name is appended.
-    pub fn set(&mut self, name: &str, value: impl Into<String>) {
-        let value = value.into();
-        match self.0.iter().position(|(n, _)| n.eq_ignore_ascii_case(name)) {
-            Some(first) => {
-                self.0[first] = (name.to_owned(), value);
-                let mut index = 0;
-                self.0.retain(|(n, _)| {
-                    let keep = index <= first || !n.eq_ignore_ascii_case(name);
-                    index += 1;
-                    keep
-                });
-            }
-            None => self.0.push((name.to_owned(), value)),
-        }
-    }
-
-    /// Adds a value, keeping existing ones.
-    pub fn append(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.0.push((name.into(), value.into()));
-    }
-
-    /// Every `(name, value)`, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
-    }
-
-    /// The number of entries.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The entries.
-    pub fn into_vec(self) -> Vec<(String, String)> {
-        self.0
-    }
-}
-
-impl From<Vec<(String, String)>> for Headers {
-    fn from(entries: Vec<(String, String)>) -> Self {
-        Self(entries)
-    }
-}
-
-impl<N: Into<String>, V: Into<String>> FromIterator<(N, V)> for Headers {
-    fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> Self {
-        Self(iter.into_iter().map(|(n, v)| (n.into(), v.into())).collect())
-    }
-}
-
-impl fmt::Debug for Headers {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(self.0.iter().map(|(name, value)| {
-                let sensitive = SENSITIVE.iter().any(|s| name.eq_ignore_ascii_case(s));
-                (name, if sensitive { "[redacted]" } else { value.as_str() })
-            }))
-            .finish()
-    }
-}
+/// The header of an API key, which the account's bearer token replaces.
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 /// A request as the shaping functions take and return it. `Debug` shows the body's length
-/// only (it holds the user's conversation) and no secret header value.
+/// only (it holds the user's conversation) and no value of `Authorization`,
+/// `Proxy-Authorization`, `x-api-key`, `Cookie` or `Set-Cookie`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct HttpRequest {
     /// The method, passed through.
     pub method: Method,
     /// Where the request goes.
     pub url: Url,
-    /// The headers.
-    pub headers: Headers,
+    /// The headers (names are case-insensitive; a repeated name keeps every value, in order).
+    pub headers: HeaderMap,
     /// The body (replayable: clones share the bytes).
     pub body: Bytes,
 }
@@ -144,19 +56,34 @@ impl fmt::Debug for HttpRequest {
         f.debug_struct("HttpRequest")
             .field("method", &self.method)
             .field("url", &self.url.as_str())
-            .field("headers", &self.headers)
+            .field("headers", &Redacted(&self.headers))
             .field("body", &format_args!("[{} bytes]", self.body.len()))
             .finish()
     }
 }
 
-/// Drops what the caller must not decide and sets the bearer token: the one place the access
-/// token is exposed.
-fn authorize(headers: &mut Headers, access_token: &Secret) {
-    for name in ["authorization", "x-api-key", "host", "content-length"] {
+/// Headers shown without the values of [`SENSITIVE`] names.
+struct Redacted<'a>(&'a HeaderMap);
+
+impl fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, value)| {
+                let shown: &dyn fmt::Debug =
+                    if SENSITIVE.contains(&name.as_str()) { &"[redacted]" } else { value };
+                (name.as_str(), shown)
+            }))
+            .finish()
+    }
+}
+
+/// Drops what the caller must not decide and sets the bearer token.
+fn authorize(headers: &mut HeaderMap, access_token: &Secret) -> Result<(), BadHeaderValue> {
+    for name in [AUTHORIZATION, X_API_KEY, HOST, CONTENT_LENGTH] {
         headers.remove(name);
     }
-    headers.set("authorization", format!("Bearer {}", access_token.expose()));
+    headers.insert(AUTHORIZATION, headers::bearer(access_token)?);
+    Ok(())
 }
 
 /// `url`'s path and query on `base`'s origin, behind `base`'s path prefix if it has one.
@@ -171,29 +98,17 @@ fn on_base(url: &Url, base: &Url) -> Url {
 
 #[cfg(test)]
 mod tests {
+    use http::HeaderValue;
+
     use super::*;
 
     #[test]
-    fn headers_are_case_insensitive_and_set_replaces_in_place() {
-        let mut h: Headers =
-            [("A", "1"), ("X-Api-Key", "k"), ("a", "2"), ("b", "3")].into_iter().collect();
-        assert_eq!(h.get("a"), Some("1"));
-        assert_eq!(h.get_all("A").collect::<Vec<_>>(), ["1", "2"]);
-        h.set("a", "9");
-        assert_eq!(h.iter().collect::<Vec<_>>(), [("a", "9"), ("X-Api-Key", "k"), ("b", "3")]);
-        h.remove("x-api-key");
-        h.set("c", "4");
-        h.append("c", "5");
-        assert_eq!(h.clone().into_vec().len(), 4);
-        assert!(h.contains("C") && !h.contains("x-api-key"));
-    }
-
-    #[test]
     fn debug_hides_secret_values_and_the_body() {
-        let headers: Headers =
-            [("Authorization", "Bearer tok-123"), ("x-api-key", "sk-1"), ("accept", "*/*")]
-                .into_iter()
-                .collect();
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer tok-123"));
+        headers.insert(X_API_KEY, HeaderValue::from_static("sk-1"));
+        headers.insert("cookie", HeaderValue::from_static("session=c-9"));
+        headers.insert("accept", HeaderValue::from_static("*/*"));
         let request = HttpRequest {
             method: Method::POST,
             url: Url::parse("http://127.0.0.1/v1/messages").unwrap(),
@@ -202,6 +117,7 @@ mod tests {
         };
         let debug = format!("{request:?}");
         assert!(!debug.contains("tok-123") && !debug.contains("sk-1"), "{debug}");
+        assert!(!debug.contains("c-9"), "{debug}");
         assert!(!debug.contains("prompt") && debug.contains("accept"), "{debug}");
     }
 

@@ -19,45 +19,15 @@ mod usage;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mac_adapters::{AdapterClient, ProviderDescriptor};
-use mac_storage::{Clock, EpochMs, ManualClock, Provider, UsageLimits, UsageWindow};
+use mac_storage::{Clock, ManualClock, Provider};
 use mac_test_support::FakeProvider;
+// The shared fixtures, under the short names these tests use.
+pub(crate) use mac_test_support::fake_provider::jwt;
+pub(crate) use mac_test_support::fixtures::{
+    NOW, at_secs as secs, epoch_secs_text as epoch_s, iso, usage, window,
+};
 use url::Url;
-
-/// The fixed "now" of every test: 2026-03-11T03:33:20Z.
-pub(crate) const NOW: EpochMs = EpochMs::from_millis(1_773_200_000_000);
-
-/// `NOW` plus `s` seconds.
-pub(crate) fn secs(s: i64) -> EpochMs {
-    EpochMs::from_millis(NOW.as_millis() + s * 1000)
-}
-
-/// `NOW` as epoch seconds plus `s`, as a body would send it.
-pub(crate) fn epoch_s(s: i64) -> String {
-    (NOW.as_millis() / 1000 + s).to_string()
-}
-
-/// A usage window at `utilization` % resetting at `resets_at` (ISO text).
-pub(crate) fn window(utilization: f64, resets_at: Option<&str>) -> UsageWindow {
-    UsageWindow::new(utilization, resets_at.map(str::to_owned))
-}
-
-/// Usage with a 5-hour and a 7-day window.
-pub(crate) fn usage(five_hour: Option<UsageWindow>, seven_day: Option<UsageWindow>) -> UsageLimits {
-    UsageLimits::new(five_hour, seven_day)
-}
-
-/// The ISO text of `at`.
-pub(crate) fn iso(at: EpochMs) -> String {
-    mac_storage::format_iso(at)
-}
-
-/// An unsigned JWT carrying `claims`.
-pub(crate) fn jwt(claims: &serde_json::Value) -> String {
-    format!("eyJhbGciOiJub25lIn0.{}.sig", URL_SAFE_NO_PAD.encode(claims.to_string()))
-}
 
 /// `provider`'s descriptor with every endpoint on the fake.
 pub(crate) fn descriptor(provider: Provider, fake: &FakeProvider) -> ProviderDescriptor {

@@ -1,11 +1,12 @@
 //! Request shaping: the seed's request transforms.
 
 use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method};
 use mac_adapters::{
-    AnthropicShaping, Headers, HttpRequest, Method, ProviderDescriptor, shape_anthropic,
-    shape_codex,
+    AnthropicShaping, HttpRequest, ProviderDescriptor, shape_anthropic, shape_codex,
 };
 use mac_storage::Secret;
+use mac_test_support::fixtures::header_map;
 use serde_json::{Value, json};
 use url::Url;
 
@@ -13,13 +14,20 @@ fn request(url: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpRequest {
     HttpRequest {
         method: Method::POST,
         url: Url::parse(url).unwrap(),
-        headers: headers.iter().copied().collect(),
+        headers: header_map(headers).unwrap(),
         body: Bytes::copy_from_slice(body),
     }
 }
 
-fn pairs(headers: &Headers) -> Vec<(&str, &str)> {
-    headers.iter().collect()
+/// The expected headers of a `(name, value)` table, to compare with a shaped request's: names
+/// in any case, each name's values in order (the order between names is not HTTP's to keep).
+fn map(table: &[(&str, &str)]) -> HeaderMap {
+    header_map(table).unwrap()
+}
+
+/// The first value of `name`, as text.
+fn get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).map(|value| value.to_str().unwrap())
 }
 
 fn token() -> Secret {
@@ -48,10 +56,11 @@ fn anthropic_headers() {
         &ProviderDescriptor::anthropic(),
         &token(),
         AnthropicShaping::default(),
-    );
+    )
+    .unwrap();
     assert_eq!(
-        pairs(&shaped.headers),
-        [
+        shaped.headers,
+        map(&[
             (
                 "anthropic-beta",
                 "oauth-2025-04-20,interleaved-thinking-2025-05-14,files-api-2025-04-14,context-1m"
@@ -60,12 +69,12 @@ fn anthropic_headers() {
             ("user-agent", "claude-cli/2.1.197 (external, cli)"),
             ("x-claude-code-session-id", "s1"),
             ("authorization", "Bearer at-secret"),
-        ]
+        ])
     );
     let debug = format!("{shaped:?}");
     assert!(!debug.contains("at-secret"), "{debug}");
     // The caller's request is unchanged (the executor replays it with another account).
-    assert_eq!(incoming.headers.get("authorization"), Some("Bearer caller"));
+    assert_eq!(get(&incoming.headers, "authorization"), Some("Bearer caller"));
 }
 
 #[test]
@@ -75,9 +84,10 @@ fn anthropic_betas_without_incoming_ones_are_the_required_list() {
         &ProviderDescriptor::anthropic(),
         &token(),
         AnthropicShaping::default(),
-    );
+    )
+    .unwrap();
     assert_eq!(
-        shaped.headers.get("anthropic-beta"),
+        get(&shaped.headers, "anthropic-beta"),
         Some("oauth-2025-04-20,interleaved-thinking-2025-05-14")
     );
 }
@@ -111,7 +121,8 @@ fn anthropic_urls() {
             &descriptor,
             &token(),
             AnthropicShaping::default(),
-        );
+        )
+        .unwrap();
         assert_eq!(shaped.url.as_str(), expected, "{incoming}");
     }
     let fake = ProviderDescriptor::anthropic().with_origin("http://127.0.0.1:9999").unwrap();
@@ -120,7 +131,8 @@ fn anthropic_urls() {
         &fake,
         &token(),
         AnthropicShaping::default(),
-    );
+    )
+    .unwrap();
     assert_eq!(shaped.url.as_str(), "http://127.0.0.1:9999/v1/messages?beta=true");
 }
 
@@ -131,14 +143,16 @@ fn anthropic_body_transforms_are_opt_in() {
     .to_string();
     let incoming = request("http://127.0.0.1/v1/messages", &[], body.as_bytes());
     let descriptor = ProviderDescriptor::anthropic();
-    let plain = shape_anthropic(&incoming, &descriptor, &token(), AnthropicShaping::default());
+    let plain =
+        shape_anthropic(&incoming, &descriptor, &token(), AnthropicShaping::default()).unwrap();
     assert_eq!(plain.body.as_ptr(), incoming.body.as_ptr(), "the same bytes, not a copy");
     let branded = shape_anthropic(
         &incoming,
         &descriptor,
         &token(),
         AnthropicShaping { branding_transforms: true },
-    );
+    )
+    .unwrap();
     assert_eq!(
         serde_json::from_slice::<Value>(&branded.body).unwrap(),
         json!({"system": [{"type": "text", "text": "You are Claude Code"}],
@@ -150,7 +164,8 @@ fn anthropic_body_transforms_are_opt_in() {
         &descriptor,
         &token(),
         AnthropicShaping { branding_transforms: true },
-    );
+    )
+    .unwrap();
     assert_eq!(shaped.body, not_json.body);
 }
 
@@ -169,22 +184,22 @@ fn codex_headers() {
         b"{}",
     );
     let descriptor = ProviderDescriptor::codex();
-    let shaped = shape_codex(&incoming, &descriptor, &token(), Some("acct-1"));
+    let shaped = shape_codex(&incoming, &descriptor, &token(), Some("acct-1")).unwrap();
     assert_eq!(
-        pairs(&shaped.headers),
-        [
+        shaped.headers,
+        map(&[
             ("ChatGPT-Account-Id", "acct-1"),
             ("originator", "opencode"),
             ("session_id", "s1"),
             ("content-type", "application/json"),
             ("authorization", "Bearer at-secret"),
             ("User-Agent", "opencode/1.1.53"),
-        ]
+        ])
     );
     for account_id in [None, Some("")] {
-        let shaped = shape_codex(&incoming, &descriptor, &token(), account_id);
-        assert!(!shaped.headers.contains("chatgpt-account-id"), "{account_id:?}");
-        assert_eq!(shaped.headers.get("AUTHORIZATION"), Some("Bearer at-secret"));
+        let shaped = shape_codex(&incoming, &descriptor, &token(), account_id).unwrap();
+        assert!(!shaped.headers.contains_key("chatgpt-account-id"), "{account_id:?}");
+        assert_eq!(get(&shaped.headers, "AUTHORIZATION"), Some("Bearer at-secret"));
     }
     assert_eq!(shaped.body.as_ptr(), incoming.body.as_ptr());
 }
@@ -206,12 +221,40 @@ fn codex_urls() {
         ("http://127.0.0.1:8080/v1/models", "https://chatgpt.com/v1/models"),
         ("http://127.0.0.1:8080/v1/embeddings?x=1", "https://chatgpt.com/v1/embeddings?x=1"),
     ] {
-        let shaped = shape_codex(&request(incoming, &[], b""), &descriptor, &token(), None);
+        let shaped =
+            shape_codex(&request(incoming, &[], b""), &descriptor, &token(), None).unwrap();
         assert_eq!(shaped.url.as_str(), expected, "{incoming}");
         assert_eq!(shaped.method, Method::POST);
     }
     let fake = ProviderDescriptor::codex().with_origin("http://127.0.0.1:9999").unwrap();
     let shaped =
-        shape_codex(&request("http://x/v1/responses?a=b", &[], b""), &fake, &token(), None);
+        shape_codex(&request("http://x/v1/responses?a=b", &[], b""), &fake, &token(), None)
+            .unwrap();
     assert_eq!(shaped.url.as_str(), "http://127.0.0.1:9999/backend-api/codex/responses?a=b");
+}
+
+#[test]
+fn values_that_are_not_utf8_pass_through_and_a_token_http_cannot_carry_fails() {
+    let mut incoming = request("http://127.0.0.1/v1/messages", &[], b"");
+    let opaque = HeaderValue::from_bytes(b"caf\xe9").unwrap();
+    incoming.headers.insert("x-opaque", opaque.clone());
+    incoming.headers.append("anthropic-beta", HeaderValue::from_bytes(b"b\xe9ta, ctx").unwrap());
+    let descriptor = ProviderDescriptor::anthropic();
+    let shaped =
+        shape_anthropic(&incoming, &descriptor, &token(), AnthropicShaping::default()).unwrap();
+    assert_eq!(shaped.headers["x-opaque"], opaque);
+    assert_eq!(
+        shaped.headers["anthropic-beta"].as_bytes(),
+        b"oauth-2025-04-20,interleaved-thinking-2025-05-14,b\xe9ta,ctx"
+    );
+
+    let bad = Secret::new("at\nsecret");
+    let err =
+        shape_anthropic(&incoming, &descriptor, &bad, AnthropicShaping::default()).unwrap_err();
+    assert_eq!(err.header(), "Authorization");
+    assert!(!err.to_string().contains("secret"), "{err}");
+    let codex = ProviderDescriptor::codex();
+    assert!(shape_codex(&incoming, &codex, &bad, None).is_err());
+    let err = shape_codex(&incoming, &codex, &token(), Some("acct\r1")).unwrap_err();
+    assert_eq!(err.header(), "ChatGPT-Account-Id");
 }

@@ -89,7 +89,17 @@ pub(crate) fn run(ctx: &Context, args: &DoctorArgs) -> Result<(), CliError> {
         check_leftovers(ctx.data_dir.path(), &mut findings);
     }
     if args.online {
-        check_online(ctx, &config.unwrap_or_default(), &mut findings)?;
+        match &config {
+            Some(config) => check_online(ctx, config, &mut findings)?,
+            // The endpoints are whatever the broken file was meant to name; the built-in (real)
+            // URLs may be exactly what the user moved away from, so nothing is contacted.
+            None => findings.add(
+                "provider endpoints",
+                Level::Fail,
+                "not checked: config.toml is invalid, so the endpoints it names are unknown",
+                Some(Hint::File(ctx.data_dir.config_file())),
+            ),
+        }
     }
     let failed = findings.0.iter().filter(|f| f.level == Level::Fail).count();
     let warnings = findings.0.iter().filter(|f| f.level == Level::Warn).count();

@@ -3,7 +3,6 @@
 mod accounts;
 mod completions;
 mod config;
-#[cfg(feature = "demo")]
 mod demo;
 mod doctor;
 mod import;
@@ -29,13 +28,7 @@ pub(crate) fn run(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Doctor(args) => doctor::run(ctx, &args),
         Command::Menu(args) => menu::run(ctx, &args),
         Command::Serve(args) => serve::run(ctx, &args),
-        #[cfg(feature = "demo")]
-        Command::Demo => demo::run(ctx),
-        #[cfg(not(feature = "demo"))]
-        Command::Demo => Err(CliError::Reported {
-            what: "this mac was built without the `demo` feature".into(),
-            hint: None,
-        }),
+        Command::Demo(args) => demo::run(ctx, &args),
         Command::Completions(args) => {
             completions::run(args.shell);
             Ok(())

@@ -1,15 +1,17 @@
 //! `mac status`: every account's state, usage windows with reset countdowns, plan, token
 //! expiry and holding process; `--refresh` fetches usage first, `--watch` redraws until
-//! interrupted. Reads only (`--refresh` writes the fetched usage): a missing data directory
-//! stays missing.
+//! interrupted. Reads only (`--refresh` writes the fetched usage, and renews an expired token
+//! the way a request would): a missing data directory stays missing.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::time::Duration;
 
 use mac_claims::ClaimsSnapshot;
 use mac_core::MacConfig;
+use mac_core::executor::RefreshService;
 use mac_core::status::{StatusView, pool_status};
-use mac_storage::{EpochMs, Provider, StoredAccount};
+use mac_storage::{EpochMs, Provider, StoredAccount, SystemClock};
 use mac_ui::{Color, Table, wait_time};
 
 use crate::args::StatusArgs;
@@ -148,7 +150,10 @@ pub(crate) fn refresh_only(
     refresh_usage(ctx, config, Some(provider))
 }
 
-/// Fetches the usage of every enabled account with a live access token and records it.
+/// Fetches the usage of every enabled account and records it. An account whose access token
+/// has expired is renewed first through the pool's own refresh path (`RefreshService`: one
+/// refresh across processes, the rotated refresh token stored before it is used), so a pool
+/// that sat idle overnight still shows its usage.
 fn refresh_usage(
     ctx: &Context,
     config: &MacConfig,
@@ -168,27 +173,41 @@ fn refresh_usage(
             continue;
         }
         let client = crate::context::client(pool, config)?;
+        let refresh = RefreshService::new(
+            Arc::new(ctx.writer(pool, config)?),
+            client.clone(),
+            config.pool_config(pool).refresh,
+            Arc::new(SystemClock),
+        );
         let spinner = ctx.printer.spinner(&format!("fetching {pool} usage…"));
         let mut fetched = Vec::new();
         for account in usable {
             let name = account.display_name();
             let live = account
                 .access_token
-                .as_ref()
+                .clone()
                 .filter(|_| account.expires_at.is_some_and(|at| at > now));
-            let Some(access) = live else {
-                fetched.push((
-                    name,
-                    None,
-                    Err("no live access token (it is refreshed on the next request)".to_owned()),
-                ));
-                continue;
+            let access = match (live, account.uuid.as_deref()) {
+                (Some(access), _) => Ok(access),
+                (None, Some(uuid)) => {
+                    rt.block_on(refresh.fresh_credentials(uuid))
+                        .map_err(|err| format!("the token could not be renewed: {err}"))
+                        .and_then(|renewed| {
+                            renewed.credentials.access_token.ok_or_else(|| {
+                                "the renewed grant carries no access token".to_owned()
+                            })
+                        })
+                }
+                (None, None) => Err("the account has no id".to_owned()),
             };
-            let result = rt
-                .block_on(client.fetch_usage(access, account.account_id.as_deref()))
-                .map_err(|err| err.to_string());
+            let result = access.and_then(|access| {
+                rt.block_on(client.fetch_usage(&access, account.account_id.as_deref()))
+                    .map_err(|err| err.to_string())
+            });
             fetched.push((name, account.uuid.clone(), result));
         }
+        // A refresh's bookkeeping is written behind it: wait for it before reading the file.
+        rt.block_on(refresh.settle());
         spinner.stop();
         for (name, uuid, result) in fetched {
             match (uuid, result) {

@@ -123,6 +123,33 @@ fn doctor_online_checks_every_endpoint() {
     assert_eq!(failed, 6, "a stopped provider answers nothing");
 }
 
+/// With a config.toml that does not parse, the endpoints it names are unknown: `--online` must
+/// not fall back to the built-in (real) provider URLs, which the user may have moved away from
+/// on purpose. It says the check was skipped and why.
+#[test]
+fn doctor_online_with_an_invalid_config_contacts_nothing() {
+    let fake = FakeProvider::start_in_background().unwrap();
+    let dir = seeded();
+    point_at(&dir, &fake);
+    let path = dir.path().join("config.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("[pool]\nmax_wait = \"soon\"\n");
+    std::fs::write(&path, text).unwrap();
+    let output = mac(&dir).args(["doctor", "--online", "--json"]).output().unwrap();
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let online: Vec<&Value> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"].as_str().unwrap().ends_with("endpoints"))
+        .collect();
+    assert_eq!(online.len(), 1, "one skipped check, no endpoint contacted: {online:#?}");
+    assert_eq!(online[0]["level"], "fail", "{online:#?}");
+    let message = online[0]["message"].as_str().unwrap();
+    assert!(message.contains("config.toml"), "{message}");
+    assert_eq!(fake.all_requests().len(), 0, "nothing may be contacted");
+}
+
 #[test]
 fn doctor_warns_about_a_newer_version_file() {
     let dir = TempDataDir::new().unwrap();

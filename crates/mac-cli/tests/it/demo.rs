@@ -1,43 +1,46 @@
-//! `mac demo` end to end: the fake provider and the gateway in-process, six scripted requests
-//! meeting a revoked login, a rate limit, an expired token and a stream that opens with an
-//! error frame, every one answered 200 by an account of the pool; the pool's states after; no
-//! file outside its temporary directory.
+//! `mac demo`: the real binary runs its scripted load against the in-process fake and the real
+//! gateway, and its table says what the pool did; no token is printed, and the user's data
+//! directory is left alone.
 
 use mac_test_support::TempDataDir;
 
-use crate::support::bare;
+use crate::support::{mac, stdout};
+
+/// The table's row `n` (1-based) split into its columns up to "what the pool did".
+fn row(out: &str, n: usize) -> Vec<String> {
+    let prefix = format!("{n:>2}  ");
+    let line = out.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("{out}"));
+    line.split_whitespace().map(str::to_owned).collect()
+}
 
 #[test]
-fn the_demo_rotates_through_every_fault_and_touches_no_data_directory() {
+fn demo_rotates_renews_and_disables_and_prints_what_it_did() {
     let dir = TempDataDir::new().unwrap();
-    let home = dir.outer().join("never-created");
-    let output = bare(&dir).arg("--home").arg(&home).arg("demo").output().unwrap();
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert_eq!(stderr, "", "the table says it all");
-    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with(char::is_numeric)).collect();
-    assert_eq!(rows.len(), 6, "{stdout}");
-    for row in &rows {
-        assert!(row.contains(" 200 "), "every request is served: {row}");
+    let output = mac(&dir).args(["demo", "--pause-ms", "1"]).output().unwrap();
+    let out = stdout(&output);
+    assert!(output.status.success(), "{out}\n{}", String::from_utf8_lossy(&output.stderr));
+    // 1: a plain request, one attempt.
+    assert!(row(&out, 1).windows(2).any(|w| w == ["200", "1"]), "{out}");
+    // 2: the stream opened with an error frame: rotated before the first byte, still a 200, and
+    // bob's expired token was renewed on the way.
+    let second = out.lines().find(|l| l.starts_with(" 2  ")).unwrap();
+    assert!(second.contains(" 200 ") && second.contains("left "), "{out}");
+    assert!(out.contains("renewed bob's token"), "{out}");
+    // 4: the rate limit rotated; 5: the revoked account was disabled and the request served.
+    let fourth = out.lines().find(|l| l.starts_with(" 4  ")).unwrap();
+    assert!(fourth.contains(" 200 ") && fourth.contains("rate-limited"), "{out}");
+    let fifth = out.lines().find(|l| l.starts_with(" 5  ")).unwrap();
+    assert!(fifth.contains(" 200 ") && fifth.contains("disabled "), "{out}");
+    // Every request was served, and the end states say what happened.
+    for n in 1..=7 {
+        assert!(row(&out, n).contains(&"200".to_owned()), "row {n}: {out}");
     }
-    assert!(rows[0].contains("carol disabled") && rows[0].contains("alice"), "{}", rows[0]);
-    assert!(
-        rows[2].contains("5-hour window used up")
-            && rows[2].contains("bob's expired token refreshed")
-    );
-    assert!(rows[4].contains("provider overloaded") && rows[4].contains("waited"), "{}", rows[4]);
-    let state = |name: &str| {
-        stdout
-            .lines()
-            .skip_while(|l| !l.starts_with("The pool now"))
-            .find(|l| l.starts_with(name))
-            .unwrap_or_else(|| panic!("no {name} in {stdout}"))
-            .to_owned()
-    };
-    assert!(state("carol").contains("needs-login"));
-    assert!(state("alice").contains("rate-limited"));
-    assert!(state("bob").contains("ready"));
-    assert!(!home.exists(), "the demo wrote into the data directory");
-    assert!(!stdout.contains("demo-access-") && !stdout.contains("demo-refresh-"));
+    assert!(out.contains("needs-login"), "{out}");
+    assert!(out.contains("rate-limited"), "{out}");
+    for secret in ["test-access-", "test-refresh-", "fake-refresh-", "sk-ant-"] {
+        assert!(!out.contains(secret), "a token was printed: {out}");
+        assert!(!String::from_utf8_lossy(&output.stderr).contains(secret));
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "the demo must not touch the user's data directory: {left:?}");
 }

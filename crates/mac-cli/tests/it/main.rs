@@ -16,6 +16,7 @@ mod errors;
 mod import;
 mod login;
 mod menu;
+mod real_clients;
 mod snapshots;
 mod status;
 mod support;

@@ -158,6 +158,44 @@ fn refresh_fetches_usage_from_the_provider() {
     );
 }
 
+/// An expired access token is renewed first, through the pool's refresh path (exactly once,
+/// the rotated refresh token stored), and then the usage is fetched with the new token.
+#[test]
+fn refresh_renews_an_expired_token_before_fetching_usage() {
+    let fake = FakeProvider::start_in_background().unwrap();
+    let dir = seeded();
+    point_at(&dir, &fake);
+    let uuid = uuid_of(&dir, Provider::Anthropic, 0);
+    let store = store(&dir, Provider::Anthropic);
+    let expired = EpochMs::from_millis(EpochMs::now().as_millis() - 60_000);
+    store
+        .mutate(|doc| {
+            let account = doc.accounts.iter_mut().find(|a| a.uuid.as_deref() == Some(&*uuid));
+            account.unwrap().expires_at = Some(expired);
+            Ok(())
+        })
+        .unwrap();
+    fake.add_refresh_token(
+        crate::support::TOKEN,
+        mac_test_support::FakeGrant::anthropic("acc-1", "me@example.com"),
+    );
+    fake.set_anthropic_usage(json!({
+        "five_hour": { "utilization": 41.0, "resets_at": null },
+        "seven_day": { "utilization": 5.0, "resets_at": null }
+    }));
+    let output = mac(&dir).args(["status", "anthropic", "--refresh", "--json"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["pools"][0]["accounts"][0]["fiveHour"]["utilization"], 41.0, "{json:#}");
+    assert_eq!(fake.count(mac_test_support::Endpoint::AnthropicToken), 1, "refreshed once");
+    let usage = fake.last_request(mac_test_support::Endpoint::AnthropicUsage).unwrap();
+    let issued = fake.issued_access_tokens();
+    assert_eq!(usage.bearer(), issued.last().map(String::as_str), "fetched with the new token");
+    let stored = store.load().unwrap();
+    let rotated = fake.current_refresh_token(crate::support::TOKEN).unwrap();
+    assert_eq!(stored.account(&uuid).unwrap().refresh_token.expose(), rotated, "rotation kept");
+}
+
 #[test]
 fn watch_redraws_until_interrupted() {
     use std::io::BufRead;

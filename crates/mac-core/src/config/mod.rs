@@ -1,4 +1,4 @@
-//! `config.toml`: every setting of a pool, validated per key (DECISIONS.md D17).
+//! `config.toml`: every setting of a pool, validated per key (D17).
 //!
 //! The file lives in the data directory (`DataDir::config_file()`); a missing or empty file
 //! means every default. Every key is defined once, in [`SCHEMA`]: its section, name, kind
@@ -7,7 +7,8 @@
 //! follows from its name. `docs/CONFIG.md` shows the same table (a test keeps them equal).
 //! Adding a key is one row in `schema.rs` plus the field it sets, in the crate that uses it.
 //!
-//! Reading is strict, unlike the seed (SEED §5.22): the whole file is read, and an unknown
+//! Reading is strict, unlike the TypeScript library (which dropped the whole file for one bad
+//! value, so a typo reset every setting silently): the whole file is read, and an unknown
 //! section or key, a wrong type, an out-of-range value or a TOML syntax error is a
 //! [`ConfigError`] naming the file, line, column and key with what is accepted; every error of
 //! the file (and of the environment) is reported at once in [`ConfigErrors`], and nothing falls
@@ -50,6 +51,7 @@ pub use schema::{KeySpec, SCHEMA, docs_table};
 pub use section::Section;
 pub use settings::{
     DEFAULT_LISTEN, GatewaySettings, LadderBounds, ProviderSettings, ProvidersSettings,
+    StorageBackend, StorageSettings,
 };
 pub use value::{Kind, LONGEST_DURATION, Value};
 
@@ -67,6 +69,8 @@ pub struct MacConfig {
     pub pacing_per_minute: u32,
     /// `[storage]`: the account store's settings.
     pub store: StoreOptions,
+    /// `[storage] backend` and `url`: where the accounts live.
+    pub storage: StorageSettings,
     /// `[claims]`, and `[storage] lock_timeout` (the claims file's too).
     pub claims: ClaimsOptions,
     /// `[providers.anthropic]`, `[providers.codex]`

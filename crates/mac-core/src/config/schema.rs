@@ -18,6 +18,7 @@ use mac_storage::{Provider, Secret};
 use super::MacConfig;
 use super::duration::format_duration;
 use super::section::Section;
+use super::settings::StorageBackend;
 use super::value::{Kind, LONGEST_DURATION, Value};
 
 /// How a key reads and writes its field of [`MacConfig`].
@@ -200,6 +201,15 @@ impl Typed for Strategy {
     }
     fn from_value(value: Value) -> Option<Self> {
         if let Value::Text(name) = value { name.parse().ok() } else { None }
+    }
+}
+
+impl Typed for StorageBackend {
+    fn to_value(&self) -> Value {
+        Value::Text(self.as_str().to_owned())
+    }
+    fn from_value(value: Value) -> Option<Self> {
+        if let Value::Text(name) = value { StorageBackend::from_name(&name) } else { None }
     }
 }
 
@@ -459,6 +469,20 @@ static GENERAL: &[KeySpec] = &[
                 }
             },
         },
+    },
+    KeySpec {
+        section: Storage,
+        key: "backend",
+        kind: Kind::Choice(StorageBackend::NAMES),
+        doc: "Where the accounts live: files in the data directory (file), or a PostgreSQL database that several hosts share (postgres, at url).",
+        access: field!(storage.backend),
+    },
+    KeySpec {
+        section: Storage,
+        key: "url",
+        kind: Kind::Secret,
+        doc: "The PostgreSQL database of backend = \"postgres\": postgres://USER:PASSWORD@HOST:PORT/DATABASE; a secret, never shown.",
+        access: field!(storage.url),
     },
     KeySpec {
         section: Storage,

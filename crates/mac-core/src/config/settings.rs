@@ -1,7 +1,7 @@
 //! The settings `MacConfig` keeps itself, where no lower crate has an options struct that
 //! could hold them as written: the rate-limit ladder's bounds (as written, before
-//! `mac_ratelimit::Ladder` clamps them), the providers' overrides of their built-in facts, and
-//! the gateway's settings (its crate is above this one).
+//! `mac_ratelimit::Ladder` clamps them), the providers' overrides of their built-in facts, the
+//! storage backend's choice, and the gateway's settings (its crate is above this one).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -76,6 +76,48 @@ impl ProvidersSettings {
             Provider::Codex => &mut self.codex,
         }
     }
+}
+
+/// `[storage] backend`: where the accounts live.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StorageBackend {
+    /// `file`: one JSON file per provider in the data directory (one host).
+    #[default]
+    File,
+    /// `postgres`: a PostgreSQL database named by `[storage] url`, shared by several hosts.
+    Postgres,
+}
+
+impl StorageBackend {
+    /// Every backend's name, as `config.toml` writes it.
+    pub const NAMES: &'static [&'static str] = &["file", "postgres"];
+
+    /// The name in `config.toml`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StorageBackend::File => "file",
+            StorageBackend::Postgres => "postgres",
+        }
+    }
+
+    /// The backend named `name`, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "file" => Some(StorageBackend::File),
+            "postgres" => Some(StorageBackend::Postgres),
+            _ => None,
+        }
+    }
+}
+
+/// `[storage] backend` and `url`: which storage holds the accounts (the other `[storage]` keys
+/// are the store's own options).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StorageSettings {
+    /// `backend`: files (default) or PostgreSQL.
+    pub backend: StorageBackend,
+    /// `url`: the PostgreSQL URL, a secret (its password is never shown).
+    pub url: Option<Secret>,
 }
 
 /// `[gateway]`: the settings of `mac serve` (the `mac-gateway` crate reads them; it sits above

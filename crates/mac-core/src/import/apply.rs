@@ -116,7 +116,7 @@ fn merge(document: &mut AccountsDocument, candidates: &[&Candidate], now: EpochM
         candidates.iter().map(|candidate| merge_one(document, candidate, now)).collect();
     if was_empty {
         // As `AccountStore::add_account` does: the first account of an empty pool becomes the
-        // active one (SEED §3.8), preferring one that is usable.
+        // active one (as the plugins' migration did), preferring one that is usable.
         let added: Vec<&str> = outcomes
             .iter()
             .filter_map(|outcome| match outcome {

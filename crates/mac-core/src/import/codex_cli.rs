@@ -1,4 +1,4 @@
-//! Codex CLI's `auth.json` (in `CODEX_HOME`, else `~/.codex`; PEERS §1.9): a ChatGPT login
+//! Codex CLI's `auth.json` (in `CODEX_HOME`, else `~/.codex`, as Codex CLI resolves it): a ChatGPT login
 //! under `tokens`. The expiry is the access token's JWT `exp`; the ChatGPT account id is
 //! `tokens.account_id`, else the JWTs'; email and plan come from the id token's claims. An
 //! API-key login (`OPENAI_API_KEY` without `tokens`) is reported, not imported.

@@ -52,7 +52,7 @@ pub enum SourceError {
         /// What is unexpected, naming the field.
         problem: String,
     },
-    /// A plugin pool file that is not an accounts document (SEED §1.4).
+    /// A plugin pool file that is not an accounts document (its `version` and `accounts` fields).
     #[snafu(display("{} is not a usable accounts file: {problem}", path.display()))]
     Document {
         /// The file.

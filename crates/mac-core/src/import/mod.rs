@@ -1,6 +1,6 @@
-//! Import of the accounts people already have logged in elsewhere (SEED §2.9, revised; issue
-//! "mac-core: … import"): OpenCode's `auth.json`, the TypeScript multi-account plugins' pool
-//! files, Claude Code's credentials and Codex CLI's `auth.json`.
+//! Import of the accounts people already have logged in elsewhere — read-only on the sources,
+//! idempotent, with an outcome per account: OpenCode's `auth.json`, the TypeScript
+//! multi-account plugins' pool files, Claude Code's credentials and Codex CLI's `auth.json`.
 //!
 //! An import is a plan and an apply:
 //!
@@ -47,12 +47,12 @@
 //!    [`mac_storage::AccountStore::add_account`] decides it): the same refresh token; else a
 //!    refresh token that was imported into that account before (below); else the same provider
 //!    account id with no conflicting email; else the same email with no conflicting provider id.
-//! 2. **None: added.** With a fresh local uuid (the plugins' uuids are not kept: the seed may
-//!    have replaced them with Anthropic's account uuid, SEED §5.2, and nothing in mac refers to
+//! 2. **None: added.** With a fresh local uuid (the plugins' uuids are not kept: the TypeScript
+//!    plugin may have replaced them with Anthropic's account uuid, and nothing in mac refers to
 //!    them). A plugin pool account keeps its state: on/off switch, authentication disable and
 //!    reason, failure count, usage snapshot, rate-limit deadline, label, plan, added and
 //!    last-used times; fields of the plugins unknown to mac are dropped. The first account
-//!    added to an empty pool becomes the active one (SEED §3.8), an enabled one if any.
+//!    added to an empty pool becomes the active one (as the plugins' migration did), an enabled one if any.
 //! 3. **Same tokens: skipped**, "already in the pool". This makes an import idempotent: run
 //!    twice, the second run adds nothing and writes nothing.
 //! 4. **Other tokens: newer wins, the pool on a tie.** The source's tokens replace the pool's

@@ -1,4 +1,4 @@
-//! OpenCode's `auth.json`: one credential per provider key (SEED §1.6, §2.9). Only the
+//! OpenCode's `auth.json`: one credential per provider key. Only the
 //! `anthropic` and `openai` keys are ours (`openai` is the `codex` pool); each is read on its
 //! own, so a bad one does not stop the other.
 //!

@@ -1,5 +1,5 @@
 //! The TypeScript multi-account plugins' pool files (`anthropic-multi-account-accounts.json`,
-//! `openai-multi-account-accounts.json`): the seed's accounts document (SEED §1.4), the same
+//! `openai-multi-account-accounts.json`): the TypeScript library's accounts document, the same
 //! JSON shape as ours, read with [`mac_storage::decode`]. Every account comes with its state.
 //!
 //! The decoder is all-or-nothing for a document; when only some accounts are bad, each account

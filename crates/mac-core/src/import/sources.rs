@@ -8,16 +8,18 @@ use std::path::{Path, PathBuf};
 
 use mac_storage::Provider;
 
-/// OpenCode's own config directory, used verbatim when set (SEED §1.1).
+/// OpenCode's own config directory, used verbatim when set (OpenCode itself does so).
 pub const OPENCODE_CONFIG_DIR_ENV: &str = "OPENCODE_CONFIG_DIR";
 /// Replaces `~/.claude` as Claude Code's directory when set.
 pub const CLAUDE_CONFIG_DIR_ENV: &str = "CLAUDE_CONFIG_DIR";
-/// Codex CLI's home directory (default `~/.codex`, PEERS §1.9).
+/// Codex CLI's home directory (default `~/.codex`, as Codex CLI resolves it).
 pub const CODEX_HOME_ENV: &str = "CODEX_HOME";
 
-/// The TypeScript Anthropic plugin's pool file, in the OpenCode config directory (SEED §1.2).
+/// The TypeScript Anthropic plugin's pool file, in the OpenCode config directory (where the
+/// plugin keeps it).
 pub const ANTHROPIC_PLUGIN_POOL_FILE: &str = "anthropic-multi-account-accounts.json";
-/// The TypeScript Codex plugin's pool file, in the OpenCode config directory (SEED §1.2).
+/// The TypeScript Codex plugin's pool file, in the OpenCode config directory (where the plugin
+/// keeps it).
 pub const OPENAI_PLUGIN_POOL_FILE: &str = "openai-multi-account-accounts.json";
 
 /// What kind of file a source is, which decides how it is read.
@@ -90,7 +92,8 @@ impl ImportSources {
     ///
     /// 1. The plugins' pool files, [`ANTHROPIC_PLUGIN_POOL_FILE`] and
     ///    [`OPENAI_PLUGIN_POOL_FILE`], in OpenCode's config directory: `OPENCODE_CONFIG_DIR`,
-    ///    else `$XDG_CONFIG_HOME/opencode`, else `~/.config/opencode` (SEED §1.1, on every OS).
+    ///    else `$XDG_CONFIG_HOME/opencode`, else `~/.config/opencode` (on every OS: OpenCode uses
+    ///    the XDG layout on macOS and Windows too).
     /// 2. OpenCode's `auth.json` in that config directory (where the seed read it), then in
     ///    OpenCode's data directory, where current versions keep it: `$XDG_DATA_HOME/opencode`,
     ///    else `~/.local/share/opencode`.

@@ -7,7 +7,8 @@ use std::time::Duration;
 use mac_claims::ClaimsOptions;
 use mac_core::config::{
     Checked, ConfigErrors, GatewaySettings, LadderBounds, MacConfig, Origin, Position,
-    ProviderSettings, ProvidersSettings, SCHEMA, Section, Source, no_env,
+    ProviderSettings, ProvidersSettings, SCHEMA, Section, Source, StorageBackend, StorageSettings,
+    no_env,
 };
 use mac_executor::{PoolConfig, ProactiveConfig, RefreshConfig, Strategy};
 use mac_ratelimit::{CooldownPolicy, Ladder};
@@ -82,6 +83,8 @@ overload_cooldown = "30s"
 
 [storage]
 lock_timeout = "20s"
+backend = "postgres"
+url = "postgres://mac:pg-pass-1@db.example/pools"
 bookkeeping_interval = "1s"
 
 [claims]
@@ -148,6 +151,8 @@ const EVERY_VAR: &[(&str, &str)] = &[
     ("MAC_RATELIMIT_BILLING_BLOCK", "48h"),
     ("MAC_RATELIMIT_OVERLOAD_COOLDOWN", "30s"),
     ("MAC_STORAGE_LOCK_TIMEOUT", "20s"),
+    ("MAC_STORAGE_BACKEND", "postgres"),
+    ("MAC_STORAGE_URL", "postgres://mac:pg-pass-1@db.example/pools"),
     ("MAC_STORAGE_BOOKKEEPING_INTERVAL", "1s"),
     ("MAC_CLAIMS_EXPIRY", "1m30s"),
     ("MAC_CLAIMS_HEARTBEAT", "30s"),
@@ -223,6 +228,10 @@ fn every_key_expected() -> MacConfig {
             lock_timeout: secs(20),
             bookkeeping_interval: secs(1),
             ..StoreOptions::default()
+        },
+        storage: StorageSettings {
+            backend: StorageBackend::Postgres,
+            url: Some(Secret::new("postgres://mac:pg-pass-1@db.example/pools")),
         },
         claims: ClaimsOptions {
             expiry: secs(90),
@@ -349,6 +358,24 @@ fn the_inbound_key_never_shows_in_output_or_errors() {
         errors.contains("[gateway] listen = \"nowhere\": expected an IP address and port"),
         "{errors}"
     );
+}
+
+#[test]
+fn the_storage_url_never_shows_in_output_or_errors() {
+    let text =
+        "[storage]\nbackend = \"postgres\"\nurl = \"postgres://mac:pg-secret-42@db/pools\"\n";
+    let checked = MacConfig::check_text(text, FILE, no_env).unwrap();
+    assert_eq!(checked.config.storage.backend, StorageBackend::Postgres);
+    let shown = checked.to_toml();
+    assert!(shown.contains("url = \"[redacted]\""), "{shown}");
+    assert!(!shown.contains("pg-secret-42") && !format!("{checked:?}").contains("pg-secret-42"));
+    let errors =
+        errors_with("[storage]\nbackend = \"mysql\"\nurl = \"  \"\n", &[("MAC_STORAGE_URL", " ")]);
+    assert!(
+        errors.contains("[storage] backend = \"mysql\": expected one of \"file\", \"postgres\""),
+        "{errors}"
+    );
+    assert!(errors.contains("[storage] url") && errors.contains("MAC_STORAGE_URL"), "{errors}");
 }
 
 #[test]

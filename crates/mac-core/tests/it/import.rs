@@ -1,6 +1,6 @@
 //! Applying an import to the pools: idempotence, the newer-credentials rule both ways, plugin
 //! state carried over, bad sources changing nothing, and the seed's `AuthMigration` checklist
-//! (SEED §3.8) adapted.
+//! (the TypeScript plugins' migration) adapted.
 
 use mac_core::import::{
     FileStatus, IMPORT_FINGERPRINTS_KEY, ImportSources, Match, Outcome, SkipReason, SourceKind,
@@ -387,7 +387,7 @@ fn an_unusable_pool_is_left_alone_and_the_other_pool_still_imports() {
     assert_eq!(home.pool(Provider::Codex).accounts.len(), 3);
 }
 
-/// The seed's `AuthMigration` checklist (SEED §3.8), adapted: import reads OpenCode's
+/// The seed's `AuthMigration` checklist (the TypeScript plugins' migration), adapted: import reads OpenCode's
 /// `auth.json` like `migrateFromAuthJson` did, but an existing pool no longer blocks it (the
 /// seed imported only into an empty pool); accounts are deduplicated instead.
 mod auth_migration {

@@ -59,7 +59,7 @@ fn locations_follow_each_tools_rules() {
             (CodexCli, "/h/.codex/auth.json"),
         ])
     );
-    // OPENCODE_CONFIG_DIR is used verbatim and wins over XDG_CONFIG_HOME (SEED §1.1); the
+    // OPENCODE_CONFIG_DIR is used verbatim and wins over XDG_CONFIG_HOME (as in OpenCode); the
     // tools' own overrides replace their home directories.
     assert_eq!(
         locate(&[

@@ -1,4 +1,4 @@
-//! `Pool::execute` against the loopback fake provider (D15, D16; SEED §3.10 as revised, L2):
+//! `Pool::execute` against the loopback fake provider (D15, D16):
 //! every outcome of an attempt, the account sequence and the final state asserted exactly.
 
 use std::sync::Arc;
@@ -19,7 +19,7 @@ async fn a_first_success_is_returned_and_recorded() {
     let h = Harness::new(3).await;
     let pool = h.pool(Harness::config());
     let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
-    assert_eq!((done.response.status, done.attempts, done.gave_up), (200, 1, false));
+    assert_eq!((done.response.status.as_u16(), done.attempts, done.gave_up), (200, 1, false));
     assert_eq!(done.account, h.uuids[0]);
     assert_eq!(h.sequence(), [0]);
     assert_eq!(h.fake.count(Endpoint::AnthropicToken), 0, "a fresh token is not refreshed");
@@ -32,7 +32,7 @@ async fn a_429_cools_the_account_down_and_the_next_one_answers() {
     let pool = h.pool(Harness::config());
     let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
     pool.settle().await; // the bookkeeping is written behind the request
-    assert_eq!((done.response.status, done.account.clone()), (200, h.uuids[1].clone()));
+    assert_eq!((done.response.status.as_u16(), done.account.clone()), (200, h.uuids[1].clone()));
     assert_eq!(h.sequence(), [0, 1]);
     let until = h.account(0).rate_limit_reset_at.unwrap();
     assert!(until > EpochMs::now().saturating_add(Duration::from_secs(50)), "retry-after honoured");
@@ -48,7 +48,7 @@ async fn a_401_refreshes_once_and_retries_the_same_account() {
     h.fake.script(Endpoint::Messages, vec![Scripted::unauthorized()]);
     let pool = h.pool(Harness::config());
     let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
-    assert_eq!((done.response.status, done.account.clone()), (200, h.uuids[0].clone()));
+    assert_eq!((done.response.status.as_u16(), done.account.clone()), (200, h.uuids[0].clone()));
     assert_eq!(h.sequence(), [0, 0]);
     assert_eq!(h.fake.count(Endpoint::AnthropicToken), 1);
     let bearers: Vec<String> = h
@@ -78,7 +78,7 @@ async fn a_second_401_rests_the_account_and_rotates() {
     assert_eq!(h.rotations(), [RotationCause::AuthFailed]);
 }
 
-/// SEED L2: the retry after a 401 goes through the same classifier.
+/// The retry after a 401 goes through the same classifier.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn l2_a_429_after_the_401_retry_is_a_rate_limit_not_a_success() {
     let h = Harness::new(3).await;
@@ -86,7 +86,7 @@ async fn l2_a_429_after_the_401_retry_is_a_rate_limit_not_a_success() {
     let pool = h.pool(Harness::config());
     let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
     pool.settle().await; // the bookkeeping is written behind the request
-    assert_eq!((done.response.status, done.account.clone()), (200, h.uuids[1].clone()));
+    assert_eq!((done.response.status.as_u16(), done.account.clone()), (200, h.uuids[1].clone()));
     assert_eq!(h.sequence(), [0, 0, 1]);
     let first = h.account(0);
     assert!(first.rate_limit_reset_at.is_some());
@@ -133,7 +133,7 @@ async fn a_403_that_is_not_revoked_is_returned_as_is() {
     h.fake.script(Endpoint::Messages, vec![Scripted::json(403, serde_json::json!({"error": {"type": "permission_error", "message": "model not allowed"}}))]);
     let pool = h.pool(Harness::config());
     let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
-    assert_eq!((done.response.status, done.gave_up), (403, false));
+    assert_eq!((done.response.status.as_u16(), done.gave_up), (403, false));
     assert!(
         String::from_utf8_lossy(&done.response.body).contains("model not allowed"),
         "body kept"
@@ -223,7 +223,7 @@ async fn when_every_account_is_blocked_briefly_the_request_waits_within_max_wait
     h.fake.script(Endpoint::Messages, vec![retry_after_ms(300), retry_after_ms(400)]);
     let pool = h.pool(PoolConfig { max_wait: Duration::from_secs(5), ..Harness::config() });
     let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
-    assert_eq!(done.response.status, 200);
+    assert_eq!(done.response.status.as_u16(), 200);
     assert_eq!(h.sequence(), [0, 1, 0], "waited for account 0's reset");
     assert!(h.events.lock().unwrap().iter().any(|e| matches!(e, PoolEvent::Waiting { .. })));
 }
@@ -234,7 +234,7 @@ async fn an_expired_token_is_refreshed_before_sending() {
     let uuid = add_account(&h.fake, &h.store, 0, None);
     let pool = h.pool(Harness::config());
     let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
-    assert_eq!((done.response.status, done.account), (200, uuid));
+    assert_eq!((done.response.status.as_u16(), done.account), (200, uuid));
     assert_eq!(h.fake.count(Endpoint::AnthropicToken), 1);
     assert_eq!(h.fake.count(Endpoint::Messages), 1, "no 401 round trip");
 }
@@ -246,7 +246,7 @@ async fn the_last_usable_account_is_never_disabled_by_transient_failures() {
     let pool = h.pool(Harness::config());
     let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
     assert!(done.gave_up, "the budget ran out; the last 401 is handed back");
-    assert_eq!(done.response.status, 401);
+    assert_eq!(done.response.status.as_u16(), 401);
     let only = h.account(0);
     assert!(!only.is_auth_disabled, "never disabled by transient failures");
     assert_eq!(only.consecutive_auth_failures, 0);
@@ -357,5 +357,5 @@ async fn cancelling_a_request_releases_its_claim() {
     assert_eq!(claims.guards(&held[0]), 0, "no guard left behind");
     // The account is usable again at once by another request.
     let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
-    assert_eq!(done.response.status, 200);
+    assert_eq!(done.response.status.as_u16(), 200);
 }

@@ -72,7 +72,7 @@ async fn the_auth_backoff_passes_by_itself() {
     pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap_err();
     tokio::time::sleep(backoff + Duration::from_millis(50)).await;
     let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
-    assert_eq!(done.response.status, 200, "the backoff passed: refreshed and answered");
+    assert_eq!(done.response.status.as_u16(), 200, "the backoff passed: refreshed and answered");
     assert_eq!(h.fake.count(Endpoint::AnthropicToken), 2);
     no_account_disabled(&h);
 }
@@ -98,7 +98,7 @@ async fn a_revoked_403_is_confirmed_by_a_refresh_before_anything_is_disabled() {
     h.fake.script(Endpoint::Messages, vec![Scripted::revoked()]);
     let pool = h.pool(Harness::config());
     let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
-    assert_eq!((done.response.status, done.account.clone()), (200, h.uuids[0].clone()));
+    assert_eq!((done.response.status.as_u16(), done.account.clone()), (200, h.uuids[0].clone()));
     assert_eq!(h.sequence(), [0, 0], "refreshed and retried on the same account");
     assert_eq!(h.fake.count(Endpoint::AnthropicToken), 1);
     no_account_disabled(&h);
@@ -122,7 +122,7 @@ async fn a_401_storm_costs_each_account_one_refresh_per_request() {
     let pool = h.pool(Harness::config());
     let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
     assert!(done.gave_up, "every account answered 401");
-    assert_eq!(done.response.status, 401);
+    assert_eq!(done.response.status.as_u16(), 401);
     assert_eq!(h.fake.count(Endpoint::AnthropicToken), 3, "one refresh per account");
     assert_eq!(h.sequence(), [0, 0, 1, 1, 2, 2]);
     no_account_disabled(&h);
@@ -159,7 +159,10 @@ async fn a_hung_lock_holder_costs_concurrent_requests_one_lock_timeout() {
     let done = all.expect("every request paid at most one lock timeout");
     for result in done {
         let done = result.unwrap().unwrap();
-        assert_eq!((done.response.status, done.account.clone()), (200, h.uuids[1].clone()));
+        assert_eq!(
+            (done.response.status.as_u16(), done.account.clone()),
+            (200, h.uuids[1].clone())
+        );
     }
     // The account is skipped for a while: the next request does not wait for the lock again.
     let info = RequestInfo::default();
@@ -188,7 +191,7 @@ async fn a_token_still_valid_inside_the_margin_is_used_while_the_lock_is_busy() 
         h.pool_with_client(lock_config(Duration::from_secs(2)), h.client(Duration::from_secs(1)));
     let _held = hold_refresh_lock(&pool, &h.uuids[0]);
     let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
-    assert_eq!(done.response.status, 200);
+    assert_eq!(done.response.status.as_u16(), 200);
     let bearer = h.fake.last_request(Endpoint::Messages).unwrap().bearer().unwrap().to_owned();
     assert_eq!(bearer, "a0-initial", "the stored token, 30 s before its expiry");
     assert_eq!(h.fake.count(Endpoint::AnthropicToken), 0);
@@ -214,7 +217,7 @@ async fn a_model_family_limit_leaves_the_account_to_other_families() {
     assert!(matches!(err, ExecuteError::AllRateLimited { .. }), "{err}");
     assert_eq!(h.account(0).rate_limit_reset_at, None, "the account itself is not blocked");
     let done = pool.execute(&sonnet, sender(&h.fake)).await.unwrap();
-    assert_eq!(done.response.status, 200, "another family still uses the account");
+    assert_eq!(done.response.status.as_u16(), 200, "another family still uses the account");
     let err = pool.execute(&opus, sender(&h.fake)).await.unwrap_err();
     let retry_after = err.retry_after().expect("opus waits for its own reset");
     assert!(retry_after > Duration::from_secs(2 * 86_400), "{retry_after:?}");
@@ -237,7 +240,7 @@ async fn an_overload_on_a_one_account_pool_retries_after_a_short_backoff() {
     h.fake.script(Endpoint::Messages, vec![Scripted::overloaded(), Scripted::overloaded()]);
     let pool = h.pool(PoolConfig { max_wait: Duration::from_secs(10), ..Harness::config() });
     let done = pool.execute(&RequestInfo::default(), sender(&h.fake)).await.unwrap();
-    assert_eq!((done.response.status, done.attempts), (200, 3));
+    assert_eq!((done.response.status.as_u16(), done.attempts), (200, 3));
     assert_eq!(h.account(0).rate_limit_reset_at, None);
 }
 
@@ -274,7 +277,7 @@ async fn a_held_accounts_lock_neither_stalls_nor_fails_requests() {
         .collect();
     for request in requests {
         let done = request.await.unwrap().unwrap();
-        assert_eq!(done.response.status, 200);
+        assert_eq!(done.response.status.as_u16(), 200);
     }
     release_tx.send(()).unwrap();
     assert!(holder.join().unwrap(), "the requests finished while the lock was held");

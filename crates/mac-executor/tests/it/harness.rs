@@ -136,6 +136,8 @@ pub(crate) fn add_account(
 }
 
 /// A send closure: POST /v1/messages with the attempt's bearer; the whole response buffered.
+/// (mac-core's `http_response` is the adapter everywhere else; this crate's tests cannot use a
+/// crate of a higher layer, and a buffered response is all they need.)
 pub(crate) fn sender(
     fake: &FakeProvider,
 ) -> impl FnMut(
@@ -154,12 +156,7 @@ pub(crate) fn sender(
             .body(r#"{"model":"claude","messages":[{"role":"user","content":"hi"}]}"#);
         Box::pin(async move {
             let response = request.send().await.map_err(|e| SendError::network(e.to_string()))?;
-            let status = response.status().as_u16();
-            let headers = response
-                .headers()
-                .iter()
-                .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
-                .collect();
+            let (status, headers) = (response.status(), response.headers().clone());
             let body = response.bytes().await.map_err(|e| SendError::network(e.to_string()))?;
             Ok(BufferedResponse { status, headers, body })
         })

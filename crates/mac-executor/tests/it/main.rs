@@ -10,7 +10,10 @@
 mod executor;
 mod faults;
 mod harness;
+mod lease;
+mod prelude;
 mod proactive;
 mod refresh;
+mod scripted;
 mod selection;
 mod session;

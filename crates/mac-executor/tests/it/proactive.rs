@@ -1,4 +1,4 @@
-//! `ProactiveRefresher` (SEED §2.7, §3.12 adapted; D13) against the loopback fake, on a
+//! `ProactiveRefresher` (D13) against the loopback fake, on a
 //! runtime with paused time: the test moves tokio's clock with `advance`, and waits for the
 //! refresher's I/O by spinning (`yield_now`), which never lets the paused clock jump by itself.
 //! The wall clock deciding expiry is the pool's `ManualClock`, standing at `NOW`.
@@ -146,7 +146,7 @@ async fn the_first_check_after_the_initial_delay_refreshes_an_expiring_account()
 #[tokio::test(start_paused = true)]
 async fn only_eligible_accounts_expiring_within_the_buffer_but_not_the_margin_are_refreshed() {
     let fake = FakeProvider::start().await.unwrap();
-    // SEED §3.12's "expiring in 15 s" case, with an on-demand margin below 15 s.
+    // The "expiring in 15 s" case, with an on-demand margin below 15 s.
     let pool = pool(&fake, Duration::from_secs(10));
     let due = account(&fake, &pool, "due", 15);
     account(&fake, &pool, "margin", 5); // left to on-demand refresh

@@ -1,5 +1,4 @@
-//! `RefreshService` against the loopback fake (D11–D13; SEED §2.8, §3.13, L16–L18; PEERS
-//! pain 1): one refresh across callers, services and "processes", adoption, compare-and-swap,
+//! `RefreshService` against the loopback fake (D11–D13): one refresh across callers, services and "processes", adoption, compare-and-swap,
 //! failures recorded only against what failed, cancellation.
 
 use std::sync::Arc;
@@ -14,13 +13,8 @@ use mac_storage::{
 use mac_test_support::{Endpoint, FakeGrant, FakeProvider, Scripted, TempDataDir};
 use serde_json::json;
 
-/// The fixed "now" of every test: 2026-03-11T03:33:20Z.
-pub(crate) const NOW: EpochMs = EpochMs::from_millis(1_773_200_000_000);
-
-/// `NOW` plus `s` seconds.
-pub(crate) fn at(s: i64) -> EpochMs {
-    EpochMs::from_millis(NOW.as_millis() + s * 1000)
-}
+// The shared fixed "now", and `at(s)`: `NOW` plus `s` seconds.
+pub(crate) use mac_test_support::fixtures::{NOW, at_secs as at};
 
 /// A pool in a temporary data directory, refreshing against the fake.
 pub(crate) struct Pool {
@@ -299,7 +293,7 @@ async fn two_processes_race_and_one_adopts_the_others_tokens() {
 
 #[tokio::test]
 async fn a_process_with_an_old_snapshot_adopts_instead_of_spending_the_token() {
-    // SEED L18: process B read the credentials before process A refreshed them, then B's
+    // Process B read the credentials before process A refreshed them, then B's
     // request got a 401 with the old access token.
     let (fake, pool, uuid) = expired_account().await;
     let (_other_store, other) = pool.other_process(&fake, RefreshConfig::default());

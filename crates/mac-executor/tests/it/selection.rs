@@ -1,4 +1,4 @@
-//! Selection (SEED §2.3, §3.9; D14; SEED L14): the seed's items, the tiers of each strategy,
+//! Selection (D14): the TypeScript library's cases, the tiers of each strategy,
 //! the hybrid score and its reset-pace term, soft quota, the avoid set, session bindings, and
 //! properties over arbitrary pools.
 
@@ -13,9 +13,8 @@ use mac_executor::{
     select,
 };
 use mac_ratelimit::{is_rate_limited, is_usable};
-use mac_storage::{
-    Credentials, EpochMs, Secret, StoredAccount, UsageLimits, UsageWindow, format_iso,
-};
+use mac_storage::{EpochMs, StoredAccount, UsageLimits, UsageWindow, format_iso};
+use mac_test_support::fixtures::{NOW, account_created, at_secs as secs};
 use proptest::prelude::*;
 use proptest::strategy::Strategy as _;
 use serde_json::json;
@@ -26,23 +25,12 @@ use SelectionReason::{
 };
 use Strategy::{Hybrid, RoundRobin as Rr, Sticky};
 
-/// The fixed "now" of every test: 2026-03-11T03:33:20Z.
-const NOW: EpochMs = EpochMs::from_millis(1_773_200_000_000);
 const HOUR: i64 = 3_600;
 const DAY: i64 = 24 * HOUR;
 
-/// `NOW` plus `s` seconds.
-fn secs(s: i64) -> EpochMs {
-    EpochMs::from_millis(NOW.as_millis() + s * 1_000)
-}
-
 /// An eligible account without usage, last used an hour ago (so its freshness is full).
 fn account(uuid: &str) -> StoredAccount {
-    let credentials =
-        Credentials { refresh_token: Secret::new("rt"), access_token: None, expires_at: None };
-    let mut account = StoredAccount::new(credentials, secs(-HOUR));
-    account.uuid = Some(uuid.to_owned());
-    account
+    account_created(uuid, secs(-HOUR))
 }
 
 fn window(utilization: f64, resets_in: Option<i64>) -> UsageWindow {
@@ -164,7 +152,7 @@ fn abc() -> Vec<StoredAccount> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// SEED §3.9
+// The TypeScript library's selection cases.
 
 #[test]
 fn sticky_items_of_seed_3_9() {
@@ -750,6 +738,40 @@ proptest! {
         prop_assert_eq!(selection.uuid, uuid);
         prop_assert_eq!(selection.reason, SessionBinding);
         prop_assert_eq!(selection.next_round_robin_cursor, s.cursor);
+    }
+
+    /// (d) Hybrid's choice is the one scoring every account of the chosen tier makes: the
+    /// first highest total (or the active account within the switch margin of the best),
+    /// whatever accounts the pruning of the reset-pace term left unscored.
+    #[test]
+    fn hybrid_chooses_as_if_every_account_were_scored(mut s in arb_scenario()) {
+        s.strategy = Hybrid;
+        s.session = None;
+        let Some(selection) = s.select_with(&s.avoid_set()) else { return Ok(()) };
+        let chosen = &s.accounts[selection.index];
+        let score = |a: &StoredAccount| {
+            let uuid = a.uuid.as_deref();
+            let claimed = s.claimed.iter().any(|c| Some(c.as_str()) == uuid);
+            hybrid_score(a, NOW, 3, uuid.is_some() && uuid == s.active.as_deref(), claimed)
+        };
+        let tier: Vec<&StoredAccount> = s
+            .eligible()
+            .filter(|a| a.uuid.is_some() && !is_rate_limited(a, NOW))
+            .filter(|a| s.usable(a) == s.usable(chosen) && s.avoided(a) == s.avoided(chosen))
+            .collect();
+        let best = tier.iter().map(|a| score(a).total()).fold(f64::NEG_INFINITY, f64::max);
+        let first_best = tier.iter().position(|a| score(a).total() == best).unwrap();
+        match selection.reason {
+            HybridBest { score: total } => {
+                prop_assert_eq!(total, best);
+                prop_assert_eq!(tier[first_best].uuid.as_deref(), chosen.uuid.as_deref());
+            }
+            HybridKeptActive { score: total, best_score } => {
+                prop_assert_eq!(total, score(chosen).total());
+                prop_assert_eq!(best_score, score(tier[first_best]).without_stickiness());
+            }
+            other => prop_assert!(false, "hybrid chose by {:?}", other),
+        }
     }
 
     /// (c) The same input gives the same output, however the avoid set was built.

@@ -1,14 +1,16 @@
-//! Session keys (D14, SEED L10–L11) and the binding table: precedence of the sources, the
+//! Session keys (D14) and the binding table: precedence of the sources, the
 //! hash rule, bodies that are not JSON, expiry, the cap and forgetting an account.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use http::HeaderMap;
 use mac_executor::{
     DEFAULT_SESSION_CAP, DEFAULT_SESSION_TTL, SessionBindings, SessionKey, derive_session_key,
 };
 use mac_storage::EpochMs;
+use mac_test_support::fixtures::header_map;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -18,8 +20,7 @@ type Headers = Vec<(&'static str, &'static str)>;
 
 /// The key of a request with these headers and this JSON body (or none).
 fn key(headers: &[(&str, &str)], body: Option<&Value>) -> Option<String> {
-    let headers: Vec<(String, String)> =
-        headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
+    let headers = header_map(headers).unwrap();
     let body = body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
     derive_session_key(&headers, &body).map(SessionKey::into_string)
 }
@@ -197,12 +198,12 @@ fn the_first_user_message_is_hashed_trimmed_and_joined() {
 
 #[test]
 fn bodies_that_are_not_json_objects_give_no_key() {
-    let derive = |body: &[u8]| derive_session_key(&[], body);
+    let derive = |body: &[u8]| derive_session_key(&HeaderMap::new(), body);
     for body in [&b""[..], b"not json", b"{\"messages\": [", b"[1, 2]", b"\"hello\"", b"\xff\xfe"] {
         assert_eq!(derive(body), None, "{body:?}");
     }
     // Headers still count.
-    let headers = [("session_id".to_owned(), "s".to_owned())];
+    let headers = header_map(&[("session_id", "s")]).unwrap();
     assert_eq!(
         derive_session_key(&headers, b"not json").map(SessionKey::into_string).as_deref(),
         Some("session:s")

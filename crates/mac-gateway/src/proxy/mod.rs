@@ -21,29 +21,18 @@ use axum::extract::Request;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use mac_adapters::{AnthropicShaping, shape_anthropic, shape_codex};
-use mac_executor::{ExecuteError, Executed, SendErrorKind};
+use mac_executor::{ExecuteError, Executed, SendError, SendErrorKind};
 use mac_storage::Provider;
 
 pub(crate) use finish::Finish;
 pub(crate) use upstream::Upstream;
 
 use self::body::ClientBody;
-use self::request::Refusal;
+use self::request::{HOP_BY_HOP, Refusal};
 use self::upstream::UpstreamResponse;
 use crate::events::{Outcome, Route};
 use crate::reply::{self, Problem};
 use crate::state::AppState;
-
-/// Headers of the provider's response that do not cross the gateway (hop-by-hop).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "te",
-    "trailer",
-    "upgrade",
-];
 
 /// Serves `request` on `route` (a proxied route) with `provider`'s pool.
 pub(crate) async fn forward(
@@ -95,7 +84,13 @@ pub(crate) async fn forward(
                 ),
             };
             async move {
-                let sent = upstream.send(shaped, provider, metrics).await;
+                let sent = match shaped {
+                    Ok(shaped) => upstream.send(shaped, provider, metrics).await,
+                    // The account's token or account id cannot be sent as a header: no request
+                    // leaves with it, and another account can serve (nothing is marked against
+                    // this one, as for a connection failure). The message names the header only.
+                    Err(err) => Err(SendError::network(err.to_string())),
+                };
                 if let Err(err) = &sent {
                     timed_out.store(err.kind() == SendErrorKind::Timeout, Ordering::Relaxed);
                 }
@@ -124,7 +119,7 @@ fn respond(
     let Executed { response, attempts, lease, .. } = executed;
     let event_stream = response.is_event_stream();
     let parts = response.into_parts();
-    let finish = finish(parts.status, attempts, lease.label().to_owned());
+    let finish = finish(parts.status.as_u16(), attempts, lease.label().to_owned());
     let body = ClientBody::new(
         parts.kept,
         parts.body,
@@ -134,8 +129,7 @@ fn respond(
         finish,
     );
     let mut answer = Response::new(Body::new(body));
-    *answer.status_mut() = axum::http::StatusCode::from_u16(parts.status)
-        .unwrap_or(axum::http::StatusCode::BAD_GATEWAY);
+    *answer.status_mut() = parts.status;
     *answer.headers_mut() = end_to_end(parts.headers);
     answer
 }

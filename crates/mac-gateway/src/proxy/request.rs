@@ -16,17 +16,17 @@
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::HeaderMap;
-use axum::http::header::{CONNECTION, CONTENT_LENGTH};
+use axum::http::header::{ACCEPT_ENCODING, CONNECTION, CONTENT_LENGTH};
+use axum::http::{HeaderMap, HeaderValue};
 use bytes::Bytes;
 use http_body_util::LengthLimitError;
-use mac_adapters::{Headers, HttpRequest};
+use mac_adapters::HttpRequest;
 use mac_executor::{RequestInfo, derive_session_key};
 use serde::Deserialize;
 use url::Url;
 
-/// Headers that never cross the gateway (compared lower-case).
-const DROPPED: &[&str] = &[
+/// Hop-by-hop headers (RFC 9110 §7.6.1), dropped both ways (compared lower-case).
+pub(super) const HOP_BY_HOP: &[&str] = &[
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -34,11 +34,12 @@ const DROPPED: &[&str] = &[
     "te",
     "trailer",
     "upgrade",
-    "host",
-    "content-length",
-    "proxy-authorization",
-    "accept-encoding",
 ];
+
+/// Request headers the provider never sees besides the hop-by-hop ones: set by the HTTP client
+/// (`Host`, `Content-Length`), meant for a proxy, or replaced (`Accept-Encoding`).
+const NOT_FORWARDED: &[&str] =
+    &["host", "content-length", "proxy-authorization", "accept-encoding"];
 
 /// A request ready to be shaped per attempt.
 #[derive(Debug)]
@@ -85,12 +86,12 @@ pub(crate) async fn read(request: Request, limit: usize) -> Result<Inbound, Refu
     let model = peek.model.map(std::borrow::Cow::into_owned);
     let mut headers = forwarded_headers(&parts.headers);
     let session_key = derive_session_key(&headers, &body);
-    headers.push(("accept-encoding".to_owned(), "identity".to_owned()));
+    headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let url = Url::parse(&format!("http://127.0.0.1{path_and_query}"))
         .map_err(|err| Refusal::Malformed(format!("the request path is not valid: {err}")))?;
     Ok(Inbound {
-        request: HttpRequest { method: parts.method, url, headers: Headers::from(headers), body },
+        request: HttpRequest { method: parts.method, url, headers, body },
         info: RequestInfo { session_key, model, max_wait: None },
     })
 }
@@ -117,9 +118,9 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, Refusal> {
     })
 }
 
-/// The client's headers the provider may see, as text (a value that is not UTF-8 is dropped:
-/// the shaping works on text, and no API header needs one).
-fn forwarded_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+/// The client's headers the provider may see, as they came (a value need not be UTF-8: the
+/// shaping works on the header map).
+fn forwarded_headers(headers: &HeaderMap) -> HeaderMap {
     let named_by_connection: Vec<String> = headers
         .get_all(CONNECTION)
         .iter()
@@ -131,11 +132,11 @@ fn forwarded_headers(headers: &HeaderMap) -> Vec<(String, String)> {
         .iter()
         .filter(|(name, _)| {
             let name = name.as_str();
-            !DROPPED.contains(&name) && !named_by_connection.iter().any(|n| n == name)
+            !HOP_BY_HOP.contains(&name)
+                && !NOT_FORWARDED.contains(&name)
+                && !named_by_connection.iter().any(|n| n == name)
         })
-        .filter_map(|(name, value)| {
-            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
-        })
+        .map(|(name, value)| (name.clone(), value.clone()))
         .collect()
 }
 
@@ -174,13 +175,23 @@ mod tests {
         assert_eq!(inbound.info.model.as_deref(), Some("claude-sonnet-4-5"));
         assert!(inbound.info.session_key.is_some());
         let headers = &inbound.request.headers;
-        assert_eq!(headers.get("anthropic-version"), Some("2023-06-01"));
-        assert_eq!(headers.get("accept-encoding"), Some("identity"));
-        assert!(!headers.contains("x-hop") && !headers.contains("connection"));
+        let get = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+        assert_eq!(get("anthropic-version"), Some("2023-06-01"));
+        assert_eq!(get("accept-encoding"), Some("identity"));
+        assert!(!headers.contains_key("x-hop") && !headers.contains_key("connection"));
         // Credentials are replaced per attempt by the shaping, which sees them here.
-        assert_eq!(headers.get("x-api-key"), Some("client-key"));
+        assert_eq!(get("x-api-key"), Some("client-key"));
         assert_eq!(inbound.request.url.path(), "/v1/messages");
         assert_eq!(inbound.request.url.query(), Some("beta=true"));
+    }
+
+    #[tokio::test]
+    async fn a_header_value_that_is_not_utf8_is_forwarded_as_it_came() {
+        let mut incoming = request(&[], r#"{"model":"m"}"#);
+        let opaque = HeaderValue::from_bytes(b"caf\xe9").unwrap();
+        incoming.headers_mut().insert("x-opaque", opaque.clone());
+        let inbound = read(incoming, 1024).await.unwrap();
+        assert_eq!(inbound.request.headers.get("x-opaque"), Some(&opaque));
     }
 
     #[tokio::test]

@@ -18,7 +18,8 @@ use mac_adapters::{HttpRequest, Prelude, PreludeEnd};
 use mac_core::config::GatewaySettings;
 use mac_executor::{AttemptResponse, PreludeVerdict, SendError};
 use mac_storage::Provider;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use tokio::time::Instant;
 
 use crate::metrics::Metrics;
@@ -54,22 +55,10 @@ impl Upstream {
     ) -> Result<UpstreamResponse, SendError> {
         let started = Instant::now();
         let deadline = started + self.first_byte;
-        let mut headers = HeaderMap::with_capacity(request.headers.len());
-        for (name, value) in request.headers.iter() {
-            let (Ok(name), Ok(value)) =
-                (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value))
-            else {
-                // Headers come from a parsed request; one that does not convert is dropped
-                // rather than failing the request (it cannot be a credential: those are set
-                // by the shaping from the account's token).
-                continue;
-            };
-            headers.append(name, value);
-        }
         let sent = self
             .client
             .request(request.method, request.url)
-            .headers(headers)
+            .headers(request.headers)
             .body(request.body)
             .send();
         let response = match tokio::time::timeout_at(deadline, sent).await {
@@ -102,7 +91,7 @@ fn classify(err: &reqwest::Error) -> SendError {
 /// One attempt's response: status and headers, the chunks already read, and the rest of the
 /// body unread.
 pub(crate) struct UpstreamResponse {
-    status: u16,
+    status: StatusCode,
     headers: HeaderMap,
     /// Chunks read by `buffer_body` or `read_prelude`, to be sent first.
     kept: VecDeque<Bytes>,
@@ -121,7 +110,7 @@ impl std::fmt::Debug for UpstreamResponse {
 
 /// The parts of a response the client body streams.
 pub(crate) struct Parts {
-    pub(crate) status: u16,
+    pub(crate) status: StatusCode,
     pub(crate) headers: HeaderMap,
     pub(crate) kept: VecDeque<Bytes>,
     pub(crate) body: Option<reqwest::Body>,
@@ -132,7 +121,7 @@ impl UpstreamResponse {
         let response: axum::http::Response<reqwest::Body> = response.into();
         let (parts, body) = response.into_parts();
         Self {
-            status: parts.status.as_u16(),
+            status: parts.status,
             headers: parts.headers,
             kept: VecDeque::new(),
             body: Some(body),
@@ -193,15 +182,12 @@ pub(crate) fn is_event_stream(headers: &HeaderMap) -> bool {
 const EVENT_STREAM: &[u8] = b"text/event-stream";
 
 impl AttemptResponse for UpstreamResponse {
-    fn status(&self) -> u16 {
+    fn status(&self) -> StatusCode {
         self.status
     }
 
-    fn headers(&self) -> Vec<(String, Vec<u8>)> {
-        self.headers
-            .iter()
-            .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
-            .collect()
+    fn headers(&self) -> &HeaderMap {
+        &self.headers
     }
 
     async fn buffer_body(&mut self, limit: usize) -> Result<Bytes, SendError> {

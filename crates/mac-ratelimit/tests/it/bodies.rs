@@ -1,8 +1,9 @@
 //! JSON error bodies of 429/529 responses.
 
+use http::HeaderMap;
 use mac_ratelimit::{ErrorBody, ErrorKind, Observation, observe};
 
-use crate::{NOW, empty, epoch_s, obs_body, secs};
+use crate::{NOW, empty, epoch_s, obs_body, secs, status};
 
 #[track_caller]
 fn check(body: &str, expected: Option<ErrorBody>) {
@@ -88,10 +89,10 @@ fn unknown_shapes_are_absent() {
         check(body, None);
     }
     // Non-UTF-8 bytes and oversized bodies.
-    let observation = observe(429, [], Some(b"\xff\xfe{}".as_slice()), NOW);
+    let observation = observe(status(429), &HeaderMap::new(), Some(b"\xff\xfe{}".as_slice()), NOW);
     assert_eq!(observation, empty(429));
     let mut big = br#"{"error":{"type":"overloaded_error","pad":""#.to_vec();
     big.extend(std::iter::repeat_n(b'x', 70_000));
     big.extend(br#""}}"#);
-    assert_eq!(observe(429, [], Some(big.as_slice()), NOW), empty(429));
+    assert_eq!(observe(status(429), &HeaderMap::new(), Some(big.as_slice()), NOW), empty(429));
 }

@@ -1,11 +1,12 @@
 //! In-band error frames of a 200 stream, classified like the status they stand for.
 
+use http::HeaderMap;
 use mac_ratelimit::{
     Basis, CooldownPolicy, Decision, ErrorBody, ErrorKind, RateLimitClass, decide, observe,
     observe_in_band,
 };
 
-use crate::{NOW, epoch_s, hours, ms, secs};
+use crate::{NOW, epoch_s, hours, ms, secs, status};
 
 /// The decision for an error frame, through the in-band reader.
 fn decide_frame(event: &str, data: &str) -> Option<Decision> {
@@ -19,7 +20,7 @@ const CODEX_FAILED: &str = r#"{"type":"response.failed","sequence_number":2,"res
 fn the_plain_body_reader_misses_the_nested_codex_error() {
     // Why a separate reader: as a 429 body, the frame's data is a header-less throttle (10 s,
     // the ladder's first rung) although it reports a window resetting in 2 hours.
-    let observation = observe(429, std::iter::empty(), Some(CODEX_FAILED.as_bytes()), NOW);
+    let observation = observe(status(429), &HeaderMap::new(), Some(CODEX_FAILED.as_bytes()), NOW);
     let decision = decide(&observation, 0, &CooldownPolicy::default(), NOW).unwrap();
     assert_eq!(decision.class, RateLimitClass::Throttle);
     assert_eq!(decision.until, secs(10));
@@ -125,7 +126,7 @@ proptest::proptest! {
         data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
     ) {
         let observation = observe_in_band(event, &data, NOW).unwrap();
-        proptest::prop_assert!([400, 401, 403, 404, 413, 429, 500, 529].contains(&observation.status));
+        proptest::prop_assert!([400, 401, 403, 404, 413, 429, 500, 529].contains(&observation.status.as_u16()));
     }
 
     #[test]
@@ -139,7 +140,7 @@ proptest::proptest! {
         let resets = resets_in.map_or(String::new(), |s| format!(r#","resets_in_seconds":{s}"#));
         let data = format!(r#"{{"type":"error","error":{{"type":"{kind}"{resets}}}}}"#);
         let in_band = observe_in_band("error", data.as_bytes(), NOW).unwrap();
-        let body = observe(in_band.status, std::iter::empty(), Some(data.as_bytes()), NOW);
+        let body = observe(in_band.status, &HeaderMap::new(), Some(data.as_bytes()), NOW);
         proptest::prop_assert_eq!(in_band.error, body.error);
     }
 }

@@ -12,9 +12,7 @@ mod recording;
 mod scripts;
 mod tokens;
 
-use mac_test_support::fake_provider::{
-    ANTHROPIC_CLIENT_ID, FakeProvider, OAUTH_BETA, OPENAI_CLIENT_ID,
-};
+use mac_fake::{ANTHROPIC_CLIENT_ID, FakeProvider, OAUTH_BETA, OPENAI_CLIENT_ID};
 use serde_json::{Value, json};
 
 /// A client that neither follows redirects nor uses a proxy from the environment.

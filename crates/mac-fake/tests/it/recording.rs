@@ -1,6 +1,6 @@
 //! Recording, counts, unknown paths and shutdown.
 
-use mac_test_support::fake_provider::{Endpoint, FakeGrant, FakeProvider, codex_claims, jwt};
+use mac_fake::{Endpoint, FakeGrant, FakeProvider, codex_claims, jwt};
 use serde_json::json;
 
 use crate::{claims, client};

@@ -1,6 +1,6 @@
 //! Browser logins: the authorize redirect, Anthropic's code page, code exchange with PKCE.
 
-use mac_test_support::fake_provider::{
+use mac_fake::{
     ANTHROPIC_CLIENT_ID, AuthorizeOutcome, Endpoint, FakeGrant, FakeProvider, OPENAI_CLIENT_ID,
     pkce_challenge,
 };

@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
-/// One SSE event: `event: <name>` and one `data:` line.
-pub(crate) fn event(name: &str, data: &Value) -> String {
+/// One SSE event: `event: <name>` and one `data:` line, as a scripted stream's chunk.
+pub fn event(name: &str, data: &Value) -> String {
     format!("event: {name}\ndata: {data}\n\n")
 }
 

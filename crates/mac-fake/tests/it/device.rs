@@ -1,6 +1,6 @@
 //! The Codex device flow, as the real service speaks it to Codex CLI.
 
-use mac_test_support::fake_provider::{
+use mac_fake::{
     DEVICE_CALLBACK_PATH, DeviceOutcome, Endpoint, FakeGrant, FakeProvider, OPENAI_CLIENT_ID,
     pkce_challenge,
 };

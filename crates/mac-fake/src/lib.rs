@@ -1,4 +1,5 @@
-//! A loopback fake of both providers for adapter, executor and gateway tests: one origin serving
+//! A loopback fake of both providers for adapter, executor and gateway tests and for `mac demo`
+//! (which is why it is a crate of its own rather than a dev-only helper): one origin serving
 //! the real paths of Anthropic (`/v1/oauth/token`, `/api/oauth/usage`, `/v1/messages`, …) and
 //! OpenAI / ChatGPT (`/oauth/token`, device flow, `/backend-api/wham/usage`, Responses), so a
 //! test points a descriptor at it with `ProviderDescriptor::anthropic().with_origin(&fake.origin())`.
@@ -24,6 +25,9 @@
 //! For load tests, [`BenchProvider`] is the bench mode, chosen at start instead of
 //! [`FakeProvider::start`]: model endpoints only, no recording, canned answers and timestamped
 //! SSE deltas (the `bench` module says exactly what it sends).
+//!
+//! Must not depend on: any other `mac-*` crate but mac-storage (the adapters, the executor and
+//! the gateway are what it is tested against, so it must not share their code), HTTP clients.
 
 mod api;
 mod bench;
@@ -32,6 +36,7 @@ mod endpoint;
 mod grant;
 mod oauth;
 mod script;
+mod seed;
 mod server;
 mod sse;
 mod state;
@@ -57,6 +62,8 @@ pub use endpoint::{Endpoint, RecordedRequest};
 pub use grant::{FakeGrant, codex_claims, jwt, pkce_challenge};
 pub use oauth::AuthorizeOutcome;
 pub use script::{Scripted, ScriptedBody};
+pub use seed::SeededAccount;
+pub use sse::event as sse_event;
 
 use oauth::CodeEntry;
 use server::{ConnHandle, FakeListener, Reply};
@@ -196,6 +203,23 @@ impl FakeProvider {
         }
     }
 
+    /// Revokes everything the account with `email` holds — every access token and every live
+    /// refresh token of its grants — as when its owner revokes the app: bearers answer 401 and
+    /// a refresh answers `invalid_grant`, the evidence that disables it in a pool.
+    pub fn revoke_account(&self, email: &str) {
+        let mut state = self.shared.lock();
+        for entry in state.access.values_mut() {
+            if entry.grant.email.as_deref() == Some(email) {
+                entry.revoked = true;
+            }
+        }
+        for entry in state.refresh.values_mut() {
+            if entry.grant.email.as_deref() == Some(email) && entry.status == RefreshStatus::Live {
+                entry.status = RefreshStatus::Revoked;
+            }
+        }
+    }
+
     /// Every access token issued or added, oldest first (valid or not).
     pub fn issued_access_tokens(&self) -> Vec<String> {
         self.shared.lock().access_order.clone()
@@ -322,6 +346,12 @@ impl FakeProvider {
     /// Queues answers for `endpoint`, consumed one per request before the default behaviour.
     pub fn script(&self, endpoint: Endpoint, answers: Vec<Scripted>) {
         self.shared.lock().scripts.entry(endpoint).or_default().extend(answers);
+    }
+
+    /// Drops the answers still queued for `endpoint` (an outage scripted with more answers
+    /// than requests ends here).
+    pub fn clear_script(&self, endpoint: Endpoint) {
+        self.shared.lock().scripts.remove(&endpoint);
     }
 
     /// How many scripted answers for `endpoint` are still queued.

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use mac_test_support::fake_provider::{Endpoint, FakeGrant, FakeProvider, Scripted};
+use mac_fake::{Endpoint, FakeGrant, FakeProvider, Scripted};
 use serde_json::json;
 
 use crate::{anthropic_refresh, client, status_json};

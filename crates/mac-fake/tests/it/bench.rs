@@ -2,7 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use mac_test_support::fake_provider::{BenchProvider, DELTAS};
+use mac_fake::{BenchProvider, DELTAS};
 use serde_json::{Value, json};
 
 use crate::client;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use mac_test_support::fake_provider::{ANTHROPIC_CLIENT_ID, Endpoint, FakeGrant, FakeProvider};
+use mac_fake::{ANTHROPIC_CLIENT_ID, Endpoint, FakeGrant, FakeProvider};
 use serde_json::json;
 
 use crate::{anthropic_refresh, claims, get_with_bearer, openai_refresh, post_form, post_json};

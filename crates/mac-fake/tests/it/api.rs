@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use mac_test_support::fake_provider::{Endpoint, FakeGrant, FakeProvider};
+use mac_fake::{Endpoint, FakeGrant, FakeProvider};
 use serde_json::{Value, json};
 
 use crate::{client, get_with_bearer, status_json};

@@ -1,0 +1,54 @@
+//! PostgreSQL storage for mac: the accounts store of a pool shared by processes on several
+//! hosts, behind mac-storage's [`mac_storage::AccountsBackend`] contract — the same guarantees
+//! as the file backend (every change a transaction over the fresh document, credentials by
+//! compare-and-swap, unknown fields kept exactly, unusable or newer documents never
+//! overwritten), passing the same conformance suite.
+//!
+//! Must not depend on: any `mac-*` crate but `mac-storage` (layer 2, beside `mac-claims`);
+//! HTTP or terminal crates.
+//!
+//! ```no_run
+//! use mac_postgres::{PostgresOptions, PostgresStorage};
+//! use mac_storage::{Provider, Secret, StoreOptions};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let url = Secret::new("postgres://mac:password@db.internal/mac");
+//! let storage = PostgresStorage::connect(&url, &PostgresOptions::default())?;
+//! let store = storage.account_store(Provider::Anthropic, StoreOptions::default());
+//! let accounts = store.load()?.accounts.len();
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Choices
+//! - **Client: `tokio-postgres`** (the asynchronous half of the well-kept `rust-postgres`
+//!   project) behind a private one-thread runtime (`driver.rs` says why not the blocking
+//!   `postgres` crate), with a small pool of its own (`pool.rs`). No TLS yet: use a local
+//!   server, a private network or a tunnel.
+//! - **One row per provider holding the whole document** (`statements.rs`): the contract's
+//!   unit is the document, and every commit bumps its generation, so writers serialize on
+//!   the document whatever the layout; one row keeps a transaction at one row lock, one read
+//!   and one write, and `json` keeps unknown fields byte for byte.
+//! - **Schema versions** (`schema.rs`): migrations at start-up, under an advisory lock; a
+//!   newer schema is refused with a clear error.
+//! - **Secrets**: the URL is a [`mac_storage::Secret`]; messages name the server as
+//!   `postgres://USER@HOST:PORT/DATABASE` ([`Target`]); server errors are reduced to their
+//!   code and primary message ([`ClientFailure`]).
+
+mod accounts;
+mod driver;
+mod error;
+mod pool;
+mod schema;
+mod statements;
+mod storage;
+mod url;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use accounts::PostgresBackend;
+pub use error::{ClientFailure, PostgresError};
+pub use schema::SCHEMA_VERSION;
+pub use storage::{DEFAULT_SCHEMA, PostgresOptions, PostgresStorage};
+pub use url::Target;
