@@ -98,5 +98,69 @@ pub enum RotationCause {
     NetworkError,
 }
 
+impl StreamEndKind {
+    /// Its name in metrics, event streams and pages: `completed`, `in_band_error`,
+    /// `upstream_cut`, `client_gone`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::InBandError => "in_band_error",
+            Self::UpstreamCut => "upstream_cut",
+            Self::ClientGone => "client_gone",
+        }
+    }
+}
+
+impl RotationCause {
+    /// The names of the causes, in the order metrics list them (the index of a cause is
+    /// [`RotationCause::index`]).
+    pub const NAMES: [&'static str; 5] =
+        ["rate_limited", "auth_failed", "revoked", "server_error", "network_error"];
+
+    /// Its position in [`RotationCause::NAMES`] (every server error shares one).
+    pub const fn index(&self) -> usize {
+        match self {
+            Self::RateLimited => 0,
+            Self::AuthFailed => 1,
+            Self::Revoked => 2,
+            Self::ServerError(_) => 3,
+            Self::NetworkError => 4,
+        }
+    }
+
+    /// Its name in metrics, event streams and pages: `rate_limited`, `auth_failed`, `revoked`,
+    /// `server_error`, `network_error`.
+    pub const fn as_str(&self) -> &'static str {
+        Self::NAMES[self.index()]
+    }
+}
+
 /// Where events go.
 pub type EventSink = Arc<dyn Fn(&PoolEvent) + Send + Sync>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cause_and_end_has_its_own_name() {
+        let causes = [
+            RotationCause::RateLimited,
+            RotationCause::AuthFailed,
+            RotationCause::Revoked,
+            RotationCause::ServerError(502),
+            RotationCause::NetworkError,
+        ];
+        let names: Vec<&str> = causes.iter().map(RotationCause::as_str).collect();
+        assert_eq!(names, RotationCause::NAMES);
+        assert_eq!(RotationCause::ServerError(503).as_str(), "server_error");
+        let ends = [
+            StreamEndKind::Completed,
+            StreamEndKind::InBandError,
+            StreamEndKind::UpstreamCut,
+            StreamEndKind::ClientGone,
+        ];
+        let names: std::collections::BTreeSet<&str> = ends.iter().map(|e| e.as_str()).collect();
+        assert_eq!(names.len(), ends.len());
+    }
+}

@@ -23,6 +23,7 @@ mod reply;
 mod router;
 mod server;
 mod state;
+mod status;
 
 pub use error::GatewayError;
 pub use events::{EventHub, GatewayEvent, Outcome, RequestRecord, Route};

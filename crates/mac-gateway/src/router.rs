@@ -30,7 +30,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/metrics", get(inspect::metrics))
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), require_key));
-    Router::new().route("/healthz", get(healthz)).merge(guarded).with_state(state)
+    // The status page checks its own access (a browser signs in with a form; see status).
+    let page = crate::status::routes(&state);
+    Router::new().route("/healthz", get(healthz)).merge(page).merge(guarded).with_state(state)
 }
 
 async fn messages(State(state): State<AppState>, request: Request) -> Response {

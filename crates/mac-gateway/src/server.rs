@@ -61,6 +61,7 @@ impl Gateway {
         let metrics = Arc::new(Metrics::default());
         let anthropic = self.open_pool(Provider::Anthropic, &events, &metrics)?;
         let codex = self.open_pool(Provider::Codex, &events, &metrics)?;
+        let (stop, stopped) = watch::channel(false);
         let state = AppState::new(Parts {
             data_dir: self.data_dir,
             anthropic,
@@ -69,8 +70,8 @@ impl Gateway {
             upstream,
             metrics,
             events,
+            closing: stopped.clone(),
         });
-        let (stop, stopped) = watch::channel(false);
         let app = router(state.clone());
         let task = tokio::spawn(async move {
             let mut stopped = stopped;

@@ -10,6 +10,7 @@ use mac_core::MacConfig;
 use mac_core::MacPool;
 use mac_core::config::GatewaySettings;
 use mac_storage::{DataDir, Provider, Secret};
+use tokio::sync::watch;
 
 use crate::events::EventHub;
 use crate::metrics::Metrics;
@@ -36,6 +37,7 @@ struct Shared {
     metrics: Arc<Metrics>,
     events: EventHub,
     next_id: AtomicU64,
+    closing: watch::Receiver<bool>,
 }
 
 /// The parts [`AppState::new`] puts together.
@@ -47,12 +49,15 @@ pub(crate) struct Parts {
     pub(crate) upstream: Upstream,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) events: EventHub,
+    /// Becomes `true` when the gateway starts shutting down.
+    pub(crate) closing: watch::Receiver<bool>,
 }
 
 impl AppState {
     /// The state of these parts.
     pub(crate) fn new(parts: Parts) -> Self {
-        let Parts { data_dir, anthropic, codex, config, upstream, metrics, events } = parts;
+        let Parts { data_dir, anthropic, codex, config, upstream, metrics, events, closing } =
+            parts;
         let shared = Shared {
             data_dir,
             anthropic,
@@ -62,6 +67,7 @@ impl AppState {
             metrics,
             events,
             next_id: AtomicU64::new(1),
+            closing,
         };
         Self { inner: Arc::new(shared) }
     }
@@ -121,5 +127,11 @@ impl AppState {
     /// A new request id (1, 2, …).
     pub(crate) fn next_request_id(&self) -> u64 {
         self.inner.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Becomes `true` when the gateway starts shutting down: endless responses (the status
+    /// page's event stream) end then, so they never hold the graceful shutdown.
+    pub(crate) fn closing(&self) -> watch::Receiver<bool> {
+        self.inner.closing.clone()
     }
 }

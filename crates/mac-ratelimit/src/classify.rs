@@ -29,6 +29,18 @@ pub enum RateLimitClass {
 }
 
 impl RateLimitClass {
+    /// Its name in metrics, event streams and pages: `throttle`, `five_hour`, `seven_day`,
+    /// `billing`, `overload`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Throttle => "throttle",
+            Self::FiveHourExhausted => "five_hour",
+            Self::SevenDayExhausted => "seven_day",
+            Self::BillingClaim => "billing",
+            Self::Overload => "overload",
+        }
+    }
+
     /// Whether fetching the account's usage can tell more (the seed fetches it after a 429
     /// and skips it for billing claims). An overload says nothing about the account either.
     pub fn wants_usage_refresh(self) -> bool {

@@ -20,6 +20,8 @@ mod load_generator;
 mod postgres_multi_process;
 mod postgres_pool;
 mod postgres_store;
+mod status_page;
+mod status_page_browser;
 mod storage_conformance;
 mod storage_crash;
 mod storage_multi_process;

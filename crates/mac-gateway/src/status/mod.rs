@@ -1,0 +1,62 @@
+//! The live status page of `mac serve` (issue 14): `GET /` shows every account of both pools —
+//! state badge with its reason and reset, 5-hour and 7-day usage with live reset countdowns,
+//! token expiry, holding process, attempts and errors of the last minutes, last rotation — and
+//! a pool summary (usable now, soonest reset, requests per second). Read-only: nothing on the
+//! page changes the pool.
+//!
+//! # How it stays live
+//!
+//! The page (`assets/status.js`, embedded: no build step, works offline) opens an
+//! `EventSource` on `GET /v1/events` ([`stream`]): every pool event (selected, rotated, cooled
+//! down, refreshed, disabled, waiting, stream ended) and every finished request, as JSON
+//! ([`wire`]), plus the counters of [`activity`] every 2 s. An event that changes an account's
+//! state updates its row at once; the page re-reads `GET /v1/pool` (usage, resets, token
+//! expiry, holders) every 15 s and shortly after such an event. Countdowns tick in the page
+//! each second, corrected by the gateway's clock.
+//!
+//! # What it never shows
+//!
+//! Tokens and bodies: the stream is built from the events' ids, labels, states, classes,
+//! statuses and times; the pool JSON has no token field. Access: [`access`].
+//!
+//! `HEAD /` stays the health answer Claude Code probes; `GET /` is the page.
+
+mod access;
+mod activity;
+mod assets;
+mod stream;
+mod wire;
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use mac_storage::EpochMs;
+
+pub(crate) use access::cookie_opens;
+
+use crate::state::AppState;
+
+/// The page's routes: `GET /` (the page, or the sign-in form), `POST /` (sign in), the
+/// stylesheet and script, and `GET /v1/events`. Starts the counters of [`activity`]; call
+/// inside the gateway's runtime.
+pub(crate) fn routes(state: &AppState) -> Router<AppState> {
+    let counters = activity::Activity::start(state.events());
+    Router::new()
+        .route("/", get(page).post(access::sign_in))
+        .route(assets::STYLE_PATH, get(assets::style))
+        .route(assets::SCRIPT_PATH, get(assets::script))
+        .route("/v1/events", get(stream::events))
+        .layer(Extension(Arc::clone(&counters)))
+}
+
+/// `GET /`: the page, or the sign-in form when an inbound key is configured and not shown.
+async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if !access::granted(&state, &headers, EpochMs::now()) {
+        return access::sign_in_form(false);
+    }
+    (StatusCode::OK, assets::html_headers(), assets::PAGE_HTML).into_response()
+}
