@@ -99,6 +99,10 @@ pub enum RotationCause {
 }
 
 impl StreamEndKind {
+    /// Every kind, in the order metrics list them.
+    pub const ALL: [StreamEndKind; 4] =
+        [Self::Completed, Self::InBandError, Self::UpstreamCut, Self::ClientGone];
+
     /// Its name in metrics, event streams and pages: `completed`, `in_band_error`,
     /// `upstream_cut`, `client_gone`.
     pub const fn as_str(self) -> &'static str {

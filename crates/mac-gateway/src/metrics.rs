@@ -19,10 +19,10 @@ const OUTCOMES: usize = Outcome::ALL.len();
 /// Status classes 1xx–5xx (index 0–4), and anything else (index 5).
 const CLASSES: usize = 6;
 const PROVIDERS: usize = Provider::ALL.len();
-const CAUSES: [&str; 5] =
-    ["rate_limited", "auth_failed", "revoked", "server_error", "network_error"];
-const LIMITS: [&str; 5] = ["throttle", "five_hour", "seven_day", "billing", "overload"];
-const ENDS: [&str; 4] = ["completed", "in_band_error", "upstream_cut", "client_gone"];
+// The label values are the lower crates' own names (`as_str`), in their `ALL` / `NAMES` order.
+const CAUSES: [&str; 5] = RotationCause::NAMES;
+const LIMITS: usize = RateLimitClass::ALL.len();
+const ENDS: usize = StreamEndKind::ALL.len();
 /// Upper bounds of the latency buckets, in milliseconds.
 const BUCKETS_MS: [u64; 14] =
     [1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000];
@@ -32,9 +32,9 @@ pub(crate) struct Metrics {
     requests: [[[AtomicU64; OUTCOMES]; CLASSES]; ROUTES],
     rotations: [[AtomicU64; CAUSES.len()]; PROVIDERS],
     refreshes: [[AtomicU64; 2]; PROVIDERS],
-    cooldowns: [[AtomicU64; LIMITS.len()]; PROVIDERS],
+    cooldowns: [[AtomicU64; LIMITS]; PROVIDERS],
     disabled: [AtomicU64; PROVIDERS],
-    stream_ends: [[AtomicU64; ENDS.len()]; PROVIDERS],
+    stream_ends: [[AtomicU64; ENDS]; PROVIDERS],
     latency: [Histogram; PROVIDERS],
 }
 
@@ -60,9 +60,9 @@ impl Default for Metrics {
                 ROUTES],
             rotations: [const { [const { AtomicU64::new(0) }; CAUSES.len()] }; PROVIDERS],
             refreshes: [const { [const { AtomicU64::new(0) }; 2] }; PROVIDERS],
-            cooldowns: [const { [const { AtomicU64::new(0) }; LIMITS.len()] }; PROVIDERS],
+            cooldowns: [const { [const { AtomicU64::new(0) }; LIMITS] }; PROVIDERS],
             disabled: [const { AtomicU64::new(0) }; PROVIDERS],
-            stream_ends: [const { [const { AtomicU64::new(0) }; ENDS.len()] }; PROVIDERS],
+            stream_ends: [const { [const { AtomicU64::new(0) }; ENDS] }; PROVIDERS],
             latency: [const { Histogram::new() }; PROVIDERS],
         }
     }
@@ -115,35 +115,19 @@ impl Metrics {
         let p = provider_index(provider);
         match event {
             PoolEvent::Rotated { why, .. } => {
-                let cause = match why {
-                    RotationCause::RateLimited => 0,
-                    RotationCause::AuthFailed => 1,
-                    RotationCause::Revoked => 2,
-                    RotationCause::ServerError(_) => 3,
-                    RotationCause::NetworkError => 4,
-                };
-                bump(&self.rotations[p][cause]);
+                bump(&self.rotations[p][why.index()]);
             }
             PoolEvent::Refreshed { adopted, .. } => bump(&self.refreshes[p][usize::from(*adopted)]),
             PoolEvent::CooledDown { class, .. } => {
-                let class = match class {
-                    RateLimitClass::Throttle => 0,
-                    RateLimitClass::FiveHourExhausted => 1,
-                    RateLimitClass::SevenDayExhausted => 2,
-                    RateLimitClass::BillingClaim => 3,
-                    RateLimitClass::Overload => 4,
-                };
-                bump(&self.cooldowns[p][class]);
+                if let Some(i) = RateLimitClass::ALL.iter().position(|c| c == class) {
+                    bump(&self.cooldowns[p][i]);
+                }
             }
             PoolEvent::Disabled { .. } => bump(&self.disabled[p]),
             PoolEvent::StreamEnded { end, .. } => {
-                let end = match end {
-                    StreamEndKind::Completed => 0,
-                    StreamEndKind::InBandError => 1,
-                    StreamEndKind::UpstreamCut => 2,
-                    StreamEndKind::ClientGone => 3,
-                };
-                bump(&self.stream_ends[p][end]);
+                if let Some(i) = StreamEndKind::ALL.iter().position(|e| e == end) {
+                    bump(&self.stream_ends[p][i]);
+                }
             }
             PoolEvent::Selected { .. } | PoolEvent::Waiting { .. } => {}
         }
@@ -152,6 +136,8 @@ impl Metrics {
     /// The counters in Prometheus' text format (the per-account gauge is appended by the
     /// caller, who reads the pools).
     pub(crate) fn render(&self, out: &mut String) {
+        let limits = RateLimitClass::ALL.map(RateLimitClass::as_str);
+        let ends = StreamEndKind::ALL.map(StreamEndKind::as_str);
         self.render_requests(out);
         per_provider(
             out,
@@ -166,7 +152,7 @@ impl Metrics {
             "cooldowns",
             "Accounts blocked by a rate limit or an overload, by class.",
             "class",
-            &LIMITS,
+            &limits,
             |p, i| read(&self.cooldowns[p][i]),
         );
         per_provider(
@@ -182,7 +168,7 @@ impl Metrics {
             "stream_ends",
             "Responses handed to clients, by how they ended.",
             "end",
-            &ENDS,
+            &ends,
             |p, i| read(&self.stream_ends[p][i]),
         );
         per_provider(

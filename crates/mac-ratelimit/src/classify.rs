@@ -29,6 +29,15 @@ pub enum RateLimitClass {
 }
 
 impl RateLimitClass {
+    /// Every class, in the order metrics list them.
+    pub const ALL: [RateLimitClass; 5] = [
+        Self::Throttle,
+        Self::FiveHourExhausted,
+        Self::SevenDayExhausted,
+        Self::BillingClaim,
+        Self::Overload,
+    ];
+
     /// Its name in metrics, event streams and pages: `throttle`, `five_hour`, `seven_day`,
     /// `billing`, `overload`.
     pub const fn as_str(self) -> &'static str {
