@@ -145,6 +145,7 @@ pub use profile::{Profile, ProfileError, codex_profile, parse_anthropic_profile}
 pub use shaping::{AnthropicShaping, HttpRequest, shape_anthropic, shape_codex};
 pub use sse::{
     FrameKind, MAX_FRAME_BYTES, PRELUDE_LIMIT, Prelude, PreludeEnd, SseError, SseFrame, SseScanner,
+    frame_json_type,
 };
 pub use stream_transform::ToolPrefixStripper;
 pub use token::{

@@ -88,7 +88,7 @@ impl SseFrame {
     pub fn kind_name(&self) -> String {
         match &self.event {
             Some(name) => name.clone(),
-            None => json_type(&self.data).unwrap_or_else(|| "message".to_owned()),
+            None => frame_json_type(self.data.as_bytes()).unwrap_or_else(|| "message".to_owned()),
         }
     }
 }
@@ -302,7 +302,7 @@ impl FrameKind {
     pub fn of(frame: &SseFrame) -> Self {
         match frame.event.as_deref() {
             Some(name) => Self::of_name(name),
-            None => Self::of_name(&json_type(&frame.data).unwrap_or_default()),
+            None => Self::of_name(&frame_json_type(frame.data.as_bytes()).unwrap_or_default()),
         }
     }
 
@@ -320,14 +320,15 @@ impl FrameKind {
     }
 }
 
-/// The `type` field of a JSON object, if `data` is one.
-fn json_type(data: &str) -> Option<String> {
+/// The `type` field of a frame's JSON data, if it is an object with one (both providers
+/// repeat the event name there): how a frame without an `event` line is named.
+pub fn frame_json_type(data: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Typed {
         #[serde(rename = "type")]
         kind: Option<String>,
     }
-    serde_json::from_str::<Typed>(data).ok()?.kind
+    serde_json::from_slice::<Typed>(data).ok()?.kind
 }
 
 /// How a response's prelude ended.

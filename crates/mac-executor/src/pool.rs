@@ -78,7 +78,7 @@ use crate::jitter::Jitter;
 use crate::lease::{Lease, Served};
 use crate::proactive::ProactiveRefresher;
 use crate::refresh::{Obtained, RefreshService};
-use crate::response::{AttemptResponse, PreludeVerdict, SendError, SendErrorKind, json_type};
+use crate::response::{AttemptResponse, PreludeVerdict, SendError, SendErrorKind};
 use crate::selection::{SelectionInput, SelectionReason, select};
 use crate::session::{SessionBindings, SessionKey};
 use crate::step::{Facts, Step, needs_body, next_step};
@@ -1118,7 +1118,7 @@ fn served(chosen: &Chosen, on_account: &OnAccount, per: &PerRequest) -> Served {
 /// 500, as an error frame of unknown shape does.
 fn in_band_observation(event: &str, data: &[u8], now: EpochMs) -> Observation {
     observe_in_band(event, data, now)
-        .or_else(|| observe_in_band(&json_type(data)?, data, now))
+        .or_else(|| observe_in_band(&mac_adapters::frame_json_type(data)?, data, now))
         .unwrap_or_else(|| Observation {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             observed_at: now,

@@ -98,10 +98,9 @@ impl AttemptResponse for BufferedResponse {
         let mut prelude = mac_adapters::Prelude::new(mac_adapters::PRELUDE_LIMIT);
         let end = prelude.feed(&self.body).unwrap_or_else(|| prelude.finish());
         Ok(match end {
-            mac_adapters::PreludeEnd::Error(frame) => PreludeVerdict::Error {
-                event: error_event_name(&frame),
-                data: Bytes::from(frame.data),
-            },
+            mac_adapters::PreludeEnd::Error(frame) => {
+                PreludeVerdict::Error { event: frame.kind_name(), data: Bytes::from(frame.data) }
+            }
             _ => PreludeVerdict::Committed,
         })
     }
@@ -115,22 +114,6 @@ impl BufferedResponse {
                 && value[..EVENT_STREAM.len()].eq_ignore_ascii_case(EVENT_STREAM)
         })
     }
-}
-
-/// The name an error frame stands under: its `event` line, or — for a frame without one, which
-/// [`mac_adapters::FrameKind::of`] names by its JSON `type` — that `type`.
-fn error_event_name(frame: &mac_adapters::SseFrame) -> String {
-    if let Some(event) = &frame.event {
-        return event.clone();
-    }
-    json_type(frame.data.as_bytes()).unwrap_or_else(|| frame.event_name().to_owned())
-}
-
-/// The `type` field of a frame's JSON data, if it is an object with one (both providers repeat
-/// the event name there).
-pub(crate) fn json_type(data: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(data).ok()?;
-    value.get("type")?.as_str().map(str::to_owned)
 }
 
 /// The media type of a server-sent-event stream.

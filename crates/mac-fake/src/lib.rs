@@ -64,6 +64,7 @@ pub use oauth::AuthorizeOutcome;
 pub use script::{Scripted, ScriptedBody};
 pub use seed::SeededAccount;
 pub use sse::event as sse_event;
+pub use time::http_date;
 
 use oauth::CodeEntry;
 use server::{ConnHandle, FakeListener, Reply};

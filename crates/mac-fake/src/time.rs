@@ -1,4 +1,4 @@
-//! Wall-clock helpers: ISO-8601 UTC timestamps without a date crate.
+//! Wall-clock helpers: ISO-8601 UTC timestamps and HTTP-dates without a date crate.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -24,6 +24,26 @@ pub(crate) fn iso_utc(secs: u64) -> String {
     )
 }
 
+/// `unix` seconds since the epoch as an HTTP-date (`Sun, 06 Nov 1994 08:49:37 GMT`), the form
+/// of a `retry-after` header that names a time.
+pub fn http_date(unix: u64) -> String {
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let days = unix / 86_400;
+    let (year, month, day) = civil_from_days(days);
+    let rem = unix % 86_400;
+    // Indexes below 7 and 12: the remainder and a month in 1..=12.
+    let weekday = WEEKDAYS[usize::try_from(days % 7).unwrap_or(0)];
+    let month = MONTHS[usize::try_from(month - 1).unwrap_or(0)];
+    format!(
+        "{weekday}, {day:02} {month} {year} {:02}:{:02}:{:02} GMT",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// Howard Hinnant's `civil_from_days` for days on or after 1970-01-01.
 fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let z = days + 719_468;
@@ -40,7 +60,13 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 
 #[cfg(test)]
 mod tests {
-    use super::iso_utc;
+    use super::{http_date, iso_utc};
+
+    #[test]
+    fn http_dates_are_formatted_like_the_rfc() {
+        assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(http_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
+    }
 
     #[test]
     fn formats_known_instants() {

@@ -6,47 +6,17 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mac_storage::{AccountStore, Provider, StoreOptions};
+use mac_test_support::fake_provider::http_date;
 use mac_test_support::{Endpoint, FakeProvider, Scripted, TempDataDir};
 use serde_json::json;
 
 use crate::gateway_support::{
-    base_url, bearers, config, json_of, messages_body, responses_body, seed, sse_event, start,
-    state_once_marked, states,
+    anthropic_opening, base_url, bearers, config, json_of, messages_body, responses_body, seed,
+    sse_event, start, state_once_marked, states,
 };
 
 fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
-
-/// `Sun, 06 Nov 1994 08:49:37 GMT` for a Unix time.
-fn http_date(unix: u64) -> String {
-    let (days, secs) = (unix / 86_400, unix % 86_400);
-    // Howard Hinnant's civil-from-days.
-    let z = i64::try_from(days).unwrap() + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let weekday =
-        ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][usize::try_from(days % 7).unwrap()];
-    let month_name =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-            [usize::try_from(month - 1).unwrap()];
-    format!(
-        "{weekday}, {day:02} {month_name} {year} {:02}:{:02}:{:02} GMT",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
-#[test]
-fn http_dates_are_formatted_like_the_rfc() {
-    assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
 }
 
 /// One way to say "rate limited": its name, the provider, the headers.
@@ -330,21 +300,16 @@ async fn an_error_frame_after_the_commit_point_passes_through_and_marks_the_acco
     let url = base_url(&gateway);
     fake.script(
         Endpoint::Messages,
-        vec![Scripted::sse(vec![
-            sse_event("message_start", &json!({"type": "message_start", "message": {"id": "m", "content": []}})),
-            sse_event(
-                "content_block_start",
-                &json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
-            ),
-            sse_event(
-                "content_block_delta",
-                &json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hel"}}),
-            ),
-            sse_event(
-                "error",
-                &json!({"type": "error", "error": {"type": "rate_limit_error", "message": "rate limited mid-stream"}}),
-            ),
-        ])],
+        vec![Scripted::sse(
+            [
+                anthropic_opening("Hel"),
+                vec![sse_event(
+                    "error",
+                    &json!({"type": "error", "error": {"type": "rate_limit_error", "message": "rate limited mid-stream"}}),
+                )],
+            ]
+            .concat(),
+        )],
     );
     let answer = reqwest::Client::new()
         .post(format!("{url}/v1/messages"))

@@ -15,7 +15,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::gateway_support::{base_url, config, messages_body, seed, sse_event, start};
+use crate::gateway_support::{
+    anthropic_opening, base_url, config, messages_body, seed, sse_event, start,
+};
 
 /// What the raw upstream does with each request.
 #[derive(Clone, Copy)]
@@ -42,18 +44,7 @@ struct RawUpstream {
 }
 
 fn first_chunk() -> String {
-    [
-        sse_event("message_start", &json!({"type": "message_start", "message": {"id": "m", "content": []}})),
-        sse_event(
-            "content_block_start",
-            &json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
-        ),
-        sse_event(
-            "content_block_delta",
-            &json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "first"}}),
-        ),
-    ]
-    .concat()
+    anthropic_opening("first").concat()
 }
 
 fn last_chunk() -> String {

@@ -147,3 +147,22 @@ pub(crate) fn bearers(fake: &FakeProvider, endpoint: mac_test_support::Endpoint)
 }
 
 pub(crate) use mac_test_support::fake_provider::sse_event;
+
+/// The first frames of an Anthropic stream that has begun its answer with `text`: after them
+/// the gateway has passed its commit point.
+pub(crate) fn anthropic_opening(text: &str) -> Vec<String> {
+    vec![
+        sse_event(
+            "message_start",
+            &serde_json::json!({"type": "message_start", "message": {"id": "m", "content": []}}),
+        ),
+        sse_event(
+            "content_block_start",
+            &serde_json::json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
+        sse_event(
+            "content_block_delta",
+            &serde_json::json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}),
+        ),
+    ]
+}
