@@ -96,30 +96,28 @@ fn doctor_finds_what_goes_wrong_and_says_how_to_fix_it() {
     assert_eq!(find("processes that are gone")["level"], "warn");
 }
 
+/// The findings of `mac doctor --online --json` about the provider endpoints.
+fn endpoint_findings(dir: &TempDataDir) -> Vec<Value> {
+    let output = mac(dir).args(["doctor", "--online", "--json"]).output().unwrap();
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let findings = json["findings"].as_array().unwrap();
+    findings
+        .iter()
+        .filter(|f| f["check"].as_str().unwrap().ends_with("endpoints"))
+        .cloned()
+        .collect()
+}
+
 #[test]
 fn doctor_online_checks_every_endpoint() {
     let fake = FakeProvider::start_in_background().unwrap();
     let dir = seeded();
     point_at(&dir, &fake);
-    let output = mac(&dir).args(["doctor", "--online", "--json"]).output().unwrap();
-    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let online: Vec<&Value> = json["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["check"].as_str().unwrap().ends_with("endpoints"))
-        .collect();
+    let online = endpoint_findings(&dir);
     assert_eq!(online.len(), 6, "{online:#?}");
     assert!(online.iter().all(|f| f["level"] == "ok"), "{online:#?}");
     drop(fake);
-    let output = mac(&dir).args(["doctor", "--online", "--json"]).output().unwrap();
-    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let failed = json["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["level"] == "fail" && f["check"].as_str().unwrap().ends_with("endpoints"))
-        .count();
+    let failed = endpoint_findings(&dir).iter().filter(|f| f["level"] == "fail").count();
     assert_eq!(failed, 6, "a stopped provider answers nothing");
 }
 
@@ -135,14 +133,7 @@ fn doctor_online_with_an_invalid_config_contacts_nothing() {
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str("[pool]\nmax_wait = \"soon\"\n");
     std::fs::write(&path, text).unwrap();
-    let output = mac(&dir).args(["doctor", "--online", "--json"]).output().unwrap();
-    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let online: Vec<&Value> = json["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["check"].as_str().unwrap().ends_with("endpoints"))
-        .collect();
+    let online = endpoint_findings(&dir);
     assert_eq!(online.len(), 1, "one skipped check, no endpoint contacted: {online:#?}");
     assert_eq!(online[0]["level"], "fail", "{online:#?}");
     let message = online[0]["message"].as_str().unwrap();
