@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use mac_core::MacConfig;
 use mac_core::status::pool_status;
-use mac_executor::{PoolEvent, RotationCause};
+use mac_core::{PoolEvent, RotationCause};
 use mac_fake::{Endpoint, FakeProvider, Scripted, SeededAccount, sse_event};
 use mac_gateway::{Gateway, GatewayEvent, RequestRecord};
 use mac_storage::{AccountStore, DataDir, EpochMs, Provider};
