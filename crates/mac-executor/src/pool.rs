@@ -474,6 +474,7 @@ impl Pool {
                     refreshed.credentials
                 }
                 Err(err) => {
+                    tracing::warn!(account = %chosen.uuid, error = %err, "no usable credentials");
                     last_failure = format!("{}: {err}", chosen.label);
                     per.refreshed.insert(chosen.uuid.clone());
                     per.refresh_failed.insert(chosen.uuid.clone());

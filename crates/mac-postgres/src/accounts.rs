@@ -49,9 +49,12 @@ const LOCK_TIMEOUT_MAX_MS: u128 = 2_147_483_647;
 /// The shortest wait for a connection, however little is left of the lock timeout.
 const MIN_CONNECTION_WAIT: Duration = Duration::from_secs(1);
 
-/// The document this handle last read or wrote.
-#[derive(Debug)]
+/// The newest document this handle has read or written.
+#[derive(Debug, Clone)]
 struct Cached {
+    /// The row's generation: it only grows, so an answer that arrives late (a read sent before
+    /// another thread's commit) never replaces a newer cached version.
+    generation: u64,
     /// `None`: the provider had no document (an empty pool).
     commit_id: Option<String>,
     document: Arc<AccountsDocument>,
@@ -106,12 +109,26 @@ impl PostgresBackend {
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn remember(&self, commit_id: Option<String>, document: Arc<AccountsDocument>) {
-        *self.cache() = Some(Cached { commit_id, document });
+    /// Caches `document` (of `generation`, committed as `commit_id`) unless a newer one is
+    /// cached already: reads and transactions of several threads finish in any order.
+    fn remember(
+        &self,
+        generation: u64,
+        commit_id: Option<String>,
+        document: Arc<AccountsDocument>,
+    ) {
+        let mut cache = self.cache();
+        if cache.as_ref().is_some_and(|cached| cached.generation > generation) {
+            return;
+        }
+        *cache = Some(Cached { generation, commit_id, document });
     }
 
-    fn cached_commit_id(&self) -> Option<String> {
-        self.cache().as_ref().and_then(|cached| cached.commit_id.clone())
+    /// The cached version as it is now: a read names its commit id to the server and, when
+    /// the server answers "unchanged", takes the document from this same snapshot — never
+    /// from the cache as another thread may have replaced it meanwhile.
+    fn snapshot(&self) -> Option<Cached> {
+        self.cache().clone()
     }
 
     fn backend_error(&self, err: PostgresError) -> StoreError {
@@ -130,18 +147,22 @@ impl PostgresBackend {
         PostgresError::Timeout { target: self.storage.target().to_string(), step, waited }
     }
 
-    /// The document of `stored`: the cached one when the commit id is the cached one (no
-    /// parse), else its body parsed. Errors are the store's refusals.
-    fn document_of(&self, stored: &Stored) -> Result<Arc<AccountsDocument>, StoreError> {
+    /// The document of `stored`: `known`'s when the commit id is `known`'s (no parse), else
+    /// its body parsed. Errors are the store's refusals.
+    fn document_of(
+        &self,
+        stored: &Stored,
+        known: Option<&Cached>,
+    ) -> Result<Arc<AccountsDocument>, StoreError> {
         let Some(commit_id) = &stored.commit_id else {
             let mut empty = AccountsDocument::empty();
             empty.generation = stored.generation;
             return Ok(Arc::new(empty));
         };
-        if let Some(cached) = self.cache().as_ref()
-            && cached.commit_id.as_ref() == Some(commit_id)
+        if let Some(known) = known
+            && known.commit_id.as_ref() == Some(commit_id)
         {
-            return Ok(Arc::clone(&cached.document));
+            return Ok(Arc::clone(&known.document));
         }
         let Some(body) = &stored.body else {
             return Err(self.backend_error(PostgresError::OutOfRange {
@@ -170,10 +191,14 @@ impl PostgresBackend {
         Ok(Stored { generation, commit_id: row.get(1), body: row.get(2) })
     }
 
-    /// One round trip: the row, with the body only when it is not the cached version.
-    async fn read(&self, wait: Duration) -> Result<Option<Stored>, PostgresError> {
+    /// One round trip: the row, with the body only when it is not the version `known`.
+    async fn read(
+        &self,
+        wait: Duration,
+        known: Option<&Cached>,
+    ) -> Result<Option<Stored>, PostgresError> {
         let mut pooled = self.storage.pool().get(wait.max(MIN_CONNECTION_WAIT)).await?;
-        let cached = self.cached_commit_id();
+        let cached = known.and_then(|known| known.commit_id.clone());
         let provider = self.provider.as_str();
         let connection = pooled.connection();
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&provider, &cached];
@@ -211,7 +236,8 @@ impl PostgresBackend {
                 return step.into_attempt(self, left);
             }
         };
-        let current = match self.document_of(&stored) {
+        let known = self.snapshot();
+        let current = match self.document_of(&stored, known.as_ref()) {
             Ok(current) => current,
             Err(err) => {
                 pooled.discard();
@@ -225,7 +251,7 @@ impl PostgresBackend {
                 found: current.version,
             });
         }
-        self.remember(stored.commit_id.clone(), Arc::clone(&current));
+        self.remember(stored.generation, stored.commit_id.clone(), Arc::clone(&current));
         let mut next = AccountsDocument::clone(&current);
         let outcome = if change(&mut next) == ControlFlow::Break(()) {
             Some(TxOutcome::Aborted)
@@ -268,7 +294,7 @@ impl PostgresBackend {
                 drop(pooled);
                 return match self.resolve_lost_commit(&commit_id, next.generation, answer).await {
                     Ok(true) => {
-                        self.remember(Some(commit_id), Arc::new(next));
+                        self.remember(next.generation, Some(commit_id), Arc::new(next));
                         Ok(Attempt::Done(TxOutcome::Written))
                     }
                     Ok(false) => Ok(Attempt::Retry(PostgresError::ConnectionLost {
@@ -283,7 +309,7 @@ impl PostgresBackend {
                 return step.into_attempt(self, left);
             }
         }
-        self.remember(Some(commit_id), Arc::new(next));
+        self.remember(next.generation, Some(commit_id), Arc::new(next));
         Ok(Attempt::Done(TxOutcome::Written))
     }
 
@@ -499,16 +525,17 @@ impl AccountsBackend for PostgresBackend {
     fn load(&self) -> Result<Arc<AccountsDocument>, StoreError> {
         let wait = self.options.lock_timeout;
         let driver = self.storage.driver();
-        let stored = match driver.wait(self.read(wait)) {
+        let known = self.snapshot();
+        let stored = match driver.wait(self.read(wait, known.as_ref())) {
             Err(PostgresError::Query { failure, .. }) if failure.is_retryable() => {
-                driver.wait(self.read(wait))
+                driver.wait(self.read(wait, known.as_ref()))
             }
             other => other,
         }
         .map_err(|err| self.backend_error(err))?;
         let stored = stored.unwrap_or(Stored { generation: 0, commit_id: None, body: None });
-        let document = self.document_of(&stored)?;
-        self.remember(stored.commit_id, Arc::clone(&document));
+        let document = self.document_of(&stored, known.as_ref())?;
+        self.remember(stored.generation, stored.commit_id, Arc::clone(&document));
         Ok(document)
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use mac_postgres::testing::TestDatabase;
 use mac_postgres::{PostgresError, PostgresOptions, PostgresStorage, SCHEMA_VERSION};
 use mac_storage::{AccountStore, Provider, Secret, StoreError, StoreOptions};
-use mac_tests::storage_work::{add_accounts, increment};
+use mac_tests::storage_work::{add_accounts, counter_sum, increment};
 
 fn store(database: &TestDatabase, schema: &str, options: StoreOptions) -> AccountStore {
     database.storage(schema).unwrap().account_store(Provider::Anthropic, options)
@@ -113,6 +113,52 @@ fn an_unchanged_document_is_neither_sent_nor_parsed_again() {
     let third = reader.load().unwrap();
     assert_eq!(third.generation, first.generation + 1);
     assert_eq!(reader.parse_count(), 2);
+}
+
+/// One handle shared by readers and writers on several threads (as the pool shares it): a
+/// read that names the cached version while another thread commits a newer one must still get
+/// a document. Before the fix it failed with "a commit without a document" (the reader took
+/// the document from the cache after the writer had replaced it), and a late answer could
+/// put an older version back in the cache.
+#[test]
+fn reads_racing_commits_on_one_handle_always_get_a_document() {
+    let Some(database) = TestDatabase::create("read_commit_race") else { return };
+    let store = Arc::new(store(&database, "mac", StoreOptions::default()));
+    let uuids = add_accounts(&store, "seed", 2).unwrap();
+    const WRITES: u64 = 300;
+    let writer = {
+        let (store, uuid) = (Arc::clone(&store), uuids[0].clone());
+        std::thread::spawn(move || {
+            for _ in 0..WRITES {
+                increment(&store, &uuid).unwrap();
+            }
+        })
+    };
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                let mut reads = 0_u64;
+                let mut last = 0;
+                loop {
+                    let document = store.load().unwrap();
+                    reads += 1;
+                    assert!(document.generation >= last, "a read went back in time");
+                    last = document.generation;
+                    if store.cached().is_some_and(|cached| cached.generation < last) {
+                        panic!("the cache holds an older version than a read returned");
+                    }
+                    if counter_sum(&document) == WRITES {
+                        return reads;
+                    }
+                }
+            })
+        })
+        .collect();
+    writer.join().unwrap();
+    for reader in readers {
+        assert!(reader.join().unwrap() > 0);
+    }
 }
 
 #[test]
