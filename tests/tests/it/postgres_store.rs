@@ -125,11 +125,11 @@ fn reads_racing_commits_on_one_handle_always_get_a_document() {
     let Some(database) = TestDatabase::create("read_commit_race") else { return };
     let store = Arc::new(store(&database, "mac", StoreOptions::default()));
     let uuids = add_accounts(&store, "seed", 2).unwrap();
-    let writes: u64 = 300;
+    let total: u64 = 300;
     let writer = {
         let (store, uuid) = (Arc::clone(&store), uuids[0].clone());
         std::thread::spawn(move || {
-            for _ in 0..writes {
+            for _ in 0..total {
                 increment(&store, &uuid).unwrap();
             }
         })
@@ -148,7 +148,7 @@ fn reads_racing_commits_on_one_handle_always_get_a_document() {
                     if store.cached().is_some_and(|cached| cached.generation < last) {
                         panic!("the cache holds an older version than a read returned");
                     }
-                    if counter_sum(&document) == writes {
+                    if counter_sum(&document) == total {
                         return reads;
                     }
                 }
