@@ -145,9 +145,10 @@ fn reads_racing_commits_on_one_handle_always_get_a_document() {
                     reads += 1;
                     assert!(document.generation >= last, "a read went back in time");
                     last = document.generation;
-                    if store.cached().is_some_and(|cached| cached.generation < last) {
-                        panic!("the cache holds an older version than a read returned");
-                    }
+                    assert!(
+                        !store.cached().is_some_and(|cached| cached.generation < last),
+                        "the cache holds an older version than a read returned"
+                    );
                     if counter_sum(&document) == total {
                         return reads;
                     }
