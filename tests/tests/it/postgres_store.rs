@@ -146,7 +146,7 @@ fn reads_racing_commits_on_one_handle_always_get_a_document() {
                     assert!(document.generation >= last, "a read went back in time");
                     last = document.generation;
                     assert!(
-                        !store.cached().is_some_and(|cached| cached.generation < last),
+                        store.cached().is_none_or(|cached| cached.generation >= last),
                         "the cache holds an older version than a read returned"
                     );
                     if counter_sum(&document) == total {
