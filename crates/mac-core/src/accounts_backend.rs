@@ -20,19 +20,41 @@ pub fn open_account_store(
     data_dir: &DataDir,
     provider: Provider,
 ) -> Result<AccountStore, SetupError> {
+    open_storage(config, data_dir, provider).map(|opened| opened.store)
+}
+
+/// A provider's accounts store, and the PostgreSQL storage it is on (if it is), whose other
+/// parts (the refresh locks) the pool shares with it: one storage, one set of connections.
+pub(crate) struct OpenedStorage {
+    pub(crate) store: AccountStore,
+    pub(crate) postgres: Option<Arc<PostgresStorage>>,
+}
+
+/// [`open_account_store`], keeping the PostgreSQL storage for the pool's other parts.
+pub(crate) fn open_storage(
+    config: &MacConfig,
+    data_dir: &DataDir,
+    provider: Provider,
+) -> Result<OpenedStorage, SetupError> {
     let options = config.store_options();
     match config.storage.backend {
-        StorageBackend::File => AccountStore::open(data_dir, provider, options).context(StoreSnafu),
+        StorageBackend::File => {
+            let store = AccountStore::open(data_dir, provider, options).context(StoreSnafu)?;
+            Ok(OpenedStorage { store, postgres: None })
+        }
         StorageBackend::Postgres => {
             let url = config.storage.url.as_ref().ok_or(SetupError::StorageUrlMissing)?;
-            // The data directory still holds this host's files: config, claims, refresh
-            // locks and journals.
+            // The data directory still holds this host's files: config, claims and the
+            // pending-grant journals.
             data_dir.ensure().map_err(|source| SetupError::Store { source: source.into() })?;
             let storage: Arc<PostgresStorage> =
                 PostgresStorage::connect(url, &PostgresOptions::default())
                     .context(PostgresSnafu)?;
             tracing::info!(target = %storage.target(), %provider, "accounts on PostgreSQL");
-            Ok(storage.account_store(provider, options))
+            Ok(OpenedStorage {
+                store: storage.account_store(provider, options),
+                postgres: Some(storage),
+            })
         }
     }
 }

@@ -13,7 +13,7 @@ use mac_executor::{
 use mac_storage::{Clock, DataDir, Provider, SystemClock};
 use snafu::{ResultExt, Snafu};
 
-use crate::accounts_backend::open_account_store;
+use crate::accounts_backend::open_storage;
 use crate::config::MacConfig;
 
 /// Why a pool could not be set up. Each variant says which file or setting to fix.
@@ -112,7 +112,8 @@ impl MacPoolBuilder {
             None => MacConfig::load(&self.data_dir.config_file(), crate::config::process_env)
                 .context(ConfigSnafu)?,
         };
-        let store = Arc::new(open_account_store(&config, &self.data_dir, self.provider)?);
+        let opened = open_storage(&config, &self.data_dir, self.provider)?;
+        let store = Arc::new(opened.store);
         let descriptor = match self.descriptor {
             Some(descriptor) => descriptor,
             None => config
@@ -124,12 +125,16 @@ impl MacPoolBuilder {
             .build()
             .context(ClientSnafu)?;
         let pool_config = config.pool_config(self.provider);
-        // Refresh locks and pending-grant journals are this host's files, in the data
+        // Pending-grant journals (and file refresh locks) are this host's files, in the data
         // directory (beside the accounts file, or where it would be on another backend).
         let mut builder = Pool::builder(Arc::clone(&store), client)
             .config(pool_config.clone())
             .clock(Arc::clone(&self.clock))
             .local_files(self.data_dir.accounts_file(self.provider));
+        if let Some(postgres) = &opened.postgres {
+            // One refresh per account across every host of the pool.
+            builder = builder.account_locks(Arc::new(postgres.account_locks(self.provider)));
+        }
         if pool_config.cross_process_claims {
             let claims = Claims::open(
                 &self.data_dir,

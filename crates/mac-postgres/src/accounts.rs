@@ -41,10 +41,10 @@ use crate::storage::PostgresStorage;
 
 /// How long past the lock timeout the server may take to answer before the client gives up
 /// on the connection (a stalled server or network).
-const ANSWER_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const ANSWER_GRACE: Duration = Duration::from_secs(5);
 
 /// The largest `lock_timeout` PostgreSQL accepts, in milliseconds (`INT_MAX`).
-const LOCK_TIMEOUT_MAX_MS: u128 = 2_147_483_647;
+pub(crate) const LOCK_TIMEOUT_MAX_MS: u128 = 2_147_483_647;
 
 /// The shortest wait for a connection, however little is left of the lock timeout.
 const MIN_CONNECTION_WAIT: Duration = Duration::from_secs(1);

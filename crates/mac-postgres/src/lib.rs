@@ -29,12 +29,16 @@
 //!   unit is the document, and every commit bumps its generation, so writers serialize on
 //!   the document whatever the layout; one row keeps a transaction at one row lock, one read
 //!   and one write, and `json` keeps unknown fields byte for byte.
+//! - **The refresh lock** (`account_locks.rs`, [`PostgresAccountLocks`]): a session advisory
+//!   lock per account on a connection of its own, so one refresh per account runs in the whole
+//!   pool, and a dead holder's session end frees it.
 //! - **Schema versions** (`schema.rs`): migrations at start-up, under an advisory lock; a
 //!   newer schema is refused with a clear error.
 //! - **Secrets**: the URL is a [`mac_storage::Secret`]; messages name the server as
 //!   `postgres://USER@HOST:PORT/DATABASE` ([`Target`]); server errors are reduced to their
 //!   code and primary message ([`ClientFailure`]).
 
+mod account_locks;
 mod accounts;
 mod driver;
 mod error;
@@ -47,6 +51,7 @@ mod url;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use account_locks::PostgresAccountLocks;
 pub use accounts::PostgresBackend;
 pub use error::{ClientFailure, PostgresError};
 pub use schema::SCHEMA_VERSION;
