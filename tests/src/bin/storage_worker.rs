@@ -129,19 +129,7 @@ fn run(args: &[String]) -> Result<(), String> {
             println!("{}", uuids.join(","));
             Ok(())
         }
-        ["hold-lock", file, account] => {
-            let locks: Box<dyn AccountLocks> = if flag("--postgres") {
-                Box::new(postgres_account_locks(&postgres_url()?, file)?)
-            } else {
-                Box::new(FileAccountLocks::beside(*file))
-            };
-            let _held = locks.lock(account, Duration::from_secs(60)).map_err(|e| e.to_string())?;
-            println!("locked");
-            std::io::stdout().flush().map_err(|e| e.to_string())?;
-            loop {
-                std::thread::park();
-            }
-        }
+        ["hold-lock", file, account] => hold_lock(file, account, flag("--postgres")),
         ["churn", file] => {
             let store = AccountStore::at_path(*file, options);
             loop {
@@ -149,6 +137,21 @@ fn run(args: &[String]) -> Result<(), String> {
             }
         }
         _ => Err(format!("unknown arguments {args:?}; see the module docs for usage")),
+    }
+}
+
+/// Takes `account`'s refresh lock, says `locked` and holds it until killed.
+fn hold_lock(file: &str, account: &str, postgres: bool) -> Result<(), String> {
+    let locks: Box<dyn AccountLocks> = if postgres {
+        Box::new(postgres_account_locks(&postgres_url()?, file)?)
+    } else {
+        Box::new(FileAccountLocks::beside(file))
+    };
+    let _held = locks.lock(account, Duration::from_secs(60)).map_err(|e| e.to_string())?;
+    println!("locked");
+    std::io::stdout().flush().map_err(|e| e.to_string())?;
+    loop {
+        std::thread::park();
     }
 }
 

@@ -3,7 +3,7 @@
 //! `MAC_STORAGE_URL`) — in front of one loopback fake provider whose token endpoint accepts
 //! each refresh token once, slowly. Concurrent clients through all of them when the access
 //! token has expired: exactly one token request per race, in every race, no account disabled,
-//! every request served. And a gateway SIGKILLed while it holds the refresh lock (its refresh
+//! every request served. And a gateway killed (`SIGKILL`) while it holds the refresh lock (its refresh
 //! hanging at the fake): its database session ends, the lock goes with it, another gateway
 //! waiting for it refreshes, and the grant lives on. Skips without a server unless
 //! `MAC_REQUIRE_POSTGRES=1`.
