@@ -75,8 +75,7 @@ pub(crate) async fn read(request: Request, limit: usize) -> Result<Inbound, Refu
     let body = read_body(body, limit).await?;
     // One borrowed pass checks the body is a JSON object and reads the model and the session
     // sources; nothing else of the body is copied.
-    let fields =
-        BodyFields::parse(&body).map_err(|err| Refusal::Malformed(json_problem(&err)))?;
+    let fields = BodyFields::parse(&body).map_err(|err| Refusal::Malformed(json_problem(&err)))?;
     let model = fields.model().map_err(|()| Refusal::Malformed(NOT_A_MODEL.to_owned()))?;
     let model = model.map(str::to_owned);
     let mut headers = forwarded_headers(&parts.headers);
