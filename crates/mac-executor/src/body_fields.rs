@@ -55,7 +55,7 @@ pub struct BodyFields<'a> {
     pub(crate) conversation_id: Loose<'a>,
     /// `messages` when it is an array: the first user message's text (`None` inside when it
     /// has none or there is no user message).
-    pub(crate) messages: Option<Option<Text<'a>>>,
+    pub(crate) messages: FirstUser<'a>,
     /// `input` (Responses API): its text (a string, or the first user item of an array).
     pub(crate) input: Option<Text<'a>>,
 }
@@ -102,6 +102,11 @@ impl Loose<'_> {
         }
     }
 }
+
+/// What a list of messages gave: `None` when it was not a list; `Some(None)` when it had no user
+/// message or that message had no text; else the text.
+#[allow(clippy::option_option)] // the three cases above, each handled as the module docs say
+pub(crate) type FirstUser<'a> = Option<Option<Text<'a>>>;
 
 /// A message's text: its non-blank pieces (a string, or the text blocks), each trimmed; the
 /// key joins them with a blank line (`"\n\n"`).
@@ -151,7 +156,7 @@ impl Piece<'_> {
 }
 
 /// The body's top-level keys the pool reads.
-enum Key {
+enum Field {
     Model,
     PromptCacheKey,
     Metadata,
@@ -162,24 +167,24 @@ enum Key {
     Other,
 }
 
-impl<'de> de::Deserialize<'de> for Key {
+impl<'de> de::Deserialize<'de> for Field {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct KeyVisitor;
         impl Visitor<'_> for KeyVisitor {
-            type Value = Key;
+            type Value = Field;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a key")
             }
-            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<Field, E> {
                 Ok(match key {
-                    "model" => Key::Model,
-                    "prompt_cache_key" => Key::PromptCacheKey,
-                    "metadata" => Key::Metadata,
-                    "conversation" => Key::Conversation,
-                    "conversation_id" => Key::ConversationId,
-                    "messages" => Key::Messages,
-                    "input" => Key::Input,
-                    _ => Key::Other,
+                    "model" => Field::Model,
+                    "prompt_cache_key" => Field::PromptCacheKey,
+                    "metadata" => Field::Metadata,
+                    "conversation" => Field::Conversation,
+                    "conversation_id" => Field::ConversationId,
+                    "messages" => Field::Messages,
+                    "input" => Field::Input,
+                    _ => Field::Other,
                 })
             }
         }
@@ -199,24 +204,24 @@ impl<'de> Visitor<'de> for FieldsVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         // A repeated key: the last one counts (as for a `serde_json::Value`).
         let mut fields = BodyFields::default();
-        while let Some(key) = map.next_key::<Key>()? {
+        while let Some(key) = map.next_key::<Field>()? {
             match key {
-                Key::Model => fields.model = map.next_value_seed(LooseSeed(None))?,
-                Key::PromptCacheKey => {
+                Field::Model => fields.model = map.next_value_seed(LooseSeed(None))?,
+                Field::PromptCacheKey => {
                     fields.prompt_cache_key = map.next_value_seed(LooseSeed(None))?;
                 }
-                Key::Metadata => {
+                Field::Metadata => {
                     fields.metadata_user_id = map.next_value_seed(Member("user_id"))?;
                 }
-                Key::Conversation => {
+                Field::Conversation => {
                     fields.conversation = map.next_value_seed(LooseSeed(Some("id")))?;
                 }
-                Key::ConversationId => {
+                Field::ConversationId => {
                     fields.conversation_id = map.next_value_seed(LooseSeed(None))?;
                 }
-                Key::Messages => fields.messages = map.next_value_seed(FirstUserSeed)?,
-                Key::Input => fields.input = map.next_value_seed(InputSeed)?,
-                Key::Other => {
+                Field::Messages => fields.messages = map.next_value_seed(FirstUserSeed)?,
+                Field::Input => fields.input = map.next_value_seed(InputSeed)?,
+                Field::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
@@ -290,13 +295,11 @@ impl<'de> Visitor<'de> for LooseSeed {
         Ok(Loose::Other)
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        match self.0 {
-            Some(member) => Member(member).visit_map(map),
-            None => {
-                drain_map(map)?;
-                Ok(Loose::Other)
-            }
+        if let Some(member) = self.0 {
+            return Member(member).visit_map(map);
         }
+        drain_map(map)?;
+        Ok(Loose::Other)
     }
 }
 
@@ -343,14 +346,14 @@ impl<'de> Visitor<'de> for Member {
 struct FirstUserSeed;
 
 impl<'de> DeserializeSeed<'de> for FirstUserSeed {
-    type Value = Option<Option<Text<'de>>>;
+    type Value = FirstUser<'de>;
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for FirstUserSeed {
-    type Value = Option<Option<Text<'de>>>;
+    type Value = FirstUser<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
@@ -379,14 +382,14 @@ impl<'de> Visitor<'de> for FirstUserSeed {
 struct MessageSeed;
 
 impl<'de> DeserializeSeed<'de> for MessageSeed {
-    type Value = Option<Option<Text<'de>>>;
+    type Value = FirstUser<'de>;
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for MessageSeed {
-    type Value = Option<Option<Text<'de>>>;
+    type Value = FirstUser<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
@@ -565,7 +568,7 @@ impl<'de> Visitor<'de> for PieceSeed {
 /// A string borrowed from the body, trimmed; `None` when blank.
 fn borrowed_piece(value: &str) -> Option<Piece<'_>> {
     let value = value.trim();
-    (!value.is_empty()).then(|| Piece::Whole(Cow::Borrowed(value.as_bytes())))
+    (!value.is_empty()).then_some(Piece::Whole(Cow::Borrowed(value.as_bytes())))
 }
 
 /// A string in the parser's scratch (it had escapes), trimmed; `None` when blank. No more is
