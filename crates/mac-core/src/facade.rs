@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use mac_adapters::{AdapterClient, ProviderDescriptor};
+use mac_adapters::{AdapterClient, ProviderDescriptor, TlsConfig};
 use mac_claims::Claims;
 use mac_executor::{
     AttemptResponse, EventSink, ExecuteError, Executed, Pool, RequestInfo, SendError,
@@ -72,6 +72,7 @@ pub struct MacPoolBuilder {
     descriptor: Option<ProviderDescriptor>,
     clock: Arc<dyn Clock>,
     events: Option<EventSink>,
+    tls: Option<TlsConfig>,
 }
 
 impl MacPoolBuilder {
@@ -103,6 +104,14 @@ impl MacPoolBuilder {
         self
     }
 
+    /// Shares `tls` with the process's other HTTP clients instead of loading the system roots
+    /// for this pool's client again (a gateway opens two pools and has a client of its own).
+    #[must_use]
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Opens everything — the accounts store on the configured backend
     /// ([`crate::open_account_store`]) — and starts the proactive refresher. Call inside a
     /// tokio runtime (outside one the pool works, without proactive refresh).
@@ -120,10 +129,11 @@ impl MacPoolBuilder {
                 .descriptor(self.provider)
                 .map_err(|err| SetupError::Provider { message: err.to_string() })?,
         };
-        let client = AdapterClient::builder(descriptor)
-            .clock(Arc::clone(&self.clock))
-            .build()
-            .context(ClientSnafu)?;
+        let mut client = AdapterClient::builder(descriptor).clock(Arc::clone(&self.clock));
+        if let Some(tls) = self.tls {
+            client = client.tls(tls);
+        }
+        let client = client.build().context(ClientSnafu)?;
         let pool_config = config.pool_config(self.provider);
         // Pending-grant journals (and file refresh locks) are this host's files, in the data
         // directory (beside the accounts file, or where it would be on another backend).
@@ -170,6 +180,7 @@ impl MacPool {
             descriptor: None,
             clock: Arc::new(SystemClock),
             events: None,
+            tls: None,
         }
     }
 
