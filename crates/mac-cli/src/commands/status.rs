@@ -40,8 +40,15 @@ pub(crate) fn run(ctx: &Context, args: &StatusArgs) -> Result<(), CliError> {
             ctx.printer.out(&line);
         }
     }
-    let broken: Vec<&str> =
-        view.pools.iter().filter(|p| p.error.is_some()).map(|p| p.file.as_str()).collect();
+    // A storage that could not be opened names no file: the pool is named instead.
+    let broken: Vec<String> = view
+        .pools
+        .iter()
+        .filter(|p| p.error.is_some())
+        .map(|p| {
+            if p.file.is_empty() { format!("the {} accounts", p.provider) } else { p.file.clone() }
+        })
+        .collect();
     if broken.is_empty() {
         Ok(())
     } else {
