@@ -535,6 +535,11 @@ pub fn config_for_postgres(
 }
 
 /// Renames the accounts file to its backup name, read-only, and makes the rename durable.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a move, not a write: the file's bytes stay as they are, under the file's own lock, \
+              and the directory is fsynced right after"
+)]
 fn keep_as_backup(path: &Path) -> std::io::Result<PathBuf> {
     let mut name = path.as_os_str().to_owned();
     name.push(format!("{BACKUP_INFIX}{}{BACKUP_SUFFIX}", EpochMs::now().as_millis()));
@@ -558,7 +563,7 @@ fn is_backup_of(name: &str, file_name: &str) -> bool {
 
 /// The migration backups beside the accounts file `path`, oldest first.
 pub fn earlier_backups(path: &Path) -> Vec<String> {
-    let mut found = siblings(path, |name, file_name| is_backup_of(name, file_name));
+    let mut found = siblings(path, is_backup_of);
     found.sort();
     found
 }
