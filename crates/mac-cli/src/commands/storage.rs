@@ -69,7 +69,18 @@ fn migrate(ctx: &Context, args: &MigrateArgs) -> Result<(), CliError> {
         .map_err(|source| SetupError::Postgres { source })?;
     let target = inspection.target.to_string();
     let storage = match inspection.schema {
-        SchemaState::Missing | SchemaState::Older { .. } if args.dry_run => None,
+        SchemaState::Missing if args.dry_run => None,
+        // Its tables may mean something else until migrated, and migrating is a change.
+        SchemaState::Older { found } if args.dry_run => {
+            return Err(CliError::Reported {
+                what: format!(
+                    "the mac schema at {target} has version {found}, older than this build's; a \
+                     dry run cannot read it without migrating it (which any mac start, or the \
+                     migration without --dry-run, does)"
+                ),
+                hint: Some(Hint::run(HintCommand::Doctor)),
+            });
+        }
         _ => Some(AccountsStorage::open(&config, &ctx.data_dir)?),
     };
     let options = config.store_options();
