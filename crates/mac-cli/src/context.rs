@@ -3,12 +3,12 @@
 //! accounts files, or PostgreSQL: connected once per run, on first use).
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use mac_adapters::{AdapterClient, ProviderDescriptor};
 use mac_core::config::process_env;
 use mac_core::{AccountsStorage, MacConfig};
-use mac_storage::{AccountStore, DataDir, Provider};
+use mac_storage::{AccountLocks, AccountStore, DataDir, Provider};
 use tokio::runtime::Runtime;
 
 use crate::args::GlobalArgs;
@@ -71,6 +71,16 @@ impl Context {
     /// journals): the accounts file, or where it would be when the accounts are elsewhere.
     pub(crate) fn local_files(&self, provider: Provider) -> PathBuf {
         self.data_dir.accounts_file(provider)
+    }
+
+    /// The refresh locks of `provider`'s accounts on the configured storage (shared by every
+    /// host on PostgreSQL).
+    pub(crate) fn account_locks(
+        &self,
+        provider: Provider,
+        config: &MacConfig,
+    ) -> Result<Arc<dyn AccountLocks>, CliError> {
+        Ok(self.storage(config)?.account_locks(provider))
     }
 
     fn storage(&self, config: &MacConfig) -> Result<&AccountsStorage, CliError> {

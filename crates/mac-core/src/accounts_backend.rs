@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use mac_postgres::{PostgresOptions, PostgresStorage};
-use mac_storage::{AccountStore, DataDir, Provider, StoreOptions};
+use mac_storage::{AccountLocks, AccountStore, DataDir, FileAccountLocks, Provider, StoreOptions};
 use serde::Serialize;
 use snafu::ResultExt;
 
@@ -93,6 +93,17 @@ impl AccountsStorage {
                 AccountStore::at_path(data_dir.accounts_file(provider), options)
             }
             Self::Postgres(storage) => storage.account_store(provider, options),
+        }
+    }
+
+    /// The refresh locks of `provider`'s accounts, as the pool takes them: lock files beside
+    /// the accounts file (this host), or the database's (every host of the pool).
+    pub fn account_locks(&self, provider: Provider) -> Arc<dyn AccountLocks> {
+        match self {
+            Self::File(data_dir) => {
+                Arc::new(FileAccountLocks::beside(data_dir.accounts_file(provider)))
+            }
+            Self::Postgres(storage) => Arc::new(storage.account_locks(provider)),
         }
     }
 

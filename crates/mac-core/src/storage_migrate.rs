@@ -46,6 +46,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use mac_storage::file::safe_file_part;
 use mac_storage::{
     AccountStore, AccountsDocument, DataDir, EpochMs, NewAccount, Provider, Secret, StoreError,
     StoreOptions, StoredAccount,
@@ -389,7 +390,7 @@ fn merge_one(
         (Some(i), _) => i,
         (None, Some(j)) => {
             let own = account.uuid.as_deref().unwrap_or_default();
-            if journals.contains(own) {
+            if journals.contains(&safe_file_part(own)) {
                 return conflict(format!(
                     "it is the database's {} under another uuid, and a refreshed grant of it \
                      still waits in a pending-grant journal under its own uuid; let mac apply \
@@ -568,7 +569,8 @@ pub fn earlier_backups(path: &Path) -> Vec<String> {
     found
 }
 
-/// The uuids of the pending-grant journals beside `path` (`<file>.grant.<uuid>.pending`).
+/// The uuid parts ([`safe_file_part`]) of the pending-grant journals beside `path`
+/// (`<file>.grant.<uuid part>.pending`, as mac-executor names them).
 fn pending_grants(path: &Path) -> HashSet<String> {
     siblings(path, |name, file_name| {
         name.strip_prefix(file_name)

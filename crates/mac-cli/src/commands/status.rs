@@ -183,12 +183,14 @@ fn refresh_usage(
             continue;
         }
         let client = crate::context::client(pool, config)?;
-        let refresh = RefreshService::with_local_files(
+        // The pool's own locks: on PostgreSQL one refresh per account across every host.
+        let refresh = RefreshService::with_account_locks(
             Arc::new(ctx.writer(pool, config)?),
             client.clone(),
             config.pool_config(pool).refresh,
             Arc::new(SystemClock),
             ctx.local_files(pool),
+            ctx.account_locks(pool, config)?,
         );
         let spinner = ctx.printer.spinner(&format!("fetching {pool} usage…"));
         let mut fetched = Vec::new();
