@@ -141,7 +141,6 @@ mod tests {
             [
                 "mac-storage",
                 "mac-claims",
-                "mac-postgres",
                 "mac-ratelimit",
                 "mac-adapters",
                 "mac-ui",
