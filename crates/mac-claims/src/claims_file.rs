@@ -186,12 +186,7 @@ mod tests {
         map.insert(
             "u".into(),
             ClaimEntry {
-                holder: Holder {
-                    host: None,
-                    pid: 3,
-                    start: Some(4),
-                    instance: Some("x".into()),
-                },
+                holder: Holder { host: None, pid: 3, start: Some(4), instance: Some("x".into()) },
                 claimed_at: EpochMs::from_millis(5),
                 at: EpochMs::from_millis(6),
             },

@@ -42,6 +42,8 @@
 
 mod claims;
 mod claims_file;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 mod file_store;
 mod holds;

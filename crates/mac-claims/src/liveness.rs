@@ -50,12 +50,7 @@ pub(crate) struct LivenessCache {
 
 impl LivenessCache {
     /// The answer about `holder` if it was asked at most `ttl` before `now`.
-    pub(crate) fn get(
-        &self,
-        holder: &Holder,
-        now: Duration,
-        ttl: Duration,
-    ) -> Option<bool> {
+    pub(crate) fn get(&self, holder: &Holder, now: Duration, ttl: Duration) -> Option<bool> {
         self.answers
             .get(holder)
             .filter(|(_, asked)| now.saturating_sub(*asked) <= ttl)

@@ -7,6 +7,7 @@
 // Test code: a failed unwrap is a failed assertion, with its location.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod claims_conformance;
 mod claims_multi_process;
 mod executor_grant_journal;
 mod executor_prelude;
