@@ -20,9 +20,28 @@ pub fn open_account_store(
     data_dir: &DataDir,
     provider: Provider,
 ) -> Result<AccountStore, SetupError> {
+    Ok(open_storage(config, data_dir, provider)?.store)
+}
+
+/// What [`open_storage`] opened: the accounts store, and the PostgreSQL storage under it when
+/// the backend is `postgres` (the pool's claims share its database).
+pub(crate) struct OpenedStorage {
+    pub(crate) store: AccountStore,
+    pub(crate) postgres: Option<Arc<PostgresStorage>>,
+}
+
+/// [`open_account_store`], keeping the PostgreSQL storage for the rest of the pool.
+pub(crate) fn open_storage(
+    config: &MacConfig,
+    data_dir: &DataDir,
+    provider: Provider,
+) -> Result<OpenedStorage, SetupError> {
     let options = config.store_options();
     match config.storage.backend {
-        StorageBackend::File => AccountStore::open(data_dir, provider, options).context(StoreSnafu),
+        StorageBackend::File => {
+            let store = AccountStore::open(data_dir, provider, options).context(StoreSnafu)?;
+            Ok(OpenedStorage { store, postgres: None })
+        }
         StorageBackend::Postgres => {
             let url = config.storage.url.as_ref().ok_or(SetupError::StorageUrlMissing)?;
             // The data directory still holds this host's files: config, claims, refresh
@@ -32,7 +51,10 @@ pub fn open_account_store(
                 PostgresStorage::connect(url, &PostgresOptions::default())
                     .context(PostgresSnafu)?;
             tracing::info!(target = %storage.target(), %provider, "accounts on PostgreSQL");
-            Ok(storage.account_store(provider, options))
+            Ok(OpenedStorage {
+                store: storage.account_store(provider, options),
+                postgres: Some(storage),
+            })
         }
     }
 }

@@ -1,5 +1,6 @@
 //! One-call pool setup: a data directory and a provider in, a ready pool out — the accounts
-//! store, the claims table, the provider client, the executor with its proactive refresher —
+//! store, the claims (the claims file; the database's claims table when the accounts are on
+//! PostgreSQL), the provider client, the executor with its proactive refresher —
 //! configured from `config.toml` (and `MAC_*` overrides), with a clean shutdown.
 
 use std::future::Future;
@@ -7,13 +8,14 @@ use std::sync::Arc;
 
 use mac_adapters::{AdapterClient, ProviderDescriptor};
 use mac_claims::Claims;
+use mac_postgres::PostgresClaims;
 use mac_executor::{
     AttemptResponse, EventSink, ExecuteError, Executed, Pool, RequestInfo, SendError,
 };
 use mac_storage::{Clock, DataDir, Provider, SystemClock};
 use snafu::{ResultExt, Snafu};
 
-use crate::accounts_backend::open_account_store;
+use crate::accounts_backend::open_storage;
 use crate::config::MacConfig;
 
 /// Why a pool could not be set up. Each variant says which file or setting to fix.
@@ -112,7 +114,8 @@ impl MacPoolBuilder {
             None => MacConfig::load(&self.data_dir.config_file(), crate::config::process_env)
                 .context(ConfigSnafu)?,
         };
-        let store = Arc::new(open_account_store(&config, &self.data_dir, self.provider)?);
+        let opened = open_storage(&config, &self.data_dir, self.provider)?;
+        let store = Arc::new(opened.store);
         let descriptor = match self.descriptor {
             Some(descriptor) => descriptor,
             None => config
@@ -131,13 +134,27 @@ impl MacPoolBuilder {
             .clock(Arc::clone(&self.clock))
             .local_files(self.data_dir.accounts_file(self.provider));
         if pool_config.cross_process_claims {
-            let claims = Claims::open(
-                &self.data_dir,
-                self.provider,
-                config.claims_options(),
-                Arc::clone(&self.clock),
-            )
-            .context(ClaimsTableSnafu)?;
+            let claims = match &opened.postgres {
+                // Claims across hosts: the claims table of the accounts' database.
+                Some(postgres) => {
+                    let store =
+                        PostgresClaims::open(postgres, self.provider, &config.claims_options())
+                            .context(PostgresSnafu)?;
+                    Claims::builder_with_store(
+                        Arc::new(store),
+                        config.claims_options(),
+                        Arc::clone(&self.clock),
+                    )
+                    .build()
+                }
+                None => Claims::open(
+                    &self.data_dir,
+                    self.provider,
+                    config.claims_options(),
+                    Arc::clone(&self.clock),
+                )
+                .context(ClaimsTableSnafu)?,
+            };
             builder = builder.claims(claims);
         }
         if let Some(events) = self.events {

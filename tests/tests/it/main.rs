@@ -18,6 +18,7 @@ mod gateway_rotation;
 mod gateway_stream;
 mod gateway_support;
 mod load_generator;
+mod postgres_claims;
 mod postgres_multi_process;
 mod postgres_pool;
 mod postgres_store;
