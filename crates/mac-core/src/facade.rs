@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use mac_adapters::{AdapterClient, ProviderDescriptor};
 use mac_claims::Claims;
-use mac_postgres::PostgresClaims;
 use mac_executor::{
     AttemptResponse, EventSink, ExecuteError, Executed, Pool, RequestInfo, SendError,
 };
+use mac_postgres::PostgresClaims;
 use mac_storage::{Clock, DataDir, Provider, SystemClock};
 use snafu::{ResultExt, Snafu};
 

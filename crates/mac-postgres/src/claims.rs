@@ -18,7 +18,7 @@
 //! that lock is granted, which any host reads from `pg_locks` in one query for all holders
 //! asked about. Why `pg_locks` rather than probing with `pg_try_advisory_lock`: reading has no
 //! side effect — a probe takes the lock for a moment, and a holder (re)connecting at that
-//! moment would find its own key taken. A process that crashes, is SIGKILLed or loses its
+//! moment would find its own key taken. A process that crashes, is killed (`SIGKILL`) or loses its
 //! connection ends its session, so the server frees the lock at once and every other holder
 //! stops counting its claims at the next check; a host that vanishes without its session
 //! closing (power loss, a cut network) keeps the lock until the server notices, but its

@@ -1,7 +1,7 @@
 //! Claims across hosts on PostgreSQL, with real processes: two `mac serve` gateways, each with
 //! its own data directory (nothing shared but the database), serve one pool under concurrent
 //! clients; the claims each gateway makes are seen by another process (this test, through a
-//! holder of its own); one gateway is SIGKILLed while it holds claims, and its claims are gone
+//! holder of its own); one gateway is killed (`SIGKILL`) while it holds claims, and its claims are gone
 //! for everyone at once — its database session ended — not when their heartbeat lease (60 s)
 //! runs out; the other gateway carries on serving and no account or grant is lost.
 
@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 use mac_claims::{Claims, ClaimsOptions, ClaimsSnapshot};
 use mac_postgres::testing::TestDatabase;
 use mac_postgres::{PostgresClaims, PostgresStorage};
-use mac_storage::{EpochMs, Provider, StoreOptions, SystemClock};
+use mac_storage::{AccountStore, EpochMs, Provider, StoreOptions, SystemClock};
 use mac_test_support::{ChildGuard, FakeProvider, TempDataDir, spawn_guarded};
 use rustix::process::{Pid, Signal, kill_process};
 
-use crate::gateway_support::{config_toml, messages_body};
+use crate::gateway_support::{Seeded as SeededAccount, config_toml, messages_body};
 
 /// How long a check waits for something another process does (never reached when it works).
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -135,6 +135,26 @@ fn load(
         .collect()
 }
 
+/// Every `seeded` account is in `store`, enabled, with the refresh token `fake` knows now.
+fn assert_nothing_lost(store: &AccountStore, fake: &FakeProvider, seeded: &[SeededAccount]) {
+    let document = store.load().unwrap();
+    assert_eq!(document.accounts.len(), seeded.len());
+    for account in seeded {
+        let stored = document
+            .accounts
+            .iter()
+            .find(|stored| stored.uuid.as_deref() == Some(account.uuid.as_str()))
+            .unwrap_or_else(|| panic!("{}: account lost", account.label));
+        assert!(stored.enabled, "{}: disabled", account.label);
+        assert_eq!(
+            Some(stored.refresh_token.expose().to_owned()),
+            fake.current_refresh_token(&account.refresh),
+            "{}: the stored refresh token is not the provider's current one",
+            account.label
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigkilled_gateways_claims_go_at_once_and_the_other_gateway_carries_on() {
     let Some(database) = TestDatabase::create("claims_sigkill") else { return };
@@ -230,25 +250,12 @@ async fn a_sigkilled_gateways_claims_go_at_once_and_the_other_gateway_carries_on
     }
 
     // Nothing lost: every account is there, enabled, with a refresh token the provider knows.
-    let (document, store) = tokio::task::spawn_blocking(move || (store.load().unwrap(), store))
-        .await
-        .unwrap();
-    assert_eq!(document.accounts.len(), seeded.len());
-    for account in &seeded {
-        let stored = document
-            .accounts
-            .iter()
-            .find(|stored| stored.uuid.as_deref() == Some(account.uuid.as_str()))
-            .unwrap_or_else(|| panic!("{}: account lost", account.label));
-        assert!(stored.enabled, "{}: disabled", account.label);
-        let current = fake.current_refresh_token(&account.refresh);
-        assert_eq!(
-            Some(stored.refresh_token.expose().to_owned()),
-            current,
-            "{}: the stored refresh token is not the provider's current one",
-            account.label
-        );
-    }
+    let store = tokio::task::spawn_blocking(move || {
+        assert_nothing_lost(&store, &fake, &seeded);
+        store
+    })
+    .await
+    .unwrap();
     tokio::task::spawn_blocking(move || {
         drop(watch);
         drop(store);
