@@ -3,7 +3,9 @@
 //! clients; the claims each gateway makes are seen by another process (this test, through a
 //! holder of its own); one gateway is killed (`SIGKILL`) while it holds claims, and its claims are gone
 //! for everyone at once — its database session ended — not when their heartbeat lease (60 s)
-//! runs out; the other gateway carries on serving and no account or grant is lost.
+//! runs out; the other gateway carries on serving and no account or grant is lost. And a
+//! holder whose database session is cut loses its claims for others at once, and takes them
+//! again on a new session at its next heartbeat.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -263,4 +265,43 @@ async fn a_sigkilled_gateways_claims_go_at_once_and_the_other_gateway_carries_on
     })
     .await
     .unwrap();
+}
+
+/// Polls `watcher`'s fresh snapshot (a failed one — a session being reopened — counts as not
+/// yet) until `done` holds.
+fn wait_until(watcher: &Claims, what: &str, done: impl Fn(&ClaimsSnapshot) -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !watcher.snapshot().is_ok_and(|snapshot| done(&snapshot)) {
+        assert!(Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_holder_whose_session_is_cut_loses_its_claims_at_once_and_retakes_them() {
+    let Some(database) = TestDatabase::create("claims_session_cut") else { return };
+    let storage =
+        PostgresStorage::connect(database.url(), &mac_postgres::PostgresOptions::default())
+            .unwrap();
+    let (holder, watcher) = (observer(&storage), observer(&storage));
+    let _guard = holder.claim("acct").unwrap();
+    assert!(watcher.snapshot().unwrap().is_claimed_by_other("acct"));
+
+    // Every session of the database ends, as when connections are cut or the server restarts
+    // them; the holder does nothing until its next heartbeat.
+    database
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .unwrap();
+    wait_until(&watcher, "the cut holder's claim went", |seen| !seen.is_claimed_by_other("acct"));
+
+    // Its next heartbeat opens a new session and takes the claim again.
+    let deadline = Instant::now() + PATIENCE;
+    while holder.renew_held().is_err() {
+        assert!(Instant::now() < deadline, "the holder never renewed on a new session");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    wait_until(&watcher, "the holder's claim came back", |seen| seen.is_claimed_by_other("acct"));
 }
