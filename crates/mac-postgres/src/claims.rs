@@ -27,7 +27,8 @@
 //!
 //! All statements of a holder run on its session, one at a time, from the claims keeper
 //! thread or a blocking caller, each bounded by the lock timeout plus a grace for the answer;
-//! a session that did not answer is closed (and reopened at the next use).
+//! after a failure the session is rolled back, or closed when it does not answer (and
+//! reopened at the next use).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -231,8 +232,10 @@ impl PostgresClaims {
         Ok(Session { client, read, write, alive })
     }
 
-    /// Runs `work` on the session; a session that failed is closed, to be reopened at the
-    /// next use (its state is unknown).
+    /// Runs `work` on the session. After a failure the session is kept only if it answers a
+    /// `ROLLBACK` (ending a transaction the failure left open): closing it would also drop
+    /// the presence lock, making this holder look dead to the others until it reconnects.
+    /// One that does not answer is closed, to be reopened at the next use.
     fn with_session<T>(
         &self,
         work: impl AsyncFnOnce(&Session) -> Result<T, ClaimsError>,
@@ -241,8 +244,11 @@ impl PostgresClaims {
         let Some(session) = guard.as_ref() else {
             return Err(store_error(PostgresError::Stopped { target: self.target() }));
         };
-        let result = self.storage.driver().wait(work(session));
-        if result.is_err() {
+        let driver = self.storage.driver();
+        let result = driver.wait(work(session));
+        if result.is_err()
+            && driver.wait(within(ANSWER_GRACE, session.client.batch_execute("ROLLBACK"))).is_err()
+        {
             *guard = None;
         }
         result
@@ -409,6 +415,7 @@ impl ClaimsStore for PostgresClaims {
     }
 
     /// One query: the provider's rows.
+    #[tracing::instrument(level = "trace", skip_all, fields(location = %self.location.display()))]
     fn read(&self) -> Result<Arc<ClaimMap>, ClaimsError> {
         self.with_session(async |session| {
             let provider = self.provider.as_str();
@@ -423,13 +430,15 @@ impl ClaimsStore for PostgresClaims {
         })
     }
 
+    #[tracing::instrument(level = "trace", skip_all, fields(location = %self.location.display()))]
     fn update(&self, change: &mut ClaimsChange<'_>) -> Result<ClaimMap, ClaimsError> {
-        // A failed statement leaves the transaction open: `with_session` closes the session
-        // then, which rolls it back.
+        // A failed statement leaves the transaction open: `with_session` rolls it back (or
+        // closes the session, which rolls it back too).
         self.with_session(async |session| self.update_on(session, change).await)
     }
 
     /// One query of `pg_locks`: which of the holders' presence locks are granted now.
+    #[tracing::instrument(level = "trace", skip_all, fields(location = %self.location.display()))]
     fn alive(&self, holders: &[Holder]) -> Result<Vec<bool>, ClaimsError> {
         self.with_session(async |session| self.alive_on(session, holders).await)
     }
