@@ -26,7 +26,7 @@ pub fn open_account_store(
 }
 
 /// A provider's accounts store, and the PostgreSQL storage it is on (if it is), whose other
-/// parts (the refresh locks) the pool shares with it: one storage, one set of connections.
+/// parts (the refresh locks, the claims) the pool shares with it: one storage, one set of connections.
 pub(crate) struct OpenedStorage {
     pub(crate) store: AccountStore,
     pub(crate) postgres: Option<Arc<PostgresStorage>>,

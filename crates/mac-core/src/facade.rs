@@ -1,5 +1,6 @@
 //! One-call pool setup: a data directory and a provider in, a ready pool out — the accounts
-//! store, the claims table, the provider client, the executor with its proactive refresher —
+//! store, the claims (the claims file; the database's claims table when the accounts are on
+//! PostgreSQL), the provider client, the executor with its proactive refresher —
 //! configured from `config.toml` (and `MAC_*` overrides), with a clean shutdown.
 
 use std::future::Future;
@@ -10,6 +11,7 @@ use mac_claims::Claims;
 use mac_executor::{
     AttemptResponse, EventSink, ExecuteError, Executed, Pool, RequestInfo, SendError,
 };
+use mac_postgres::PostgresClaims;
 use mac_storage::{Clock, DataDir, Provider, SystemClock};
 use snafu::{ResultExt, Snafu};
 
@@ -146,13 +148,27 @@ impl MacPoolBuilder {
             builder = builder.account_locks(Arc::new(postgres.account_locks(self.provider)));
         }
         if pool_config.cross_process_claims {
-            let claims = Claims::open(
-                &self.data_dir,
-                self.provider,
-                config.claims_options(),
-                Arc::clone(&self.clock),
-            )
-            .context(ClaimsTableSnafu)?;
+            let claims = match &opened.postgres {
+                // Claims across hosts: the claims table of the accounts' database.
+                Some(postgres) => {
+                    let store =
+                        PostgresClaims::open(postgres, self.provider, &config.claims_options())
+                            .context(PostgresSnafu)?;
+                    Claims::builder_with_store(
+                        Arc::new(store),
+                        config.claims_options(),
+                        Arc::clone(&self.clock),
+                    )
+                    .build()
+                }
+                None => Claims::open(
+                    &self.data_dir,
+                    self.provider,
+                    config.claims_options(),
+                    Arc::clone(&self.clock),
+                )
+                .context(ClaimsTableSnafu)?,
+            };
             builder = builder.claims(claims);
         }
         if let Some(events) = self.events {
