@@ -36,6 +36,7 @@ use tokio_postgres::Row;
 
 use crate::error::{ClientFailure, PostgresError};
 use crate::pool::Pooled;
+use crate::redacted_param::Redacted;
 use crate::statements::RECENT_COMMITS;
 use crate::storage::PostgresStorage;
 
@@ -365,7 +366,7 @@ impl PostgresBackend {
             "writing the accounts",
             client.execute(
                 &connection.statements.write,
-                &[&provider, &generation, &commit_id, &body],
+                &[&provider, &generation, &commit_id, &Redacted(body)],
             ),
         )
         .await?;

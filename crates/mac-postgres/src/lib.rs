@@ -49,6 +49,7 @@ mod driver;
 mod error;
 mod inspect;
 mod pool;
+mod redacted_param;
 mod schema;
 mod statements;
 mod storage;

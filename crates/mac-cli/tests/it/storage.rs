@@ -421,3 +421,28 @@ fn migrate_without_a_url_says_where_to_give_one() {
     assert!(err.contains("no PostgreSQL database named"), "{err}");
     assert!(err.contains("hint: check `--url`"), "{err}");
 }
+
+/// The most verbose log (`-vv`, and `RUST_LOG=trace` with every crate's records) writes no
+/// token and no password while mac writes accounts to the database and reads them back. Before
+/// the fix the PostgreSQL client's debug record of each statement's parameters held the whole
+/// accounts document, refresh tokens included.
+#[test]
+fn the_most_verbose_log_shows_no_token_and_no_password() {
+    let Some(db) = TestDatabase::create("cli_verbose_log") else { return };
+    let url = url_with_password(&db);
+    let dir = TempDataDir::new().unwrap();
+    realistic_pools(&dir);
+    let output = migrate(&dir, &url, &["-vv"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("DEBUG"), "-vv logs debug records: {}", stderr(&output));
+    let traced = mac(&dir)
+        .env("RUST_LOG", "trace")
+        .env("MAC_STORAGE_BACKEND", "postgres")
+        .env("MAC_STORAGE_URL", &url)
+        .args(["status"])
+        .output()
+        .unwrap();
+    assert!(traced.status.success(), "{}", stderr(&traced));
+    assert!(stderr(&traced).contains("TRACE"), "{}", stderr(&traced));
+    assert_nothing_secret(&traced);
+}
