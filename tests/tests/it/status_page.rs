@@ -8,7 +8,9 @@
 //! shuts down. A screenshot goes to `target/status-page.png` (and `-narrow.png`).
 //!
 //! Over plain HTTP: the access rules with an inbound key (sign-in form, cookie, what the
-//! cookie opens and what it does not) and without one.
+//! cookie opens and what it does not) and without one. Against `mac serve` as a real process:
+//! the sign-in form's per-address limit on wrong keys (429 with `retry-after`), and the log
+//! line and route metrics of every page request.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -18,7 +20,8 @@ use mac_storage::{AccountStore, EpochMs, Provider, Secret, StoreOptions, UsageLi
 use mac_test_support::{Endpoint, FakeProvider, Scripted, TempDataDir};
 use serde_json::{Value, json};
 
-use crate::gateway_support::{Seeded, base_url, config, messages_body, seed, start};
+use crate::gateway_process::serve_with;
+use crate::gateway_support::{Seeded, base_url, config, config_toml, messages_body, seed, start};
 use crate::status_page_browser::Browser;
 
 /// The bound for a live change to show.
@@ -472,4 +475,122 @@ async fn on_loopback_without_a_key_get_is_the_page_and_head_the_health_answer() 
     assert_eq!(script.status(), 200);
     assert!(script.text().await.unwrap().contains("new EventSource(\"/v1/events\")"));
     gateway.shutdown().await.unwrap();
+}
+
+/// `route="<route>"` lines of `mac serve`'s request log.
+fn request_lines<'a>(log: &'a str, route: &str) -> Vec<&'a str> {
+    let route = format!("route=\"{route}\"");
+    log.lines().filter(|l| l.contains("mac_gateway::request") && l.contains(&route)).collect()
+}
+
+/// `mac_gateway_requests_total{route, status, outcome}` of the `/metrics` text, 0 when absent.
+fn requests_total(metrics: &str, route: &str, status: &str, outcome: &str) -> u64 {
+    let series = format!(
+        "mac_gateway_requests_total{{route=\"{route}\",status=\"{status}\",outcome=\"{outcome}\"}} "
+    );
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series.as_str()))
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// Against `mac serve` as a real process with an inbound key: the sign-in form lets one address
+/// try 5 wrong keys, then answers 429 with `retry-after` without comparing (the right key
+/// too); the page, its files, the sign-in form and the event stream each write the one log line
+/// and the route metrics every route writes (the stream at open, and at close with its
+/// duration); no offered key reaches the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mac_serve_limits_sign_in_guesses_and_logs_every_page_request() {
+    let fake = FakeProvider::start().await.unwrap();
+    let dir = TempDataDir::new().unwrap();
+    seed(&dir, &fake, Provider::Anthropic, "work");
+    let key = "the-inbound-key";
+    let toml = format!("{}\n[gateway]\ninbound_key = \"{key}\"\n", config_toml(&fake));
+    std::fs::write(dir.data_dir().config_file(), toml).unwrap();
+    let served = serve_with(&dir, "page", &[], &[]);
+    let url = served.url.clone();
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let sign_in = |body: String| {
+        http.post(format!("{url}/"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+
+    assert_eq!(http.get(format!("{url}/")).send().await.unwrap().status(), 401);
+    assert_eq!(http.get(format!("{url}/status/status.css")).send().await.unwrap().status(), 200);
+    let guesses: Vec<String> = (0..7).map(|n| format!("guess-{n}-of-the-key")).collect();
+    for guess in &guesses[..5] {
+        assert_eq!(sign_in(format!("key={guess}")).await.unwrap().status(), 401, "{guess}");
+    }
+    for guess in &guesses[5..] {
+        let limited = sign_in(format!("key={guess}")).await.unwrap();
+        assert_eq!(limited.status(), 429, "the sixth wrong key in a row");
+        let after: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=12).contains(&after), "retry-after {after}");
+        assert!(limited.headers().get("set-cookie").is_none());
+        assert!(limited.text().await.unwrap().contains("Too many wrong keys"));
+    }
+    // While limited, not even the right key is compared: a guess teaches nothing.
+    let right = sign_in(format!("key={key}")).await.unwrap();
+    assert_eq!(right.status(), 429);
+    assert!(right.headers().get("set-cookie").is_none());
+    // The key itself (not the form) still opens the page and its stream.
+    let page = http.get(format!("{url}/")).header("x-api-key", key).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let mut events =
+        http.get(format!("{url}/v1/events")).header("x-api-key", key).send().await.unwrap();
+    assert_eq!(events.status(), 200);
+    assert!(events.chunk().await.unwrap().is_some(), "the first snapshot");
+    drop(events);
+
+    // The routes' metrics; the closed stream is counted once the gateway noticed it left
+    // (at its next write, within the 2 s activity period).
+    let metrics = loop {
+        let text = http
+            .get(format!("{url}/metrics"))
+            .header("x-api-key", key)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if requests_total(&text, "events", "2xx", "local") == 1 {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(requests_total(&metrics, "sign_in", "4xx", "refused"), 8, "{metrics}");
+    assert_eq!(requests_total(&metrics, "page", "4xx", "refused"), 1, "the sign-in form");
+    assert_eq!(requests_total(&metrics, "page", "2xx", "local"), 2, "the page and its css");
+
+    // A stream still open at shutdown is logged as it closes too.
+    let mut open =
+        http.get(format!("{url}/v1/events")).header("x-api-key", key).send().await.unwrap();
+    assert!(open.chunk().await.unwrap().is_some());
+    let (code, log) = served.stop_keeping_log(rustix::process::Signal::TERM);
+    assert_eq!(code, Some(0), "{log}");
+    while open.chunk().await.is_ok_and(|chunk| chunk.is_some()) {}
+
+    let sign_ins = request_lines(&log, "sign_in");
+    assert_eq!(sign_ins.len(), 8, "{log}");
+    assert_eq!(sign_ins.iter().filter(|l| l.contains("status=429")).count(), 3, "{log}");
+    let pages = request_lines(&log, "page");
+    assert_eq!(pages.len(), 3, "{log}");
+    let streams = request_lines(&log, "events");
+    assert_eq!(streams.len(), 4, "two streams, opened and closed: {log}");
+    assert_eq!(streams.iter().filter(|l| l.contains("event stream opened")).count(), 2, "{log}");
+    assert_eq!(streams.iter().filter(|l| l.contains(" ms=")).count(), 2, "{log}");
+    assert!(
+        log.lines().any(|l| l.contains("too many wrong inbound keys") && l.contains("127.0.0.1")),
+        "the refused sign-ins are logged with the client's address: {log}"
+    );
+    for guess in guesses.iter().map(String::as_str).chain([key]) {
+        assert!(!log.contains(guess), "the log holds an offered key: {guess}");
+    }
 }
