@@ -46,6 +46,8 @@ return Array.from(document.querySelectorAll('article.account')).map(a => {
     countdown: blocked.hidden || !left ? null : left.textContent,
     serving: a.dataset.serving === 'true',
     fiveHour: a.querySelector('.window .pct').textContent,
+    families: Array.from(a.querySelectorAll('.families .family'))
+      .map(f => ({ family: f.dataset.family, until: f.dataset.until, text: f.textContent })),
   };
 });";
 
@@ -370,6 +372,90 @@ async fn browser_shows_the_pool_and_follows_it_live() {
     scene.screenshots().await;
     let tokens = scene.the_page_carries_no_token().await;
     scene.shut_down(&tokens).await;
+}
+
+/// A 429 of Anthropic's weekly Opus limit (`seven_day_opus`) while the account's own windows
+/// have room: the account stays ready (it serves Sonnet), and the page and `/v1/pool` show the
+/// Opus limit as such, live and after a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_shows_a_model_family_limit_beside_a_ready_account() {
+    let fake = FakeProvider::start().await.unwrap();
+    let dir = TempDataDir::new().unwrap();
+    seed(&dir, &fake, Provider::Anthropic, "work");
+    seed(&dir, &fake, Provider::Anthropic, "spare");
+    let gateway = start(&dir, config(&fake)).await;
+    let url = base_url(&gateway);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let browser = Browser::start().await;
+    browser.goto(&format!("{url}/")).await;
+    cards_until(&browser, "two ready accounts", FIRST_LOAD, |cards| {
+        cards.len() == 2 && cards.iter().all(|c| c["state"] == "ready")
+    })
+    .await;
+
+    let reset_secs = EpochMs::now().as_millis() / 1000 + 3 * 86_400 + 17;
+    let reset = EpochMs::from_millis(reset_secs * 1000);
+    fake.script(
+        Endpoint::Messages,
+        vec![Scripted::rate_limited(vec![
+            ("anthropic-ratelimit-unified-status".into(), "rejected".into()),
+            ("anthropic-ratelimit-unified-representative-claim".into(), "seven_day_opus".into()),
+            ("anthropic-ratelimit-unified-reset".into(), reset_secs.to_string()),
+        ])],
+    );
+    let mut events = gateway.events().subscribe();
+    let opus = r#"{"model":"claude-opus-4-1","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}"#;
+    let answer = http
+        .post(format!("{url}/v1/messages"))
+        .header("anthropic-version", "2023-06-01")
+        .body(opus)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200, "the request rotated to the other account");
+    let limited = loop {
+        if let mac_gateway::GatewayEvent::Pool {
+            event: mac_executor::PoolEvent::CooledDown { account, .. },
+            ..
+        } = events.recv().await.unwrap()
+        {
+            break account;
+        }
+    };
+
+    let shows_opus = |cards: &[Value]| {
+        let c = card(cards, &limited);
+        c["badge"] == "ready"
+            && c["families"].as_array().is_some_and(|f| {
+                f.len() == 1
+                    && f[0]["family"] == "opus"
+                    && f[0]["until"].as_str() == Some(&reset.as_millis().to_string())
+            })
+    };
+    let (cards, took) =
+        cards_until(&browser, "a ready account with its Opus limit", LIVE, shows_opus).await;
+    let offset = browser
+        .eval("return new Date(arguments[0]).getTimezoneOffset();", json!([reset.as_millis()]))
+        .await;
+    let text = card(&cards, &limited)["families"][0]["text"].as_str().unwrap().to_owned();
+    let clock = local_clock(reset, offset.as_i64().unwrap());
+    assert!(text.starts_with("opus limited until ") && text.contains(&clock), "{text}");
+    assert!(text.contains("other models still served"), "{text}");
+    let summary =
+        browser.eval("return document.getElementById('sum-usable').textContent;", json!([])).await;
+    assert_eq!(summary, "2 of 2", "both accounts still serve");
+
+    // The pool JSON says the same, so a page opened now shows it too.
+    let pool = http.get(format!("{url}/v1/pool")).send().await.unwrap().text().await.unwrap();
+    let pool: Value = serde_json::from_str(&pool).unwrap();
+    let stored = stored(&pool, &limited);
+    assert_eq!(stored["state"], "ready", "{stored:#}");
+    assert_eq!(stored["familyLimits"], json!([{"family": "opus", "until": reset.as_millis()}]));
+    browser.goto(&format!("{url}/")).await;
+    cards_until(&browser, "the Opus limit after a reload", FIRST_LOAD, shows_opus).await;
+    eprintln!("the Opus limit shown {took:?} after the gateway's answer");
+    gateway.shutdown().await.unwrap();
+    browser.quit().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
