@@ -674,6 +674,7 @@ async fn mac_serve_logs_and_counts_every_page_request() {
 
     // The closed stream is counted once the gateway noticed it left (at its next write at the
     // latest, within the 2 s activity period).
+    let asked = Instant::now();
     let metrics = loop {
         let text = http
             .get(format!("{url}/metrics"))
@@ -687,6 +688,7 @@ async fn mac_serve_logs_and_counts_every_page_request() {
         if requests_total(&text, "events", "2xx", "local") == 1 {
             break text;
         }
+        assert!(asked.elapsed() < FIRST_LOAD, "the closed event stream was never counted: {text}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(requests_total(&metrics, "sign_in", "4xx", "refused"), 1, "{metrics}");
