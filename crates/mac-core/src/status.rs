@@ -355,3 +355,50 @@ pub fn pool_status(
     }
     StatusView { data_dir: data_dir.path().display().to_string(), storage: storage.view(), pools }
 }
+
+#[cfg(test)]
+mod tests {
+    use mac_storage::{Credentials, Secret};
+
+    use super::*;
+
+    fn view_of(account: &StoredAccount) -> StatusView {
+        let now = EpochMs::from_millis(1_000);
+        let view =
+            AccountView::of(1, Provider::Anthropic, account, None, &ClaimsSnapshot::default(), now);
+        StatusView {
+            data_dir: String::new(),
+            storage: StorageView::configured(&MacConfig::default(), &DataDir::at("/nowhere")),
+            pools: vec![PoolView {
+                provider: Provider::Anthropic,
+                file: String::new(),
+                error: None,
+                accounts: vec![view],
+            }],
+        }
+    }
+
+    #[test]
+    fn family_limits_join_their_account_and_show_only_when_there_are_some() {
+        let credentials =
+            Credentials { refresh_token: Secret::new("r"), access_token: None, expires_at: None };
+        let account = StoredAccount::new(credentials, EpochMs::from_millis(0));
+        let id = account.uuid.clone().unwrap();
+        let mut view = view_of(&account);
+        let json = serde_json::to_value(&view).unwrap();
+        assert!(json["pools"][0]["accounts"][0].get("familyLimits").is_none());
+
+        let at = EpochMs::from_millis;
+        view.add_family_limit(Provider::Anthropic, &id, ModelFamily::Opus, at(5_000));
+        view.add_family_limit(Provider::Anthropic, &id, ModelFamily::Opus, at(4_000));
+        view.add_family_limit(Provider::Codex, &id, ModelFamily::Sonnet, at(5_000));
+        view.add_family_limit(Provider::Anthropic, "someone-else", ModelFamily::Sonnet, at(5_000));
+        let json = serde_json::to_value(&view).unwrap();
+        let account = &json["pools"][0]["accounts"][0];
+        assert_eq!(
+            account["familyLimits"],
+            serde_json::json!([{"family": "opus", "until": 5_000}])
+        );
+        assert_eq!(account["state"], "ready", "the account itself is not blocked");
+    }
+}
