@@ -1,6 +1,6 @@
 //! The one state every route shares ([`AppState`], cheap to clone): the provider pools and
-//! their descriptors, the upstream HTTP client, the settings, the metrics, the event hub and
-//! the request counter.
+//! their descriptors, the upstream HTTP client, the settings, the metrics, the event hub, the
+//! request counter and the status page's sign-in limiter.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
