@@ -320,7 +320,8 @@ struct PerRequest {
     wait_deadline: EpochMs,
 }
 
-/// How often the request path's view of the accounts file is refreshed behind it at most.
+/// How often the request path's view of the accounts is refreshed behind it at most (with
+/// `AccountStore::refresh_cached`: a `stat` for a file, nothing on PostgreSQL while unchanged).
 const VIEW_REFRESH: Duration = Duration::from_millis(20);
 
 /// How far ahead an account excluded from a request (its refresh failed in it) is held for that
@@ -556,8 +557,11 @@ impl Pool {
             *last = Some(std::time::Instant::now());
         }
         let store = Arc::clone(&inner.store);
+        // `refresh_cached`, not `load`: a view may lag another process's commit by a moment,
+        // and on PostgreSQL it then costs no round trip while no notification said the
+        // document changed (one per `VIEW_REFRESH` per busy process otherwise).
         drop(tokio::task::spawn_blocking(move || {
-            if let Err(err) = store.load() {
+            if let Err(err) = store.refresh_cached() {
                 tracing::debug!(error = %err, "could not refresh the view of the accounts file");
             }
         }));

@@ -36,6 +36,7 @@
 //!   code and primary message ([`ClientFailure`]).
 
 mod accounts;
+mod changes;
 mod driver;
 mod error;
 mod pool;

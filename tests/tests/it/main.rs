@@ -18,6 +18,7 @@ mod gateway_stream;
 mod gateway_support;
 mod load_generator;
 mod postgres_multi_process;
+mod postgres_notify;
 mod postgres_pool;
 mod postgres_store;
 mod status_page;
