@@ -16,7 +16,7 @@
 //! | 2xx whose prelude is an error frame (`error`, `response.failed`) | classified as the status the frame stands for (`mac_ratelimit::observe_in_band`: 429 rate/usage limit, 529 overload, 401, 403, 4xx, else 500) with the frame's data as its body: the row of that status below, the same events; a row that returns hands the 200 back as is |
 //! | 2xx whose prelude could not be read (first-byte timeout, cut) | like no response: rotate, the account is not marked |
 //! | 3xx, 4xx other than 401/403/429 | returned as is (the request's fault, not the account's) |
-//! | 401, not refreshed | refresh once (or adopt another process's refresh), retry the same account |
+//! | 401, not refreshed | refresh once (or adopt another process's refresh), retry the same account; when the refresh fails on mac's own storage (unreadable, a database down), rotate without keeping the 401, so a request left without accounts fails naming the storage rather than telling the client its login is bad |
 //! | 401, refreshed | the account rests in memory for the auth backoff (counts nothing), rotate |
 //! | 403 whose body says `revoked`, not refreshed | refresh once, retry the same account: a permanent refresh failure is the evidence that disables |
 //! | 403 revoked, refreshed (the new token is revoked too) | revoked recorded (disabled if another usable account remains), rotate |
@@ -77,7 +77,7 @@ use crate::holds::Holds;
 use crate::jitter::Jitter;
 use crate::lease::{Lease, Served};
 use crate::proactive::ProactiveRefresher;
-use crate::refresh::{Obtained, RefreshService};
+use crate::refresh::{Obtained, RefreshError, RefreshService};
 use crate::response::{AttemptResponse, PreludeVerdict, SendError, SendErrorKind};
 use crate::selection::{SelectionInput, SelectionReason, select};
 use crate::session::{SessionBindings, SessionKey};
@@ -705,7 +705,14 @@ impl Pool {
                     Err(err) => {
                         per.refresh_failed.insert(uuid.to_owned());
                         self.after_auth_problem(uuid, None);
-                        Next::rotate(RotationCause::AuthFailed, Some(response), &err.to_string())
+                        // A refresh that failed on mac's own storage (a database restarting,
+                        // say) says nothing about the account: handing back the provider's 401
+                        // would tell the client that its login is bad. Without the response, a
+                        // request that runs out of accounts ends with this failure instead,
+                        // which names the storage.
+                        let response =
+                            (!matches!(err, RefreshError::Store { .. })).then_some(response);
+                        Next::rotate(RotationCause::AuthFailed, response, &err.to_string())
                     }
                 }
             }
@@ -1054,7 +1061,9 @@ impl Pool {
         let reason = match outcome {
             Some(AuthFailureOutcome::Disabled { reason }) => Some(reason),
             Some(_) => None,
-            None => self.inner.store.load().ok().and_then(|doc| {
+            // The cached view, not a read: this runs on an async worker, and the refresh
+            // that disabled an account left its commit in the cache.
+            None => self.inner.store.cached().and_then(|doc| {
                 doc.account(uuid)
                     .filter(|a| a.is_auth_disabled)
                     .and_then(|a| a.auth_disabled_reason.clone())

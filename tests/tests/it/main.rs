@@ -20,6 +20,7 @@ mod load_generator;
 mod postgres_multi_process;
 mod postgres_notify;
 mod postgres_pool;
+mod postgres_restart;
 mod postgres_store;
 mod status_page;
 mod status_page_browser;
