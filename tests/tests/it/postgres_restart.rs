@@ -253,6 +253,12 @@ async fn a_database_restarted_under_load_fails_clearly_and_recovers_without_a_re
 
     // Back: the same pool on the same storage serves again by itself.
     load.served_again(50).await;
+    // The change listener is back too (requests are cheap again, not a read each).
+    let back = Instant::now();
+    while !storage.is_listening() {
+        assert!(back.elapsed() < DEADLINE, "the change listener did not reconnect");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     load.enter(Phase::After);
     revoke_issued(&fake);
     tokio::time::sleep(Duration::from_secs(2)).await;
