@@ -100,6 +100,11 @@ impl Changes {
         self.state().received
     }
 
+    /// Whether the listener was started (it may be down now).
+    pub(crate) fn is_started(&self) -> bool {
+        self.started.load(Ordering::Acquire)
+    }
+
     /// Starts the listener on `runtime` unless it runs already.
     pub(crate) fn start(
         self: &Arc<Self>,

@@ -31,6 +31,10 @@
 //!   and one write, and `json` keeps unknown fields byte for byte.
 //! - **Schema versions** (`schema.rs`): migrations at start-up, under an advisory lock; a
 //!   newer schema is refused with a clear error.
+//! - **Changes by `LISTEN`/`NOTIFY`** (`changes.rs`): every commit announces
+//!   `<provider>:<generation>` on the schema's channel, and one listening connection per
+//!   storage lets `refresh_cached` answer from the cache while nothing changed — no round trip
+//!   per request in steady state — falling back to a read while the listener is down.
 //! - **Secrets**: the URL is a [`mac_storage::Secret`]; messages name the server as
 //!   `postgres://USER@HOST:PORT/DATABASE` ([`Target`]); server errors are reduced to their
 //!   code and primary message ([`ClientFailure`]).

@@ -132,6 +132,9 @@ impl PostgresStorage {
 
     /// The change listener, started on first use.
     pub(crate) fn changes(&self) -> &Changes {
+        if self.changes.is_started() {
+            return &self.changes;
+        }
         self.changes.start(
             self.driver.handle(),
             self.pool.config(),
