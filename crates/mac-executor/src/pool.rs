@@ -157,8 +157,9 @@ struct Inner {
     /// When this pool last handed each account's `lastUsed` to the store's coalescing
     /// bookkeeping: a success sooner than the bookkeeping interval after that starts no task.
     noted: Mutex<HashMap<String, EpochMs>>,
-    /// When the view of the accounts file was last refreshed behind a request.
-    view_read: Mutex<Option<std::time::Instant>>,
+    /// When the view of the accounts was last refreshed behind a request, and whether that
+    /// read is still running.
+    view_read: Mutex<ViewRead>,
     proactive: tokio::sync::Mutex<Option<ProactiveRefresher>>,
 }
 
@@ -253,7 +254,7 @@ impl PoolBuilder {
             holds: Holds::default(),
             writes: WriteBehind::default(),
             noted: Mutex::new(HashMap::new()),
-            view_read: Mutex::new(None),
+            view_read: Mutex::new(ViewRead::default()),
             proactive: tokio::sync::Mutex::new(Some(proactive)),
         };
         Pool { inner: Arc::new(inner) }
@@ -327,6 +328,24 @@ const VIEW_REFRESH: Duration = Duration::from_millis(20);
 /// How far ahead an account excluded from a request (its refresh failed in it) is held for that
 /// request: beyond any wait, so it never makes the request wait.
 const REQUEST_EXCLUSION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The state of the request path's view refresh (see `Pool::refresh_view_behind`).
+#[derive(Debug, Default)]
+struct ViewRead {
+    /// When the last read started.
+    last: Option<std::time::Instant>,
+    /// Whether it is still running.
+    in_flight: bool,
+}
+
+/// Marks the view read finished when dropped.
+struct ViewReadDone<'a>(&'a Mutex<ViewRead>);
+
+impl Drop for ViewReadDone<'_> {
+    fn drop(&mut self) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).in_flight = false;
+    }
+}
 
 /// What one attempt's account was.
 struct Chosen {
@@ -531,8 +550,8 @@ impl Pool {
     }
 
     /// The pool as this process last read or wrote it — no I/O on the request path. The view is
-    /// refreshed behind the request on the blocking pool (at most one read in flight, one per
-    /// [`VIEW_REFRESH`]), so another process's change is seen within about that long; before
+    /// refreshed behind the request on the blocking pool (at most one read in flight, at most one
+    /// start per [`VIEW_REFRESH`]), so another process's change is seen within about that long; before
     /// the first read the request reads it on the blocking pool.
     async fn view(&self) -> Result<Arc<AccountsDocument>, ExecuteError> {
         let inner = &*self.inner;
@@ -550,19 +569,24 @@ impl Pool {
     fn refresh_view_behind(&self) {
         let inner = &*self.inner;
         {
-            let mut last = inner.view_read.lock().unwrap_or_else(PoisonError::into_inner);
-            if last.is_some_and(|at| at.elapsed() < VIEW_REFRESH) {
+            let mut read = inner.view_read.lock().unwrap_or_else(PoisonError::into_inner);
+            // One read in flight at most: a storage that hangs (a database unreachable
+            // without a reset) must not block one more blocking-pool thread per period.
+            if read.in_flight || read.last.is_some_and(|at| at.elapsed() < VIEW_REFRESH) {
                 return;
             }
-            *last = Some(std::time::Instant::now());
+            *read = ViewRead { last: Some(std::time::Instant::now()), in_flight: true };
         }
-        let store = Arc::clone(&inner.store);
+        let pool = self.clone();
         // `refresh_cached`, not `load`: a view may lag another process's commit by a moment,
         // and on PostgreSQL it then costs no round trip while no notification said the
         // document changed (one per `VIEW_REFRESH` per busy process otherwise).
         drop(tokio::task::spawn_blocking(move || {
-            if let Err(err) = store.refresh_cached() {
-                tracing::debug!(error = %err, "could not refresh the view of the accounts file");
+            let inner = &*pool.inner;
+            // Cleared however the read ends (a panic included), so the view never freezes.
+            let _done = ViewReadDone(&inner.view_read);
+            if let Err(err) = inner.store.refresh_cached() {
+                tracing::debug!(error = %err, "could not refresh the view of the accounts");
             }
         }));
     }
