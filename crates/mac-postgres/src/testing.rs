@@ -123,6 +123,12 @@ impl TestDatabase {
         run(&self.driver, config, sql)
     }
 
+    /// Runs `sql` in the test server's own database (the one its URL names), for what
+    /// cannot run inside this test's database: changing whether it accepts connections.
+    pub fn execute_in_server_database(&self, sql: &str) -> Result<(), String> {
+        self.admin_execute(sql)
+    }
+
     fn admin_execute(&self, sql: &str) -> Result<(), String> {
         run(&self.driver, self.admin.clone(), sql)
     }

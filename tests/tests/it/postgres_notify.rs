@@ -4,7 +4,9 @@
 //! `LISTEN`/`NOTIFY` — says nothing changed), and an account added by another OS process
 //! (its own storage, connections and data, nothing shared but the database) reaches the
 //! pool's view soon after, through a notification. No timing is asserted: the test polls
-//! with a generous deadline. Skips without a server unless `MAC_REQUIRE_POSTGRES=1`.
+//! with a generous deadline. And while the listener is down, a cheap refresh reads from the
+//! server like `load`, so nothing is missed. Skips without a server unless
+//! `MAC_REQUIRE_POSTGRES=1`.
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -16,6 +18,8 @@ use mac_executor::{AttemptResponse, Pool, RequestInfo};
 use mac_postgres::testing::TestDatabase;
 use mac_storage::{AccountStore, Credentials, EpochMs, NewAccount, Provider, Secret, StoreOptions};
 use mac_test_support::{FakeGrant, FakeProvider, TempDataDir, spawn_guarded};
+
+use mac_tests::storage_work::add_accounts;
 
 use crate::storage_multi_process::wait_ok;
 
@@ -134,4 +138,63 @@ async fn a_pool_on_postgres_makes_no_round_trip_per_request_and_sees_other_proce
     assert!(storage.notifications_received() > notifications, "learned by a notification");
     assert!(backend.reads() > reads, "the change was read from the server");
     pool.shutdown().await;
+}
+
+#[test]
+fn while_the_listener_is_down_a_cheap_refresh_reads_from_the_server() {
+    let Some(database) = TestDatabase::create("notify_down") else { return };
+    let schema = "down";
+    let (ours, theirs) = (database.storage(schema).unwrap(), database.storage(schema).unwrap());
+    let backend = Arc::new(ours.accounts(Provider::Anthropic, StoreOptions::default()));
+    let store = AccountStore::with_backend(backend.clone(), StoreOptions::default());
+    let writer = theirs.account_store(Provider::Anthropic, StoreOptions::default());
+    add_accounts(&writer, "first", 1).unwrap();
+    let started = Instant::now();
+    while !ours.is_listening() {
+        assert!(started.elapsed() < DEADLINE, "the change listener never started");
+        store.refresh_cached().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    store.refresh_cached().unwrap();
+    let reads = backend.reads();
+    assert_eq!(store.refresh_cached().unwrap().accounts.len(), 1);
+    assert_eq!(backend.reads(), reads, "free while listening and nothing changed");
+
+    // The listener's connection ends and no new connection is accepted: it stays down. (The
+    // stores' pooled connections stay open, so reads and writes still work.)
+    let name = database.name().to_owned();
+    database
+        .execute_in_server_database(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"))
+        .unwrap();
+    database
+        .execute_in_server_database(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND query LIKE 'LISTEN %'"
+        ))
+        .unwrap();
+    let started = Instant::now();
+    while ours.is_listening() {
+        assert!(started.elapsed() < DEADLINE, "the listener did not notice its end");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A commit nobody listens for is still seen: the cheap refresh reads.
+    add_accounts(&writer, "unheard", 1).unwrap();
+    assert_eq!(store.refresh_cached().unwrap().accounts.len(), 2, "read from the server");
+    assert!(backend.reads() > reads);
+
+    // Connections are accepted again: the listener comes back by itself.
+    database
+        .execute_in_server_database(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
+        .unwrap();
+    let started = Instant::now();
+    while !ours.is_listening() {
+        assert!(started.elapsed() < DEADLINE, "the listener did not reconnect");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    add_accounts(&writer, "heard", 1).unwrap();
+    let started = Instant::now();
+    while store.refresh_cached().unwrap().accounts.len() != 3 {
+        assert!(started.elapsed() < DEADLINE, "a change after the reconnect was never seen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
