@@ -39,6 +39,10 @@ const RECONNECT_FIRST: Duration = Duration::from_millis(100);
 /// The longest pause between two connection attempts of the listener.
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
 
+/// The longest the listener waits to connect and to start listening (the connect timeout
+/// covers only the TCP connection; a server that accepts but never answers would hold it).
+const SETUP_MAX: Duration = Duration::from_secs(10);
+
 /// Idle time before the listener's connection is probed by TCP keepalives (a silently dead
 /// connection would otherwise keep caches trusted for the system default of two hours).
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
@@ -132,12 +136,16 @@ impl Changes {
                     tracing::info!(%target, "the PostgreSQL change listener's connection ended");
                     pause = RECONNECT_FIRST;
                 }
-                Err(Failure { listened, failure }) => {
-                    if listened {
-                        pause = RECONNECT_FIRST;
-                    }
-                    tracing::info!(%target, error = %failure, retry_in_ms = pause.as_millis(),
+                // Said once at `info` when a listening connection is lost; the failed attempts
+                // after it only at `debug` (one every 5 s through a long outage).
+                Err(Failure { listened: true, failure }) => {
+                    tracing::info!(%target, error = %failure,
                         "the PostgreSQL change listener is down; reads go to the server");
+                    pause = RECONNECT_FIRST;
+                }
+                Err(Failure { listened: false, failure }) => {
+                    tracing::debug!(%target, error = %failure, retry_in_ms = pause.as_millis(),
+                        "the PostgreSQL change listener could not connect");
                 }
             }
             self.state().session = None;
@@ -155,10 +163,14 @@ impl Changes {
         let failed = |listened| {
             move |err: tokio_postgres::Error| Failure {
                 listened,
-                failure: ClientFailure::from_client(&err),
+                failure: ClientFailure::from_client(&err).to_string(),
             }
         };
-        let (client, mut connection) = config.connect(NoTls).await.map_err(failed(false))?;
+        let (client, mut connection) =
+            match tokio::time::timeout(SETUP_MAX, config.connect(NoTls)).await {
+                Ok(connected) => connected.map_err(failed(false))?,
+                Err(_) => return Err(Failure::timed_out()),
+            };
         // The connection's messages are read by a task of their own, so that the `LISTEN`
         // below (whose answer comes through the same connection) can complete.
         let (ended_tx, ended) = tokio::sync::oneshot::channel();
@@ -179,9 +191,17 @@ impl Changes {
                 let _ = ended_tx.send(end);
             })
         };
-        if let Err(err) = client.batch_execute(&format!("LISTEN {channel}")).await {
-            reader.abort();
-            return Err(failed(false)(err));
+        let listen = format!("LISTEN {channel}");
+        match tokio::time::timeout(SETUP_MAX, client.batch_execute(&listen)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                reader.abort();
+                return Err(failed(false)(err));
+            }
+            Err(_) => {
+                reader.abort();
+                return Err(Failure::timed_out());
+            }
         }
         {
             let mut state = self.state();
@@ -213,7 +233,15 @@ impl Changes {
 struct Failure {
     /// Whether it had listened (a session started) before it failed.
     listened: bool,
-    failure: ClientFailure,
+    failure: String,
+}
+
+impl Failure {
+    /// A connection or `LISTEN` that took longer than [`SETUP_MAX`] (a server that accepts
+    /// connections but does not answer).
+    fn timed_out() -> Self {
+        Self { listened: false, failure: format!("no answer within {} s", SETUP_MAX.as_secs()) }
+    }
 }
 
 #[cfg(test)]
