@@ -349,6 +349,8 @@ fn execute_row(accounts: usize, postgres: Option<&TestDatabase>) -> Result<Execu
 struct Race {
     refresh_requests: usize,
     served: usize,
+    /// The answers that were not 2xx (`status` or `no answer`).
+    failed: Vec<String>,
     disabled: bool,
     elapsed: Duration,
 }
@@ -367,6 +369,14 @@ fn refresh_race(mac: &Path) -> Result<(), String> {
     let requests: Vec<usize> = races.iter().map(|r| r.refresh_requests).collect();
     let once = requests.iter().filter(|&&r| r == 1).count();
     let served: usize = races.iter().map(|r| r.served).sum();
+    let mut failed: Vec<&str> =
+        races.iter().flat_map(|r| r.failed.iter().map(String::as_str)).collect();
+    failed.sort_unstable();
+    let mut failures = String::new();
+    for kind in failed.iter().copied().collect::<std::collections::BTreeSet<_>>() {
+        let count = failed.iter().filter(|&&f| f == kind).count();
+        let _ = write!(failures, "{}{kind} × {count}", if failures.is_empty() { "" } else { ", " });
+    }
     let disabled = races.iter().filter(|r| r.disabled).count();
     let mut times: Vec<u64> =
         races.iter().map(|r| u64::try_from(r.elapsed.as_micros()).unwrap_or(u64::MAX)).collect();
@@ -378,14 +388,15 @@ fn refresh_race(mac: &Path) -> Result<(), String> {
     );
     println!();
     println!(
-        "| races | refresh requests per race (min–max) | races with exactly one | requests served | races with the account disabled | time to serve the race p50 ms | max ms |"
+        "| races | refresh requests per race (min–max) | races with exactly one | requests served | failed answers | races with the account disabled | time to serve the race p50 ms | max ms |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---|---:|---:|---:|");
     println!(
-        "| {RACES} | {}–{} | {once}/{RACES} | {served}/{} | {disabled} | {:.0} | {:.0} |",
+        "| {RACES} | {}–{} | {once}/{RACES} | {served}/{} | {} | {disabled} | {:.0} | {:.0} |",
         requests.iter().min().copied().unwrap_or(0),
         requests.iter().max().copied().unwrap_or(0),
         RACES * clients,
+        if failures.is_empty() { "none" } else { &failures },
         percentile_ms(&times, 0.5),
         percentile_ms(&times, 1.0),
     );
@@ -418,19 +429,27 @@ fn race(mac: &Path, runtime: &tokio::runtime::Runtime) -> Result<Race, String> {
             std::iter::repeat_n(format!("{}/v1/messages", gateway.url), CLIENTS_PER_GATEWAY)
         })
         .collect();
-    let (served, elapsed) = runtime.block_on(send_all(urls))?;
+    let (answers, elapsed) = runtime.block_on(send_all(urls))?;
+    let served = answers.iter().filter(|answer| answer.is_none()).count();
+    let failed: Vec<String> = answers.into_iter().flatten().collect();
     drop(gateways);
     let document = store.load().map_err(|e| e.to_string())?;
     let disabled = document
         .accounts
         .iter()
         .any(|account| account.uuid.as_deref() == Some(&seeded.uuid) && account.is_auth_disabled);
-    Ok(Race { refresh_requests: fake.count(Endpoint::AnthropicToken), served, disabled, elapsed })
+    Ok(Race {
+        refresh_requests: fake.count(Endpoint::AnthropicToken),
+        served,
+        failed,
+        disabled,
+        elapsed,
+    })
 }
 
-/// Sends one Messages request to each of `urls` at once; how many were answered 2xx and the
-/// time until the last answer was read.
-async fn send_all(urls: Vec<String>) -> Result<(usize, Duration), String> {
+/// Sends one Messages request to each of `urls` at once; per request `None` when it was
+/// answered 2xx, else what came instead; and the time until the last answer was read.
+async fn send_all(urls: Vec<String>) -> Result<(Vec<Option<String>>, Duration), String> {
     const BODY: &str = r#"{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}"#;
     let http = reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?;
     let started = Instant::now();
@@ -439,20 +458,24 @@ async fn send_all(urls: Vec<String>) -> Result<(usize, Duration), String> {
         .map(|url| {
             let http = http.clone();
             tokio::spawn(async move {
-                let answer = http.post(url).body(BODY).send().await.ok()?;
-                let ok = answer.status().is_success();
-                answer.bytes().await.ok()?;
-                Some(ok)
+                let Ok(answer) = http.post(url).body(BODY).send().await else {
+                    return Some("no answer".to_owned());
+                };
+                let status = answer.status();
+                let body = answer.bytes().await;
+                match body {
+                    Ok(_) if status.is_success() => None,
+                    Ok(_) => Some(status.as_u16().to_string()),
+                    Err(_) => Some("no answer".to_owned()),
+                }
             })
         })
         .collect();
-    let mut served = 0;
+    let mut answers = Vec::with_capacity(requests.len());
     for request in requests {
-        if request.await.map_err(|e| e.to_string())? == Some(true) {
-            served += 1;
-        }
+        answers.push(request.await.map_err(|e| e.to_string())?);
     }
-    Ok((served, started.elapsed()))
+    Ok((answers, started.elapsed()))
 }
 
 /// `config.toml` of a gateway home: the PostgreSQL backend (its URL comes from the
