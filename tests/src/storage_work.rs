@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use mac_postgres::{PostgresOptions, PostgresStorage};
+use mac_postgres::{PostgresAccountLocks, PostgresOptions, PostgresStorage};
 use mac_storage::file::{FileBackend, FileStamp, StampSource};
 use mac_storage::{
     AccountStore, AccountsDocument, Credentials, EpochMs, NewAccount, Secret, StoreError,
@@ -49,6 +49,13 @@ pub fn postgres_store(
     let postgres = PostgresOptions { schema: schema.to_owned(), ..PostgresOptions::default() };
     let storage = PostgresStorage::connect(url, &postgres).map_err(|err| err.to_string())?;
     Ok(storage.account_store(mac_storage::Provider::Anthropic, options))
+}
+
+/// The refresh locks of the Anthropic accounts in `schema` of the database at `url`.
+pub fn postgres_account_locks(url: &Secret, schema: &str) -> Result<PostgresAccountLocks, String> {
+    let postgres = PostgresOptions { schema: schema.to_owned(), ..PostgresOptions::default() };
+    let storage = PostgresStorage::connect(url, &postgres).map_err(|err| err.to_string())?;
+    Ok(storage.account_locks(mac_storage::Provider::Anthropic))
 }
 
 /// The per-account counter that increments store (an unknown field, so every increment also

@@ -19,6 +19,7 @@ use snafu::{ResultExt, Snafu};
 use tracing::Instrument as _;
 use url::Url;
 
+use crate::TlsConfig;
 use crate::headers::{self, ANTHROPIC_BETA, BadHeaderValue, CHATGPT_ACCOUNT_ID, ORIGINATOR};
 use crate::{
     CodeExchange, Profile, ProfileError, ProviderDescriptor, RefreshFailure, TokenGrant,
@@ -50,6 +51,7 @@ pub struct AdapterClientBuilder {
     clock: Arc<dyn Clock>,
     timeout: Duration,
     env_proxy: bool,
+    tls: Option<TlsConfig>,
 }
 
 impl AdapterClientBuilder {
@@ -75,6 +77,14 @@ impl AdapterClientBuilder {
         self
     }
 
+    /// Uses `tls` (shared with the process's other clients) instead of building a TLS
+    /// configuration of its own, which would load the system roots again.
+    #[must_use]
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// The client.
     pub fn build(self) -> Result<AdapterClient, ClientBuildError> {
         let mut builder = reqwest::Client::builder()
@@ -85,6 +95,9 @@ impl AdapterClientBuilder {
             .redirect(reqwest::redirect::Policy::none());
         if !self.env_proxy {
             builder = builder.no_proxy();
+        }
+        if let Some(tls) = &self.tls {
+            builder = tls.apply(builder);
         }
         let http = builder.build().context(ClientBuildSnafu)?;
         Ok(AdapterClient {
@@ -223,6 +236,7 @@ impl AdapterClient {
             clock: Arc::new(SystemClock),
             timeout: REQUEST_TIMEOUT,
             env_proxy: true,
+            tls: None,
         }
     }
 

@@ -123,6 +123,7 @@ mod profile;
 mod shaping;
 mod sse;
 mod stream_transform;
+mod tls;
 mod token;
 mod usage;
 
@@ -148,6 +149,7 @@ pub use sse::{
     frame_json_type,
 };
 pub use stream_transform::ToolPrefixStripper;
+pub use tls::{TlsConfig, TlsError};
 pub use token::{
     CODEX_DEFAULT_EXPIRES_IN, CONTENT_TYPE_FORM, CONTENT_TYPE_JSON, CodeExchange, FailureKind,
     PermanentReason, RefreshFailure, TokenGrant, TokenRequestBody, UNKNOWN_EXPIRY_FALLBACK,

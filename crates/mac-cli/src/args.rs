@@ -88,6 +88,9 @@ pub enum Command {
     Config(ConfigCommand),
     /// Find what is wrong with the data directory, files, config, claims and tokens.
     Doctor(DoctorArgs),
+    /// Move the pools to another storage backend (PostgreSQL, for several hosts).
+    #[command(subcommand)]
+    Storage(StorageCommand),
     /// The interactive account manager (needs a terminal).
     Menu(MenuArgs),
     /// Run the local gateway: point Claude Code, Codex CLI or OpenCode at it and every request
@@ -278,6 +281,43 @@ pub struct DoctorArgs {
     /// One JSON document on standard output.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `mac storage …`.
+#[derive(Debug, Subcommand)]
+pub enum StorageCommand {
+    /// Copy every provider's accounts file into PostgreSQL (idempotent; each file is then
+    /// kept as a read-only `<file>.migrated.<ms>.bak`).
+    Migrate(MigrateArgs),
+}
+
+/// `mac storage migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The backend to move the pools to.
+    #[arg(long, value_enum, value_name = "BACKEND")]
+    pub to: MigrateTo,
+    /// The database's postgres://USER:PASSWORD@HOST:PORT/DATABASE URL (else `[storage] url`
+    /// or `MAC_STORAGE_URL`, which keep the password out of the process list).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Show what would be copied; change nothing (not even the database's schema).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Afterwards, set `[storage] backend = "postgres"` (and `url`, when given with `--url`)
+    /// in `config.toml`.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub write_config: bool,
+    /// One JSON document on standard output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `mac storage migrate --to`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MigrateTo {
+    /// A PostgreSQL database shared by several hosts.
+    Postgres,
 }
 
 /// `mac menu`.

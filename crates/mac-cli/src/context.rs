@@ -1,10 +1,14 @@
 //! What every command needs: the printer, the data directory, the configuration and the
-//! stores, opened the same way everywhere.
+//! stores, opened the same way everywhere — on the storage backend `config.toml` names (the
+//! accounts files, or PostgreSQL: connected once per run, on first use).
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 use mac_adapters::{AdapterClient, ProviderDescriptor};
-use mac_core::MacConfig;
 use mac_core::config::process_env;
-use mac_storage::{AccountStore, DataDir, Provider};
+use mac_core::{AccountsStorage, MacConfig};
+use mac_storage::{AccountLocks, AccountStore, DataDir, Provider};
 use tokio::runtime::Runtime;
 
 use crate::args::GlobalArgs;
@@ -19,6 +23,8 @@ pub(crate) struct Context {
     pub(crate) printer: Printer,
     /// The data directory (`--home`, else `MAC_HOME`, else the default).
     pub(crate) data_dir: DataDir,
+    /// The accounts storage, opened at the first store asked for.
+    storage: OnceLock<AccountsStorage>,
 }
 
 impl Context {
@@ -31,7 +37,7 @@ impl Context {
         if data_dir.path().exists() && !data_dir.path().is_dir() {
             return Err(CliError::NotADirectory { path: data_dir.path().to_path_buf() });
         }
-        Ok(Self { printer, data_dir })
+        Ok(Self { printer, data_dir, storage: OnceLock::new() })
     }
 
     /// `config.toml` and the `MAC_*` variables, validated.
@@ -40,18 +46,49 @@ impl Context {
             .map_err(|errors| CliError::Config { errors, path: self.data_dir.config_file() })
     }
 
-    /// A store to read: creates nothing, not even the directory.
-    pub(crate) fn reader(&self, provider: Provider, config: &MacConfig) -> AccountStore {
-        AccountStore::at_path(self.data_dir.accounts_file(provider), config.store_options())
+    /// A store to read: creates nothing in the data directory, not even the directory.
+    pub(crate) fn reader(
+        &self,
+        provider: Provider,
+        config: &MacConfig,
+    ) -> Result<AccountStore, CliError> {
+        Ok(self.storage(config)?.store(provider, config.store_options()))
     }
 
-    /// A store to change: creates the data directory (`0700`) if needed.
+    /// A store to change: creates the data directory (`0700`) if needed (on PostgreSQL too: it
+    /// holds this host's refresh locks and journals).
     pub(crate) fn writer(
         &self,
         provider: Provider,
         config: &MacConfig,
     ) -> Result<AccountStore, CliError> {
-        Ok(AccountStore::open(&self.data_dir, provider, config.store_options())?)
+        let storage = self.storage(config)?;
+        self.data_dir.ensure()?;
+        Ok(storage.store(provider, config.store_options()))
+    }
+
+    /// Where this host's refresh files of `provider` are named after (lock files, pending-grant
+    /// journals): the accounts file, or where it would be when the accounts are elsewhere.
+    pub(crate) fn local_files(&self, provider: Provider) -> PathBuf {
+        self.data_dir.accounts_file(provider)
+    }
+
+    /// The refresh locks of `provider`'s accounts on the configured storage (shared by every
+    /// host on PostgreSQL).
+    pub(crate) fn account_locks(
+        &self,
+        provider: Provider,
+        config: &MacConfig,
+    ) -> Result<Arc<dyn AccountLocks>, CliError> {
+        Ok(self.storage(config)?.account_locks(provider))
+    }
+
+    fn storage(&self, config: &MacConfig) -> Result<&AccountsStorage, CliError> {
+        if let Some(storage) = self.storage.get() {
+            return Ok(storage);
+        }
+        let storage = AccountsStorage::open(config, &self.data_dir)?;
+        Ok(self.storage.get_or_init(|| storage))
     }
 }
 

@@ -164,6 +164,12 @@ pub enum CliError {
         /// The cause.
         source: io::Error,
     },
+    /// The accounts storage could not be opened (the PostgreSQL database of `[storage] url`).
+    #[snafu(display("{source}"), context(false))]
+    Setup {
+        /// The cause (never the URL's password).
+        source: mac_core::SetupError,
+    },
     /// The command ran and found problems it already printed.
     #[snafu(display("{what}"))]
     Reported {
@@ -239,6 +245,7 @@ impl CliError {
             CliError::Reported { hint, .. } => hint.clone(),
             CliError::WriteFile { path, .. } => Some(Hint::File(path.clone())),
             CliError::Gateway { source } => gateway_hint(source),
+            CliError::Setup { source } => setup_hint(source),
             CliError::Prompt { .. } | CliError::Client { .. } | CliError::Runtime { .. } => None,
         }
     }
@@ -260,6 +267,24 @@ fn gateway_hint(error: &mac_gateway::GatewayError) -> Option<Hint> {
             Some(Hint::ConfigKey(format!("[providers.{provider}]")))
         }
         GatewayError::Client { .. } | GatewayError::Serve { .. } => None,
+    }
+}
+
+fn setup_hint(error: &mac_core::SetupError) -> Option<Hint> {
+    use mac_core::SetupError;
+    use mac_core::postgres::PostgresError;
+    match error {
+        SetupError::StorageUrlMissing => Some(Hint::ConfigKey("[storage] url".into())),
+        SetupError::Postgres { source: PostgresError::SchemaNewer { .. } } => {
+            Some(Hint::Shell("cargo install --path crates/mac-cli".into()))
+        }
+        SetupError::Postgres { source: PostgresError::Url { .. } } => {
+            Some(Hint::ConfigKey("[storage] url".into()))
+        }
+        SetupError::Postgres { .. } => Some(Hint::run(HintCommand::Doctor)),
+        SetupError::Config { .. } => Some(Hint::run(HintCommand::ConfigCheck)),
+        SetupError::Store { source } => store_hint(source),
+        _ => None,
     }
 }
 

@@ -31,6 +31,8 @@ pub enum HintCommand {
     RemoveYes(String),
     /// `mac accounts enable <id>`.
     Enable(String),
+    /// `mac storage migrate --to postgres`.
+    MigrateToPostgres,
 }
 
 impl HintCommand {
@@ -49,6 +51,7 @@ impl HintCommand {
             HintCommand::Import => vec!["import"],
             HintCommand::RemoveYes(id) => vec!["accounts", "remove", id, "--yes"],
             HintCommand::Enable(id) => vec!["accounts", "enable", id],
+            HintCommand::MigrateToPostgres => vec!["storage", "migrate", "--to", "postgres"],
         };
         words.into_iter().map(str::to_owned).collect()
     }
@@ -64,6 +67,7 @@ impl HintCommand {
             HintCommand::Import,
             HintCommand::RemoveYes("1".into()),
             HintCommand::Enable("1".into()),
+            HintCommand::MigrateToPostgres,
         ];
         for provider in Provider::ALL {
             all.push(HintCommand::Login(provider));

@@ -49,7 +49,8 @@ pub fn run(
             None => return Ok(()),
         },
     };
-    let store = AccountStore::open(data_dir, provider, config.store_options())?;
+    // On the configured storage backend, like every command.
+    let store = mac_core::open_account_store(config, data_dir, provider)?;
     let mut strategy = config.pool.strategy.as_str().to_owned();
     loop {
         let count = store.load()?.accounts.len();

@@ -49,7 +49,7 @@ pub(crate) fn listing(
 ) -> Result<Vec<Entry>, CliError> {
     let mut entries = Vec::new();
     for pool in Provider::ALL.into_iter().filter(|p| provider.is_none_or(|want| want == *p)) {
-        let document = ctx.reader(pool, config).load()?;
+        let document = ctx.reader(pool, config)?.load()?;
         for account in &document.accounts {
             entries.push(Entry {
                 index: entries.len() + 1,

@@ -1,19 +1,21 @@
 //! One-call pool setup: a data directory and a provider in, a ready pool out — the accounts
-//! store, the claims table, the provider client, the executor with its proactive refresher —
+//! store, the claims (the claims file; the database's claims table when the accounts are on
+//! PostgreSQL), the provider client, the executor with its proactive refresher —
 //! configured from `config.toml` (and `MAC_*` overrides), with a clean shutdown.
 
 use std::future::Future;
 use std::sync::Arc;
 
-use mac_adapters::{AdapterClient, ProviderDescriptor};
+use mac_adapters::{AdapterClient, ProviderDescriptor, TlsConfig};
 use mac_claims::Claims;
 use mac_executor::{
     AttemptResponse, EventSink, ExecuteError, Executed, Pool, RequestInfo, SendError,
 };
+use mac_postgres::PostgresClaims;
 use mac_storage::{Clock, DataDir, Provider, SystemClock};
 use snafu::{ResultExt, Snafu};
 
-use crate::accounts_backend::open_account_store;
+use crate::accounts_backend::open_storage;
 use crate::config::MacConfig;
 
 /// Why a pool could not be set up. Each variant says which file or setting to fix.
@@ -72,6 +74,7 @@ pub struct MacPoolBuilder {
     descriptor: Option<ProviderDescriptor>,
     clock: Arc<dyn Clock>,
     events: Option<EventSink>,
+    tls: Option<TlsConfig>,
 }
 
 impl MacPoolBuilder {
@@ -103,6 +106,14 @@ impl MacPoolBuilder {
         self
     }
 
+    /// Shares `tls` with the process's other HTTP clients instead of loading the system roots
+    /// for this pool's client again (a gateway opens two pools and has a client of its own).
+    #[must_use]
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Opens everything — the accounts store on the configured backend
     /// ([`crate::open_account_store`]) — and starts the proactive refresher. Call inside a
     /// tokio runtime (outside one the pool works, without proactive refresh).
@@ -112,32 +123,52 @@ impl MacPoolBuilder {
             None => MacConfig::load(&self.data_dir.config_file(), crate::config::process_env)
                 .context(ConfigSnafu)?,
         };
-        let store = Arc::new(open_account_store(&config, &self.data_dir, self.provider)?);
+        let opened = open_storage(&config, &self.data_dir, self.provider)?;
+        let store = Arc::new(opened.store);
         let descriptor = match self.descriptor {
             Some(descriptor) => descriptor,
             None => config
                 .descriptor(self.provider)
                 .map_err(|err| SetupError::Provider { message: err.to_string() })?,
         };
-        let client = AdapterClient::builder(descriptor)
-            .clock(Arc::clone(&self.clock))
-            .build()
-            .context(ClientSnafu)?;
+        let mut client = AdapterClient::builder(descriptor).clock(Arc::clone(&self.clock));
+        if let Some(tls) = self.tls {
+            client = client.tls(tls);
+        }
+        let client = client.build().context(ClientSnafu)?;
         let pool_config = config.pool_config(self.provider);
-        // Refresh locks and pending-grant journals are this host's files, in the data
+        // Pending-grant journals (and file refresh locks) are this host's files, in the data
         // directory (beside the accounts file, or where it would be on another backend).
         let mut builder = Pool::builder(Arc::clone(&store), client)
             .config(pool_config.clone())
             .clock(Arc::clone(&self.clock))
             .local_files(self.data_dir.accounts_file(self.provider));
+        if let Some(postgres) = &opened.postgres {
+            // One refresh per account across every host of the pool.
+            builder = builder.account_locks(Arc::new(postgres.account_locks(self.provider)));
+        }
         if pool_config.cross_process_claims {
-            let claims = Claims::open(
-                &self.data_dir,
-                self.provider,
-                config.claims_options(),
-                Arc::clone(&self.clock),
-            )
-            .context(ClaimsTableSnafu)?;
+            let claims = match &opened.postgres {
+                // Claims across hosts: the claims table of the accounts' database.
+                Some(postgres) => {
+                    let store =
+                        PostgresClaims::open(postgres, self.provider, &config.claims_options())
+                            .context(PostgresSnafu)?;
+                    Claims::builder_with_store(
+                        Arc::new(store),
+                        config.claims_options(),
+                        Arc::clone(&self.clock),
+                    )
+                    .build()
+                }
+                None => Claims::open(
+                    &self.data_dir,
+                    self.provider,
+                    config.claims_options(),
+                    Arc::clone(&self.clock),
+                )
+                .context(ClaimsTableSnafu)?,
+            };
             builder = builder.claims(claims);
         }
         if let Some(events) = self.events {
@@ -165,6 +196,7 @@ impl MacPool {
             descriptor: None,
             clock: Arc::new(SystemClock),
             events: None,
+            tls: None,
         }
     }
 

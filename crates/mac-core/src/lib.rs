@@ -11,8 +11,9 @@ pub mod http_response;
 pub mod import;
 mod reexports;
 pub mod status;
+pub mod storage_migrate;
 
-pub use accounts_backend::open_account_store;
+pub use accounts_backend::{AccountsStorage, StorageView, connect_postgres, open_account_store};
 pub use config::{ConfigError, ConfigErrors, MacConfig};
 pub use facade::{MacPool, MacPoolBuilder, SetupError};
 pub use reexports::*;

@@ -5,6 +5,7 @@
 pub use mac_adapters as adapters;
 pub use mac_claims as claims;
 pub use mac_executor as executor;
+pub use mac_postgres as postgres;
 pub use mac_ratelimit as ratelimit;
 pub use mac_storage as storage;
 

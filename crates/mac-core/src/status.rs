@@ -1,7 +1,9 @@
 //! The pools as `mac status --json` shows them and the gateway's `GET /v1/pool` serves them:
 //! one definition of each account's view (state, reason, usage windows, token expiry, holder),
-//! built from the accounts file and the live claims. No view has a field that could hold a
-//! token. Reading only: a missing data directory or file is an empty pool, nothing is created.
+//! built from the accounts (on the configured storage backend) and the live claims, and which
+//! storage that is. No view has a field that could hold a token (nor the storage URL's
+//! password). Reading only: a missing data directory or file is an empty pool, nothing is
+//! created in the data directory.
 //! The reads are blocking (files, and the claims' holders asked by the OS); async callers run
 //! [`pool_status`] on the blocking pool.
 
@@ -10,11 +12,11 @@ use std::sync::Arc;
 
 use mac_claims::{Claims, ClaimsOptions, ClaimsSnapshot};
 use mac_storage::{
-    AccountStore, DataDir, EpochMs, Provider, StoredAccount, SystemClock, UsageWindow,
-    parse_rfc3339,
+    DataDir, EpochMs, Provider, StoredAccount, SystemClock, UsageWindow, parse_rfc3339,
 };
 use serde::Serialize;
 
+use crate::accounts_backend::{AccountsStorage, StorageView};
 use crate::config::MacConfig;
 
 /// An account's state, as `mac status` names it.
@@ -213,6 +215,8 @@ impl AccountView {
 pub struct StatusView {
     /// The data directory.
     pub data_dir: String,
+    /// Where the accounts are: the files of the data directory, or a PostgreSQL database.
+    pub storage: StorageView,
     /// One entry per pool.
     pub pools: Vec<PoolView>,
 }
@@ -224,7 +228,7 @@ pub struct PoolView {
     /// The provider.
     #[serde(serialize_with = "provider_name")]
     pub provider: Provider,
-    /// The accounts file.
+    /// The accounts file (or, on PostgreSQL, the server, schema and provider).
     pub file: String,
     /// Why the file could not be read, if it could not.
     pub error: Option<String>,
@@ -243,18 +247,41 @@ pub fn claims_of(data_dir: &DataDir, provider: Provider) -> ClaimsSnapshot {
     claims.snapshot().unwrap_or_default()
 }
 
-/// Every pool of `data_dir` (or only `provider`'s), as of `now`. Blocking: reads the accounts
-/// and claims files; creates nothing.
+/// Every pool of `data_dir` (or only `provider`'s), as of `now`, read from the storage
+/// `config` names. Blocking: reads the accounts (files, or one connection to the database)
+/// and the claims files; creates nothing in the data directory. A storage that cannot be
+/// opened shows as every pool's error.
 pub fn pool_status(
     data_dir: &DataDir,
     config: &MacConfig,
     provider: Option<Provider>,
     now: EpochMs,
 ) -> StatusView {
+    let wanted: Vec<Provider> =
+        Provider::ALL.into_iter().filter(|p| provider.is_none_or(|want| want == *p)).collect();
+    let storage = match AccountsStorage::open(config, data_dir) {
+        Ok(storage) => storage,
+        Err(err) => {
+            let pools = wanted
+                .into_iter()
+                .map(|pool| PoolView {
+                    provider: pool,
+                    file: String::new(),
+                    error: Some(err.to_string()),
+                    accounts: Vec::new(),
+                })
+                .collect();
+            return StatusView {
+                data_dir: data_dir.path().display().to_string(),
+                storage: StorageView::configured(config, data_dir),
+                pools,
+            };
+        }
+    };
     let mut pools = Vec::new();
     let mut index = 0;
-    for pool in Provider::ALL.into_iter().filter(|p| provider.is_none_or(|want| want == *p)) {
-        let store = AccountStore::at_path(data_dir.accounts_file(pool), config.store_options());
+    for pool in wanted {
+        let store = storage.store(pool, config.store_options());
         let claims = claims_of(data_dir, pool);
         let file = store.path().display().to_string();
         match store.load() {
@@ -278,5 +305,5 @@ pub fn pool_status(
             }),
         }
     }
-    StatusView { data_dir: data_dir.path().display().to_string(), pools }
+    StatusView { data_dir: data_dir.path().display().to_string(), storage: storage.view(), pools }
 }

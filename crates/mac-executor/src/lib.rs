@@ -56,6 +56,7 @@
 //! and shapes the request with `mac_adapters::shape_anthropic` / `shape_codex`.)
 
 // Modules (each owner inserts its own line; keep one module per line, sorted).
+mod body_fields;
 mod config;
 mod error;
 mod events;
@@ -71,6 +72,7 @@ mod session;
 mod step;
 mod write_behind;
 
+pub use body_fields::BodyFields;
 pub use config::PoolConfig;
 pub use error::ExecuteError;
 pub use events::{EventSink, PoolEvent, RotationCause, StreamEndKind};
@@ -86,4 +88,5 @@ pub use selection::{
 };
 pub use session::{
     DEFAULT_SESSION_CAP, DEFAULT_SESSION_TTL, SessionBindings, SessionKey, derive_session_key,
+    session_key_of,
 };

@@ -65,8 +65,8 @@ use mac_ratelimit::{
     soonest_usable_with,
 };
 use mac_storage::{
-    AccountStore, AccountsDocument, AuthFailure, AuthFailureOutcome, Clock, Credentials, EpochMs,
-    Provider, Secret, StoredAccount,
+    AccountLocks, AccountStore, AccountsDocument, AuthFailure, AuthFailureOutcome, Clock,
+    Credentials, EpochMs, FileAccountLocks, Provider, Secret, StoredAccount,
 };
 use snafu::{IntoError, OptionExt};
 
@@ -178,9 +178,20 @@ pub struct PoolBuilder {
     clock: Arc<dyn Clock>,
     events: Option<EventSink>,
     local_files: Option<PathBuf>,
+    account_locks: Option<Arc<dyn AccountLocks>>,
 }
 
 impl PoolBuilder {
+    /// The per-account refresh locks (default: lock files beside the accounts file, or beside
+    /// [`PoolBuilder::local_files`]; [`mac_storage::FileAccountLocks`]): for a store shared by
+    /// several hosts, locks they all share (mac-postgres' advisory locks), so an account is
+    /// refreshed once in the whole pool ([`RefreshService::with_account_locks`]).
+    #[must_use]
+    pub fn account_locks(mut self, locks: Arc<dyn AccountLocks>) -> Self {
+        self.account_locks = Some(locks);
+        self
+    }
+
     /// Names the refresh path's host-local files (lock files, pending-grant journals) after
     /// `accounts_file` instead of the store's path ([`RefreshService::with_local_files`]): for
     /// a store whose accounts are not in a local file (a database).
@@ -223,12 +234,16 @@ impl PoolBuilder {
     pub fn build(self) -> Pool {
         let provider = self.client.descriptor().provider;
         let local_files = self.local_files.unwrap_or_else(|| self.store.path().to_owned());
-        let refresh = RefreshService::with_local_files(
+        let locks = self
+            .account_locks
+            .unwrap_or_else(|| Arc::new(FileAccountLocks::beside(local_files.clone())));
+        let refresh = RefreshService::with_account_locks(
             Arc::clone(&self.store),
             self.client,
             self.config.refresh.clone(),
             Arc::clone(&self.clock),
             local_files,
+            locks,
         );
         let claims = if self.config.cross_process_claims { self.claims } else { None };
         let state = SelectorState {
@@ -370,6 +385,7 @@ impl Pool {
             clock,
             events: None,
             local_files: None,
+            account_locks: None,
         }
     }
 

@@ -13,18 +13,19 @@ mod error;
 mod journal;
 
 use std::collections::HashMap;
-use std::fmt::{self, Write as _};
-use std::path::{Path, PathBuf};
+use std::fmt;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use mac_adapters::{AdapterClient, FailureKind, RefreshFailure, TokenGrant};
+use mac_storage::file::safe_file_part;
 use mac_storage::{
-    AccountStore, AuthFailure, AuthFailureOutcome, CasOutcome, Clock, CredentialPatch, Credentials,
-    EpochMs, FileLock, LockError, Secret, StoreError, StoredAccount,
+    AccountLockGuard, AccountLocks, AccountStore, AuthFailure, AuthFailureOutcome, CasOutcome,
+    Clock, CredentialPatch, Credentials, EpochMs, FileAccountLocks, LockError, Secret, StoreError,
+    StoredAccount,
 };
-use sha2::{Digest as _, Sha256};
 use tokio::sync::OwnedMutexGuard;
 use tracing::Instrument as _;
 
@@ -86,8 +87,8 @@ pub struct Refreshed {
 /// recording that would disable a healthy account.
 ///
 /// Cheap to clone: clones share the in-process single flight. Two services on one accounts
-/// file (two pools, two processes) coordinate through the file locks; there is no
-/// process-global state.
+/// storage (two pools, two processes, two hosts) coordinate through the account locks; there
+/// is no process-global state.
 ///
 /// # The guards (D11)
 ///
@@ -101,9 +102,11 @@ pub struct Refreshed {
 ///    the store still holds the credentials that failed) instead of sending the request again.
 ///    A mutex plus re-read was chosen over a shared future because every waiter keeps its own
 ///    cancellation: dropping a waiter cancels only its wait.
-/// 3. **Cross-process lock.** Inside its turn, a caller takes an OS lock on a sidecar file
-///    next to the accounts file, one per account ([`RefreshService::lock_path`]:
-///    `<accounts file>.refresh.<uuid>.lock`), waiting at most
+/// 3. **Cross-process lock.** Inside its turn, a caller takes the account's lock in the
+///    pool's [`AccountLocks`] ([`RefreshService::lock_path`] names it): by default an OS lock
+///    on a sidecar file next to the accounts file, `<accounts file>.refresh.<uuid>.lock`
+///    ([`FileAccountLocks`], one host); with a database store, the database's lock, which
+///    every host shares ([`RefreshService::with_account_locks`]). It waits at most
 ///    [`RefreshConfig::lock_timeout`] (45 s: longer than the provider's 30 s request timeout,
 ///    so a waiter outlasts a holder's slowest refresh). A hung holder costs that wait once:
 ///    the timeout settles the flight for every caller queued behind it (they get the same
@@ -148,10 +151,11 @@ pub struct Refreshed {
 ///
 /// # Blocking work
 ///
-/// Store writes (`patch_credentials`, `record_auth_failure`: file lock, fsync) and a contended
-/// lock wait run on `spawn_blocking`. Reads ([`AccountStore::load`]) and the first, non-blocking
-/// lock attempt run inline: a read is one `stat` when the file has not changed, and a parse of
-/// a ~10 KiB file when it has; neither waits for another process.
+/// Store writes (`patch_credentials`, `record_auth_failure`: file lock, fsync) and the refresh
+/// lock (an attempt or a wait: a file open, or a database round trip) run on `spawn_blocking`;
+/// dropping a lock guard never blocks. Reads ([`AccountStore::load`]) run inline: for a file,
+/// a read is one `stat` when the file has not changed, and a parse of a ~10 KiB file when it
+/// has; it waits for no other process.
 #[derive(Clone)]
 pub struct RefreshService {
     inner: Arc<Inner>,
@@ -159,9 +163,12 @@ pub struct RefreshService {
 
 struct Inner {
     store: Arc<AccountStore>,
-    /// The path this host's refresh files are named after (per-account lock files, pending-grant
-    /// journals): the accounts file, or where it would be for a store that is not a local file.
+    /// The path this host's refresh files are named after (pending-grant journals, and the
+    /// default lock files): the accounts file, or where it would be for a store that is not a
+    /// local file.
     local_files: PathBuf,
+    /// The per-account refresh locks every process of the pool shares.
+    locks: Arc<dyn AccountLocks>,
     client: AdapterClient,
     config: RefreshConfig,
     clock: Arc<dyn Clock>,
@@ -203,7 +210,7 @@ enum SharedFailure {
     Provider(RefreshFailure),
     /// The account's refresh lock stayed busy for the whole lock timeout.
     LockTimeout {
-        /// The lock file.
+        /// The lock ([`AccountLocks::describe`]).
         path: PathBuf,
         /// How long the flight waited.
         waited: Duration,
@@ -261,13 +268,30 @@ impl RefreshService {
     /// [`RefreshService::new`] with this host's refresh files (per-account lock files,
     /// pending-grant journals) named after `local_files` instead of the store's path: for a
     /// store whose accounts are not in a local file (a database), the accounts file's place in
-    /// the data directory. The lock then serializes the refreshes of this host's processes.
+    /// the data directory. The lock then serializes the refreshes of this host's processes
+    /// only; [`RefreshService::with_account_locks`] takes locks every host shares.
     pub fn with_local_files(
         store: Arc<AccountStore>,
         client: AdapterClient,
         config: RefreshConfig,
         clock: Arc<dyn Clock>,
         local_files: PathBuf,
+    ) -> Self {
+        let locks = Arc::new(FileAccountLocks::beside(local_files.clone()));
+        Self::with_account_locks(store, client, config, clock, local_files, locks)
+    }
+
+    /// [`RefreshService::with_local_files`] with the refresh lock taken from `locks` instead
+    /// of lock files beside `local_files` (which still names the host-local pending-grant
+    /// journals): for a store shared by several hosts, its backend's locks (a database's), so
+    /// an account is refreshed once in the whole pool.
+    pub fn with_account_locks(
+        store: Arc<AccountStore>,
+        client: AdapterClient,
+        config: RefreshConfig,
+        clock: Arc<dyn Clock>,
+        local_files: PathBuf,
+        locks: Arc<dyn AccountLocks>,
     ) -> Self {
         if config.lock_timeout <= client.timeout() {
             tracing::warn!(
@@ -280,6 +304,7 @@ impl RefreshService {
         let inner = Inner {
             store,
             local_files,
+            locks,
             client,
             config,
             clock,
@@ -313,12 +338,11 @@ impl RefreshService {
         &self.inner.clock
     }
 
-    /// The cross-process refresh lock of account `uuid`:
-    /// `<accounts file>.refresh.<uuid>.lock` (see [`RefreshService::with_local_files`]). Characters outside `[A-Za-z0-9-]` become `_`, and
-    /// such a name (or one longer than 64 characters) gets a hash of the uuid appended, so two
-    /// accounts never share a lock.
+    /// The cross-process refresh lock of account `uuid`, as [`AccountLocks::describe`] names
+    /// it: by default the lock file `<accounts file>.refresh.<uuid>.lock` (see
+    /// [`RefreshService::with_local_files`] and [`mac_storage::file::refresh_lock_path`]).
     pub fn lock_path(&self, uuid: &str) -> PathBuf {
-        refresh_lock_path(&self.inner.local_files, uuid)
+        self.inner.locks.describe(uuid)
     }
 
     /// Whether `credentials` must be refreshed before use at `now`: no access token, no
@@ -566,10 +590,9 @@ impl Inner {
                 Err(err) => return Err(err),
             }
         } else {
-            match FileLock::try_acquire(&refresh_lock_path(&self.local_files, uuid)) {
-                Ok(Some(lock)) => lock,
-                Ok(None) => return still_valid(),
-                Err(source) => return Err(lock_error(uuid, source)),
+            match self.try_lock(uuid).await? {
+                Some(lock) => lock,
+                None => return still_valid(),
             }
         };
         if let Some(pending) = self.apply_journal(uuid).await? {
@@ -611,7 +634,7 @@ impl Inner {
         self: Arc<Self>,
         flight: Arc<Flight>,
         mut turn: OwnedMutexGuard<Option<Settled>>,
-        lock: FileLock,
+        lock: AccountLockGuard,
         uuid: String,
         used: Credentials,
     ) -> Result<Refreshed, RefreshError> {
@@ -895,20 +918,24 @@ impl Inner {
         Arc::clone(flights.entry(uuid.to_owned()).or_default())
     }
 
-    /// Takes the account's cross-process lock: at once if it is free, else on a blocking
-    /// thread with the timeout.
-    async fn lock(&self, uuid: &str) -> Result<FileLock, RefreshError> {
-        let path = refresh_lock_path(&self.local_files, uuid);
-        match FileLock::try_acquire(&path) {
-            Ok(Some(lock)) => return Ok(lock),
-            Ok(None) => {}
-            Err(source) => return Err(lock_error(uuid, source)),
-        }
-        tracing::debug!(lock = %path.display(), "waiting for another process's refresh");
+    /// Takes the account's cross-process lock, waiting at most the lock timeout, on a
+    /// blocking thread (a lock file's open or a database round trip, then maybe a wait).
+    async fn lock(&self, uuid: &str) -> Result<AccountLockGuard, RefreshError> {
+        tracing::debug!(lock = %self.locks.describe(uuid).display(), "taking the refresh lock");
+        let (locks, account) = (Arc::clone(&self.locks), uuid.to_owned());
         let timeout = self.config.lock_timeout;
         // If this future is dropped during the wait, the guard lands in a join handle nobody
         // holds and is dropped at once, releasing the lock.
-        blocking(uuid, move || FileLock::acquire(&path, timeout))
+        blocking(uuid, move || locks.lock(&account, timeout))
+            .await?
+            .map_err(|source| lock_error(uuid, source))
+    }
+
+    /// Takes the account's cross-process lock only if it is free now (on a blocking thread:
+    /// the attempt itself may be a database round trip).
+    async fn try_lock(&self, uuid: &str) -> Result<Option<AccountLockGuard>, RefreshError> {
+        let (locks, account) = (Arc::clone(&self.locks), uuid.to_owned());
+        blocking(uuid, move || locks.try_lock(&account))
             .await?
             .map_err(|source| lock_error(uuid, source))
     }
@@ -965,67 +992,10 @@ fn lock_error(uuid: &str, source: LockError) -> RefreshError {
         LockError::Timeout { path, waited } => {
             RefreshError::LockTimeout { uuid: uuid.to_owned(), path, waited }
         }
-        source @ LockError::Io { .. } => RefreshError::Lock { uuid: uuid.to_owned(), source },
+        source => RefreshError::Lock { uuid: uuid.to_owned(), source },
     }
 }
 
 fn lock_ignoring_poison<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// `<accounts file>.refresh.<uuid>.lock`, the uuid made safe for a file name.
-fn refresh_lock_path(accounts_file: &Path, uuid: &str) -> PathBuf {
-    let mut name = accounts_file.as_os_str().to_owned();
-    name.push(".refresh.");
-    name.push(safe_file_part(uuid));
-    name.push(".lock");
-    PathBuf::from(name)
-}
-
-/// `uuid` if it is made of `[A-Za-z0-9-]` only and at most 64 characters; otherwise its first
-/// 36 characters with the others replaced by `_`, then `-` and 16 hex digits of its SHA-256.
-fn safe_file_part(uuid: &str) -> String {
-    let clean = !uuid.is_empty()
-        && uuid.len() <= 64
-        && uuid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if clean {
-        return uuid.to_owned();
-    }
-    let mut part: String = uuid
-        .chars()
-        .take(36)
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
-        .collect();
-    part.push('-');
-    for byte in &Sha256::digest(uuid.as_bytes())[..8] {
-        // Writing to a `String` cannot fail.
-        let _ = write!(part, "{byte:02x}");
-    }
-    part
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lock_names_are_safe_and_distinct() {
-        let file = Path::new("/d/anthropic-accounts.json");
-        assert_eq!(
-            refresh_lock_path(file, "3f1c-AB09"),
-            Path::new("/d/anthropic-accounts.json.refresh.3f1c-AB09.lock")
-        );
-        let a = safe_file_part("../x");
-        let b = safe_file_part("__x");
-        let c = safe_file_part("");
-        assert!(a.starts_with("___x-") && b.starts_with("__x-"), "{a} {b}");
-        assert_ne!(safe_file_part("a.b"), safe_file_part("a_b"));
-        assert_eq!(safe_file_part("a_b").len(), "a_b-".len() + 16);
-        assert!(c.starts_with('-') && c.len() == 17, "{c}");
-        let long = "x".repeat(100);
-        assert_eq!(safe_file_part(&long).len(), 36 + 1 + 16);
-        for part in [a, b, c, safe_file_part(&long)] {
-            assert!(part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
-        }
-    }
 }

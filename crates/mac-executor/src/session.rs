@@ -18,7 +18,7 @@
 //! | 3 | body `prompt_cache_key` (Responses API, Codex) | `prompt-cache-key:<value>` |
 //! | 4 | body `metadata.user_id` (Messages API; Claude Code puts its session in it) | `metadata-user-id:<value>` |
 //! | 5 | body `conversation` (Responses API: an id, or an object with an `id`), then `conversation_id` | `conversation:<value>` |
-//! | 6 | the text of the first user message of the body | `first-user-message#<hash>` |
+//! | 6 | the text of the first user message of the body (sampled when long) | `first-user-message#<hash>` |
 //!
 //! Header names match without regard to case; values are trimmed. The body is read only when
 //! it is a JSON object; any other body yields no key from the body. A value longer than
@@ -39,6 +39,22 @@
 //! the `text` of every block whose `type` is `text`, `input_text` or absent, each trimmed,
 //! blank ones dropped, joined by a blank line (`"\n\n"`). No text → no key. So `"hi"`,
 //! `" hi\n"` and `[{"type": "text", "text": "hi"}]` give one key.
+//!
+//! **A long first user message is sampled.** A text of up to 4 KiB is hashed whole; a longer
+//! one by its first 2 KiB, its last 2 KiB and its length in bytes (a `u64`, little-endian,
+//! after the two samples — so a sampled input, longer than 4 KiB, never equals a whole text).
+//! Why: clients resend the whole conversation on every turn and the first user message of a
+//! coding agent is often tens of KB (instructions, files); hashing all of it cost a gateway
+//! more CPU than the rest of the request together. The sample keeps conversations apart in
+//! practice: a first message is the same bytes on every turn, so its sample is stable; two
+//! different conversations that agree on their first and last 2 KiB *and* on their length to
+//! the byte are, in practice, the same prompt sent twice (a harness's boilerplate before the
+//! user's words is told apart by the tail, boilerplate after them by the head). And a
+//! collision only puts two conversations on one account, which is a preference (the prompt
+//! cache), never a matter of correctness.
+//!
+//! The body is read in one borrowed pass that keeps only these fields
+//! ([`BodyFields`](crate::BodyFields)); no `serde_json::Value` is built.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -46,8 +62,9 @@ use std::time::Duration;
 
 use http::HeaderMap;
 use mac_storage::EpochMs;
-use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
+
+use crate::body_fields::{BodyFields, Piece, SAMPLE};
 
 /// How long a binding lives after its last use by default: 6 hours (D14).
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(6 * 60 * 60);
@@ -102,7 +119,19 @@ impl AsRef<str> for SessionKey {
 
 /// The session a request belongs to, from its headers and body, by the precedence of the
 /// module docs; `None` when no source yields one. A header value that is not UTF-8 is no key.
+/// The body is parsed only when no header names the session.
 pub fn derive_session_key(headers: &HeaderMap, body: &[u8]) -> Option<SessionKey> {
+    header_key(headers).or_else(|| body_key(&BodyFields::parse(body).ok()?))
+}
+
+/// [`derive_session_key`] for a body the caller has already read with [`BodyFields::parse`]
+/// (a gateway that checks the body is JSON gets the model and the key from one pass).
+pub fn session_key_of(headers: &HeaderMap, body: &BodyFields<'_>) -> Option<SessionKey> {
+    header_key(headers).or_else(|| body_key(body))
+}
+
+/// Sources 1 and 2: the headers.
+fn header_key(headers: &HeaderMap) -> Option<SessionKey> {
     let header = |name: &str| {
         headers
             .get_all(name)
@@ -114,25 +143,26 @@ pub fn derive_session_key(headers: &HeaderMap, body: &[u8]) -> Option<SessionKey
     if let Some(value) = header("x-claude-code-session-id") {
         return keyed("claude-code-session", value);
     }
-    if let Some(value) = header("session_id").or_else(|| header("session-id")) {
-        return keyed("session", value);
-    }
-    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(body) else { return None };
-    if let Some(value) = text(body.get("prompt_cache_key")) {
+    let value = header("session_id").or_else(|| header("session-id"))?;
+    keyed("session", value)
+}
+
+/// Sources 3 to 6: the body.
+fn body_key(body: &BodyFields<'_>) -> Option<SessionKey> {
+    if let Some(value) = body.prompt_cache_key.text() {
         return keyed("prompt-cache-key", value);
     }
-    if let Some(value) = text(body.get("metadata").and_then(|m| m.get("user_id"))) {
+    if let Some(value) = body.metadata_user_id.text() {
         return keyed("metadata-user-id", value);
     }
-    let conversation = body.get("conversation");
-    let conversation = text(conversation)
-        .or_else(|| text(conversation.and_then(|c| c.get("id"))))
-        .or_else(|| text(body.get("conversation_id")));
-    if let Some(value) = conversation {
+    if let Some(value) = body.conversation.text().or_else(|| body.conversation_id.text()) {
         return keyed("conversation", value);
     }
-    let first = first_user_text(&body)?;
-    Some(SessionKey(format!("first-user-message#{}", short_hash(&first))))
+    let text = match &body.messages {
+        Some(first_user) => first_user.as_ref()?,
+        None => body.input.as_ref()?,
+    };
+    Some(SessionKey(format!("first-user-message#{}", text_hash(text))))
 }
 
 /// `<prefix>:<value>` for a short value, `<prefix>#<hash>` for a long one; `None` when blank.
@@ -141,68 +171,75 @@ fn keyed(prefix: &str, value: &str) -> Option<SessionKey> {
     if value.is_empty() {
         None
     } else if value.len() > MAX_RAW_VALUE {
-        Some(SessionKey(format!("{prefix}#{}", short_hash(value))))
+        Some(SessionKey(format!("{prefix}#{}", hex16(&Sha256::digest(value.as_bytes())))))
     } else {
         Some(SessionKey(format!("{prefix}:{value}")))
     }
 }
 
-/// The first 16 hex digits of the SHA-256 of `text`.
-fn short_hash(text: &str) -> String {
+/// The hash of a first user message's text (its pieces joined by a blank line): of the whole
+/// text up to `2 × SAMPLE` bytes, else of its first `SAMPLE` bytes, its last `SAMPLE` bytes
+/// and its length (see the module docs for why the sample is enough).
+fn text_hash(pieces: &[Piece<'_>]) -> String {
+    const SEPARATOR: &[u8] = b"\n\n";
+    let len = pieces.iter().map(Piece::len).sum::<usize>()
+        + SEPARATOR.len() * pieces.len().saturating_sub(1);
+    let mut hasher = Sha256::new();
+    if len <= 2 * SAMPLE {
+        for (index, piece) in pieces.iter().enumerate() {
+            if index > 0 {
+                hasher.update(SEPARATOR);
+            }
+            hasher.update(piece.head(piece.len()));
+        }
+    } else {
+        let mut left = SAMPLE;
+        for (index, piece) in pieces.iter().enumerate() {
+            if index > 0 {
+                let separator = &SEPARATOR[..left.min(SEPARATOR.len())];
+                hasher.update(separator);
+                left -= separator.len();
+            }
+            let head = piece.head(left);
+            hasher.update(head);
+            left -= head.len();
+            if left == 0 {
+                break;
+            }
+        }
+        // The tail, gathered from the end, hashed in order.
+        let mut tail: Vec<&[u8]> = Vec::new();
+        let mut left = SAMPLE;
+        for (index, piece) in pieces.iter().enumerate().rev() {
+            let end = piece.tail(left);
+            tail.push(end);
+            left -= end.len();
+            if left == 0 {
+                break;
+            }
+            if index > 0 {
+                let separator = &SEPARATOR[SEPARATOR.len() - left.min(SEPARATOR.len())..];
+                tail.push(separator);
+                left -= separator.len();
+            }
+        }
+        for part in tail.iter().rev() {
+            hasher.update(part);
+        }
+        hasher.update(u64::try_from(len).unwrap_or(u64::MAX).to_le_bytes());
+    }
+    hex16(&hasher.finalize())
+}
+
+/// The first 16 hex digits of a digest.
+fn hex16(digest: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(text.as_bytes());
     digest
         .iter()
         .take(8)
         .flat_map(|byte| [HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0x0f)]])
         .map(char::from)
         .collect()
-}
-
-/// The text of the body's first user message (see the module docs).
-fn first_user_text(body: &Map<String, Value>) -> Option<String> {
-    let is_user = |item: &&Value| item.get("role").and_then(Value::as_str) == Some("user");
-    if let Some(Value::Array(messages)) = body.get("messages") {
-        return content_text(messages.iter().find(is_user)?.get("content")?);
-    }
-    match body.get("input")? {
-        Value::String(input) => non_blank(input),
-        Value::Array(items) => content_text(items.iter().find(is_user)?.get("content")?),
-        _ => None,
-    }
-}
-
-/// A message's text: a string trimmed, or the text blocks trimmed and joined by a blank line.
-fn content_text(content: &Value) -> Option<String> {
-    match content {
-        Value::String(text) => non_blank(text),
-        Value::Array(blocks) => {
-            let texts: Vec<&str> = blocks
-                .iter()
-                .filter(|block| {
-                    matches!(
-                        block.get("type").map(Value::as_str),
-                        None | Some(Some("text" | "input_text"))
-                    )
-                })
-                .filter_map(|block| block.get("text").and_then(Value::as_str))
-                .map(str::trim)
-                .filter(|text| !text.is_empty())
-                .collect();
-            (!texts.is_empty()).then(|| texts.join("\n\n"))
-        }
-        _ => None,
-    }
-}
-
-/// A string value, trimmed, unless it is blank or not a string.
-fn text(value: Option<&Value>) -> Option<&str> {
-    value.and_then(Value::as_str).map(str::trim).filter(|value| !value.is_empty())
-}
-
-fn non_blank(text: &str) -> Option<String> {
-    let text = text.trim();
-    (!text.is_empty()).then(|| text.to_owned())
 }
 
 /// Which account each session is bound to, with an expiry and a size cap (D14).

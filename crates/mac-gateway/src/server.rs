@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mac_adapters::TlsConfig;
 use mac_core::{MacConfig, MacPool};
 
 use mac_executor::PoolEvent;
@@ -52,15 +53,19 @@ impl Gateway {
         if !listen.ip().is_loopback() && settings.inbound_key.is_none() {
             return NoInboundKeySnafu { addr: listen }.fail();
         }
-        let upstream = Upstream::new(&settings)
+        // One TLS configuration for the upstream client and both pools' clients: the system
+        // roots are loaded once (it was two thirds of the start-up CPU, three times over).
+        let tls =
+            TlsConfig::new().map_err(|err| GatewayError::Client { message: err.to_string() })?;
+        let upstream = Upstream::new(&settings, &tls)
             .map_err(|err| GatewayError::Client { message: err.to_string() })?;
         // Bound first: a taken port fails before any pool (claims keeper, refresher) starts.
         let listener = TcpListener::bind(listen).await.context(BindSnafu { addr: listen })?;
         let addr = listener.local_addr().context(BindSnafu { addr: listen })?;
         let events = EventHub::default();
         let metrics = Arc::new(Metrics::default());
-        let anthropic = self.open_pool(Provider::Anthropic, &events, &metrics)?;
-        let codex = self.open_pool(Provider::Codex, &events, &metrics)?;
+        let anthropic = self.open_pool(Provider::Anthropic, &events, &metrics, &tls)?;
+        let codex = self.open_pool(Provider::Codex, &events, &metrics, &tls)?;
         let (stop, stopped) = watch::channel(false);
         let state = AppState::new(Parts {
             data_dir: self.data_dir,
@@ -91,6 +96,7 @@ impl Gateway {
         provider: Provider,
         events: &EventHub,
         metrics: &Arc<Metrics>,
+        tls: &TlsConfig,
     ) -> Result<ProviderPool, GatewayError> {
         let (hub, counters) = (events.clone(), Arc::clone(metrics));
         let sink: mac_executor::EventSink = Arc::new(move |event: &PoolEvent| {
@@ -108,6 +114,7 @@ impl Gateway {
             .config(self.config.clone())
             .descriptor(descriptor.clone())
             .on_event(sink)
+            .tls(tls.clone())
             .start()
             .context(PoolSnafu { provider })?;
         Ok(ProviderPool { pool, descriptor })

@@ -37,15 +37,16 @@ use tokio_postgres::Row;
 
 use crate::error::{ClientFailure, PostgresError};
 use crate::pool::Pooled;
+use crate::redacted_param::Redacted;
 use crate::statements::RECENT_COMMITS;
 use crate::storage::PostgresStorage;
 
 /// How long past the lock timeout the server may take to answer before the client gives up
 /// on the connection (a stalled server or network).
-const ANSWER_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const ANSWER_GRACE: Duration = Duration::from_secs(5);
 
 /// The largest `lock_timeout` PostgreSQL accepts, in milliseconds (`INT_MAX`).
-const LOCK_TIMEOUT_MAX_MS: u128 = 2_147_483_647;
+pub(crate) const LOCK_TIMEOUT_MAX_MS: u128 = 2_147_483_647;
 
 /// The shortest wait for a connection, however little is left of the lock timeout.
 const MIN_CONNECTION_WAIT: Duration = Duration::from_secs(1);
@@ -393,7 +394,7 @@ impl PostgresBackend {
             "writing the accounts",
             client.execute(
                 &connection.statements.write,
-                &[&provider, &generation, &commit_id, &body],
+                &[&provider, &generation, &commit_id, &Redacted(body)],
             ),
         )
         .await?;

@@ -120,6 +120,12 @@ impl ConnectionPool {
         }
     }
 
+    /// The longest wait for a new connection: the configured `connect_timeout` (which
+    /// [`crate::url::parse`] always sets).
+    pub(crate) fn connect_wait(&self) -> Duration {
+        self.config.get_connect_timeout().copied().unwrap_or(Duration::from_secs(5))
+    }
+
     fn idle(&self) -> MutexGuard<'_, Vec<Connection>> {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -86,7 +86,11 @@ impl Statements {
             )
             .await?,
             recent: prepare(
-                format!("SELECT generation, recent_commits FROM {table} WHERE provider = $1"),
+                // FOR SHARE: a commit whose answer was lost may still be under way on the
+                // server; the row lock makes this read wait for it to end either way.
+                format!(
+                    "SELECT generation, recent_commits FROM {table} WHERE provider = $1 FOR SHARE"
+                ),
                 &[Type::TEXT],
             )
             .await?,

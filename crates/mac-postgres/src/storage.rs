@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use mac_storage::{AccountStore, Provider, Secret, StoreOptions};
 
+use crate::account_locks::PostgresAccountLocks;
 use crate::accounts::PostgresBackend;
 use crate::changes::{self, Changes};
 use crate::driver::Driver;
@@ -101,6 +102,12 @@ impl PostgresStorage {
     ) -> AccountStore {
         let backend = self.accounts(provider, options.clone());
         AccountStore::with_backend(Arc::new(backend), options)
+    }
+
+    /// The refresh locks of `provider`'s accounts on this storage, shared by every process and
+    /// host that uses it ([`PostgresAccountLocks`]).
+    pub fn account_locks(self: &Arc<Self>, provider: Provider) -> PostgresAccountLocks {
+        PostgresAccountLocks::new(Arc::clone(self), provider)
     }
 
     /// Where the storage is, without the password (for messages and `mac status`).

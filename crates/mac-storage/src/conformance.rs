@@ -6,6 +6,8 @@
 //! another process would have — and reports a [`Failure`] describing what went wrong instead of
 //! panicking, so a backend's test decides how to fail.
 
+pub mod account_locks;
+
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 

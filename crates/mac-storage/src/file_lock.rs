@@ -60,6 +60,16 @@ pub enum LockError {
         /// The operating-system error.
         source: io::Error,
     },
+    /// A lock held elsewhere than in a file (a database's advisory lock, see
+    /// [`crate::AccountLocks`]) could not be taken: its server could not be reached or
+    /// refused.
+    #[snafu(display("cannot take the lock {}: {source}", path.display()))]
+    Unavailable {
+        /// The lock, as its [`crate::AccountLocks::describe`] names it.
+        path: PathBuf,
+        /// The backend's error (never a secret).
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// An exclusive lock, held until this value is dropped. Functions that need the lock take a

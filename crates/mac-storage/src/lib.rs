@@ -26,6 +26,9 @@
 //!   unknown fields print by key; no error message quotes anything read from the file.
 //! - **Another backend.** [`AccountsBackend`] is the contract a database backend implements;
 //!   `conformance` (cargo feature `conformance`) is the suite it must pass.
+//! - **One refresh per account.** [`AccountLocks`] is the per-account lock every process of a
+//!   pool shares (the refresh lock); [`FileAccountLocks`] is the one for a pool on this host,
+//!   a database backend brings its own; `conformance::account_locks` is the suite they pass.
 //!
 //! ```
 //! use mac_storage::{AccountStore, Credentials, DataDir, EpochMs, NewAccount, Provider, Secret, StoreOptions};
@@ -41,6 +44,7 @@
 //! # }
 //! ```
 
+mod account_locks;
 mod backend;
 mod backup;
 mod bookkeeping;
@@ -72,6 +76,7 @@ pub mod conformance;
 /// crates writing files of their own in the data directory (the claims table) use these; the
 /// store itself reaches them only through [`file::FileBackend`].
 pub mod file {
+    pub use crate::account_locks::{refresh_lock_path, safe_file_part};
     pub use crate::backup::backup_once;
     pub use crate::data_dir::lock_path_for;
     pub use crate::file_backend::FileBackend;
@@ -83,6 +88,7 @@ pub mod file {
     };
 }
 
+pub use account_locks::{AccountLockGuard, AccountLocks, FileAccountLocks};
 pub use backend::{AccountsBackend, TxClosure, TxOutcome};
 // Also under `file`, their home; kept here for the callers written before it existed.
 pub use backup::backup_once;

@@ -13,9 +13,12 @@
 //!     reading or parsing; prints `latencies_us=...` like `increment`.
 //! storage-worker add FILE PREFIX N     adds N accounts with refresh tokens PREFIX-<i>
 //! storage-worker churn FILE            rewrites the file in a loop until killed
+//! storage-worker hold-lock FILE ACCOUNT
+//!     Takes ACCOUNT's refresh lock (the file locks beside FILE; waiting up to 60 s), prints
+//!     `locked` and holds it until killed (the account-locks conformance suite's holder).
 //! ```
 //!
-//! With `--postgres`, `increment` and `add` use the PostgreSQL backend instead of a file: FILE
+//! With `--postgres`, `increment`, `add` and `hold-lock` use the PostgreSQL backend instead of a file: FILE
 //! is then the schema, in the database whose URL is in `MAC_STORAGE_URL` (an environment
 //! variable, not an argument, so that no process listing shows its password).
 //!
@@ -24,13 +27,15 @@
 // A command-line worker reports on stdout/stderr by design.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::io::BufRead;
+use std::io::{BufRead, Write as _};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use mac_storage::file::LockedFile;
-use mac_storage::{AccountStore, Durability, StoreOptions};
-use mac_tests::storage_work::{add_accounts, churn_step, increment, postgres_store, store_at};
+use mac_storage::{AccountLocks, AccountStore, Durability, FileAccountLocks, StoreOptions};
+use mac_tests::storage_work::{
+    add_accounts, churn_step, increment, postgres_account_locks, postgres_store, store_at,
+};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -124,6 +129,7 @@ fn run(args: &[String]) -> Result<(), String> {
             println!("{}", uuids.join(","));
             Ok(())
         }
+        ["hold-lock", file, account] => hold_lock(file, account, flag("--postgres")),
         ["churn", file] => {
             let store = AccountStore::at_path(*file, options);
             loop {
@@ -131,6 +137,21 @@ fn run(args: &[String]) -> Result<(), String> {
             }
         }
         _ => Err(format!("unknown arguments {args:?}; see the module docs for usage")),
+    }
+}
+
+/// Takes `account`'s refresh lock, says `locked` and holds it until killed.
+fn hold_lock(file: &str, account: &str, postgres: bool) -> Result<(), String> {
+    let locks: Box<dyn AccountLocks> = if postgres {
+        Box::new(postgres_account_locks(&postgres_url()?, file)?)
+    } else {
+        Box::new(FileAccountLocks::beside(file))
+    };
+    let _held = locks.lock(account, Duration::from_secs(60)).map_err(|e| e.to_string())?;
+    println!("locked");
+    std::io::stdout().flush().map_err(|e| e.to_string())?;
+    loop {
+        std::thread::park();
     }
 }
 

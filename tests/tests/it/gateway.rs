@@ -239,3 +239,41 @@ async fn pool_and_metrics_show_the_accounts_without_secrets() {
     }
     gateway.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_counters_run_only_while_a_page_watches() {
+    let fake = FakeProvider::start().await.unwrap();
+    let dir = TempDataDir::new().unwrap();
+    seed(&dir, &fake, Provider::Anthropic, "claude-one");
+    let gateway = start(&dir, config(&fake)).await;
+    let http = reqwest::Client::new();
+    let url = base_url(&gateway);
+    let request = || async {
+        let answer = http
+            .post(format!("{url}/v1/messages"))
+            .body(messages_body(false))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        answer.bytes().await.unwrap();
+    };
+    request().await;
+    // Nobody watches: the request path publishes to nobody (no event is even built).
+    assert!(!gateway.events().has_subscribers());
+    let mut page = http.get(format!("{url}/v1/events")).send().await.unwrap();
+    let first = page.chunk().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("\"type\":\"activity\""));
+    assert!(gateway.events().has_subscribers());
+    drop(page);
+    // Once the gateway notices the page left (its next event write fails) and the feeding
+    // task sees one more event, nothing listens again.
+    let mut rounds = 0;
+    while gateway.events().has_subscribers() {
+        rounds += 1;
+        assert!(rounds < 500, "the counters kept running after the page left");
+        request().await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    gateway.shutdown().await.unwrap();
+}

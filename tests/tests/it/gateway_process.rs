@@ -20,18 +20,29 @@ use crate::gateway_support::{
 };
 
 /// A running `mac serve`.
-struct Served {
+pub(crate) struct Served {
     child: ChildGuard,
-    url: String,
+    pub(crate) url: String,
     stdout: BufReader<ChildStdout>,
     log: PathBuf,
 }
 
 /// Starts `mac [flags] --home DIR serve --listen 127.0.0.1:0` and waits for its address line.
 fn serve(dir: &TempDataDir, name: &str, flags: &[&str]) -> Served {
+    serve_with(dir, name, flags, &[])
+}
+
+/// [`serve`] with `env` added to the child's environment.
+pub(crate) fn serve_with(
+    dir: &TempDataDir,
+    name: &str,
+    flags: &[&str],
+    env: &[(&str, &str)],
+) -> Served {
     let log = dir.outer().join(format!("{name}.log"));
     let mut command = Command::new(env!("CARGO_BIN_EXE_mac-child"));
     command
+        .envs(env.iter().copied())
         .args(flags)
         .arg("--home")
         .arg(dir.path())
@@ -62,7 +73,7 @@ fn serve(dir: &TempDataDir, name: &str, flags: &[&str]) -> Served {
 }
 
 impl Served {
-    fn signal(&mut self, signal: Signal) {
+    pub(crate) fn signal(&mut self, signal: Signal) {
         kill_process(Pid::from_child(self.child.child_mut()), signal).unwrap();
     }
 
@@ -81,14 +92,14 @@ impl Served {
     }
 
     /// `signal`, then the exit status and the log.
-    fn stop_keeping_log(self, signal: Signal) -> (Option<i32>, String) {
+    pub(crate) fn stop_keeping_log(self, signal: Signal) -> (Option<i32>, String) {
         let log = self.log.clone();
         let (code, _) = self.stop_with(signal);
         (code, std::fs::read_to_string(log).unwrap())
     }
 }
 
-fn write_config(dir: &TempDataDir, fake: &FakeProvider) {
+pub(crate) fn write_config(dir: &TempDataDir, fake: &FakeProvider) {
     // The test writes its fixture directly.
     std::fs::write(dir.data_dir().config_file(), config_toml(fake)).unwrap();
 }

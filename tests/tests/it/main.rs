@@ -7,6 +7,8 @@
 // Test code: a failed unwrap is a failed assertion, with its location.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod account_locks;
+mod claims_conformance;
 mod claims_multi_process;
 mod executor_grant_journal;
 mod executor_prelude;
@@ -17,6 +19,8 @@ mod gateway_rotation;
 mod gateway_stream;
 mod gateway_support;
 mod load_generator;
+mod postgres_claims;
+mod postgres_cross_host;
 mod postgres_multi_process;
 mod postgres_notify;
 mod postgres_pool;

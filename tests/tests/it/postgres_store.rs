@@ -257,3 +257,38 @@ fn a_transaction_whose_connection_dies_before_the_commit_runs_again_once() {
         super::postgres_store::store(&database, "mac", StoreOptions::default()).load().unwrap();
     assert_eq!(document.account(&uuids[0]).unwrap().extra["runs"], 1, "applied exactly once");
 }
+
+/// The answer to `COMMIT` does not come in time (a server slow to flush, a network stall), but
+/// the server goes on and commits. Finding out whether it was applied must wait for that
+/// commit to finish. Before the fix the lost-commit check read the row without waiting for its
+/// lock, saw the old version, and reported "the commit was not applied" for a change that then
+/// landed (a caller retrying by hand would apply it twice). The commit is made slow once by a
+/// deferred trigger.
+#[test]
+fn a_commit_whose_answer_is_late_is_applied_exactly_once() {
+    let Some(database) = TestDatabase::create("late_commit") else { return };
+    // A one-second lock timeout: the client stops waiting for the answer to COMMIT after
+    // about six seconds (the lock timeout plus the store's answer grace).
+    let options = StoreOptions { lock_timeout: Duration::from_secs(1), ..StoreOptions::default() };
+    let store = store(&database, "mac", options);
+    let uuids = add_accounts(&store, "seed", 1).unwrap();
+    database
+        .execute(
+            "CREATE SEQUENCE public.commits_seen; \
+             CREATE FUNCTION public.slow_first_commit() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF nextval('public.commits_seen') = 1 THEN PERFORM pg_sleep(9); END IF; \
+             RETURN NULL; END $$; \
+             CREATE CONSTRAINT TRIGGER slow_first_commit AFTER UPDATE ON mac.accounts_documents \
+             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.slow_first_commit()",
+        )
+        .unwrap();
+    let outcome = increment(&store, &uuids[0]);
+    let document = store.load().unwrap();
+    assert_eq!(
+        counter_sum(&document),
+        1,
+        "the change was applied {} times",
+        counter_sum(&document)
+    );
+    outcome.unwrap();
+}

@@ -1,17 +1,20 @@
 //! `mac doctor`: checks what goes wrong on real machines and says how to fix each — the data
 //! directory and file modes, that every accounts file parses and is not of a newer version,
 //! stale temporary and backup files, the configuration, claims left by dead processes,
-//! accounts that need a login and tokens that expired, and with `--online` that every
-//! provider endpoint answers. Reads only; exit 1 when a check fails.
+//! accounts that need a login and tokens that expired, with `[storage] backend = "postgres"`
+//! the database (connection, schema version, each provider's accounts; no other network),
+//! and with `--online` that every provider endpoint answers. Reads only — it never creates or
+//! migrates the database's schema; exit 1 when a check fails.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use mac_core::MacConfig;
-use mac_core::config::process_env;
-use mac_storage::{EpochMs, Provider};
+use mac_core::config::{StorageBackend, process_env};
+use mac_core::postgres::{self, PostgresError, PostgresOptions, SCHEMA_VERSION, SchemaState};
+use mac_core::{AccountsStorage, MacConfig};
+use mac_storage::{AccountStore, EpochMs, Provider};
 use serde::Serialize;
 
 use crate::args::DoctorArgs;
@@ -80,13 +83,22 @@ pub(crate) fn run(ctx: &Context, args: &DoctorArgs) -> Result<(), CliError> {
     let mut findings = Findings(Vec::new());
     let dir_ok = check_data_dir(ctx, &mut findings);
     let config = check_config(ctx, &mut findings);
+    let on_postgres =
+        config.as_ref().is_some_and(|c| c.storage.backend == StorageBackend::Postgres);
     if dir_ok {
         let config_for_files = config.clone().unwrap_or_default();
         for provider in Provider::ALL {
-            check_pool(ctx, &config_for_files, provider, &mut findings);
+            if on_postgres {
+                check_unused_file(ctx, provider, &mut findings);
+            } else {
+                check_pool(ctx, &config_for_files, provider, &mut findings);
+            }
             check_claims(ctx, provider, &mut findings);
         }
         check_leftovers(ctx.data_dir.path(), &mut findings);
+    }
+    if let Some(config) = config.as_ref().filter(|_| on_postgres) {
+        check_postgres(ctx, config, &mut findings);
     }
     if args.online {
         match &config {
@@ -227,8 +239,9 @@ fn check_config(ctx: &Context, findings: &mut Findings) -> Option<MacConfig> {
 
 fn check_pool(ctx: &Context, config: &MacConfig, provider: Provider, findings: &mut Findings) {
     let check = format!("{provider} accounts");
-    let store = ctx.reader(provider, config);
-    let path = store.path().to_path_buf();
+    // Only called for the file backend: the accounts file itself, opened for reading.
+    let path = ctx.data_dir.accounts_file(provider);
+    let store = AccountStore::at_path(&path, config.store_options());
     if !path.exists() {
         findings.add(
             &check,
@@ -251,35 +264,151 @@ fn check_pool(ctx: &Context, config: &MacConfig, provider: Provider, findings: &
             Some(Hint::Shell(format!("chmod 600 {}", path.display()))),
         );
     }
+    let hint = Hint::File(path.clone());
+    check_document(&check, &store, findings, hint);
+}
+
+/// Reads `store`'s document and checks its version and accounts; `fix` is the hint of a
+/// document that cannot be read.
+fn check_document(check: &str, store: &AccountStore, findings: &mut Findings, fix: Hint) {
+    let location = store.path().display().to_string();
     let document = match store.load() {
         Ok(document) => document,
         Err(err) => {
-            findings.add(&check, Level::Fail, err.to_string(), Some(Hint::File(path)));
+            findings.add(check, Level::Fail, err.to_string(), Some(fix));
             return;
         }
     };
     if document.version > mac_storage::SUPPORTED_VERSION {
         findings.add(
-            &check,
+            check,
             Level::Warn,
             format!(
                 "written by a newer mac (version {}): readable, but this mac cannot change it",
                 document.version
             ),
-            Some(Hint::File(path.clone())),
+            Some(fix),
         );
     }
-    let healthy = check_accounts(&check, &document.accounts, findings);
+    let healthy = check_accounts(check, &document.accounts, findings);
     findings.add(
-        &check,
+        check,
         Level::Ok,
-        format!(
-            "{} parses; {healthy} of {} account(s) usable",
-            path.display(),
-            document.accounts.len()
-        ),
+        format!("{location} parses; {healthy} of {} account(s) usable", document.accounts.len()),
         None,
     );
+}
+
+/// With the accounts in PostgreSQL, an accounts file is not used: said, with the command that
+/// merges it in.
+fn check_unused_file(ctx: &Context, provider: Provider, findings: &mut Findings) {
+    let path = ctx.data_dir.accounts_file(provider);
+    if path.exists() {
+        findings.add(
+            &format!("{provider} accounts"),
+            Level::Warn,
+            format!(
+                "{} is not used: the accounts are in PostgreSQL ([storage] backend); its \
+                 accounts are not in the pool unless migrated",
+                path.display()
+            ),
+            Some(Hint::run(HintCommand::MigrateToPostgres)),
+        );
+    }
+}
+
+/// The database of `[storage] url`: reachable, its schema's version, and each provider's
+/// accounts — without creating or migrating anything (the schema is only read while it is
+/// this build's version).
+fn check_postgres(ctx: &Context, config: &MacConfig, findings: &mut Findings) {
+    let check = "postgres";
+    let Some(url) = config.storage.url.as_ref() else {
+        findings.add(
+            check,
+            Level::Fail,
+            "[storage] backend = \"postgres\" names no database",
+            Some(Hint::ConfigKey("[storage] url".into())),
+        );
+        return;
+    };
+    let inspection = match postgres::inspect(url, &PostgresOptions::default()) {
+        Ok(inspection) => inspection,
+        Err(err @ PostgresError::Url { .. }) => {
+            findings.add(
+                check,
+                Level::Fail,
+                err.to_string(),
+                Some(Hint::ConfigKey("[storage] url".into())),
+            );
+            return;
+        }
+        Err(err) => {
+            findings.add(
+                check,
+                Level::Fail,
+                format!("{err}; is the server running, and does [storage] url name it?"),
+                Some(Hint::ConfigKey("[storage] url".into())),
+            );
+            return;
+        }
+    };
+    let target = &inspection.target;
+    let ours = SCHEMA_VERSION;
+    match inspection.schema {
+        SchemaState::Missing => {
+            findings.add(
+                check,
+                Level::Note,
+                format!(
+                    "connected to {target}: no mac schema yet; the first mac to start creates it"
+                ),
+                Some(Hint::run(HintCommand::MigrateToPostgres)),
+            );
+            return;
+        }
+        SchemaState::Older { found } => {
+            findings.add(
+                check,
+                Level::Note,
+                format!(
+                    "connected to {target}: schema version {found}, older than this mac's \
+                     {ours}; the next mac to start migrates it"
+                ),
+                None,
+            );
+            return;
+        }
+        SchemaState::Newer { found } => {
+            findings.add(
+                check,
+                Level::Fail,
+                format!(
+                    "connected to {target}: schema version {found} is newer than this mac's \
+                     {ours}; this mac refuses to use it — upgrade mac on this host"
+                ),
+                Some(Hint::Shell("cargo install --path crates/mac-cli".into())),
+            );
+            return;
+        }
+        SchemaState::Current => findings.add(
+            check,
+            Level::Ok,
+            format!("connected to {target}: schema version {ours}"),
+            None,
+        ),
+    }
+    let storage = match AccountsStorage::open(config, &ctx.data_dir) {
+        Ok(storage) => storage,
+        Err(err) => {
+            findings.add(check, Level::Fail, err.to_string(), Some(Hint::run(HintCommand::Doctor)));
+            return;
+        }
+    };
+    for provider in Provider::ALL {
+        let store = storage.store(provider, config.store_options());
+        let fix = Hint::ConfigKey("[storage] url".into());
+        check_document(&format!("{provider} accounts"), &store, findings, fix);
+    }
 }
 
 /// Accounts that need a login fail; expired or expiring access tokens are noted. Returns how
@@ -394,6 +523,17 @@ fn check_leftovers(dir: &Path, findings: &mut Findings) {
                     path.display()
                 ),
                 Some(Hint::Shell(format!("rm {}", path.display()))),
+            );
+        } else if name.contains(".migrated.") && name.ends_with(".bak") {
+            findings.add(
+                "leftovers",
+                Level::Note,
+                format!(
+                    "{} is the read-only copy of a pool migrated to PostgreSQL; delete it once \
+                     you no longer need the way back",
+                    path.display()
+                ),
+                None,
             );
         } else if name.contains(".corrupt.") && name.ends_with(".bak") {
             findings.add(

@@ -135,7 +135,7 @@ fn dry_run(
         .map_err(|source| CliError::WriteFile { path: std::env::temp_dir(), source })?;
     let copy = DataDir::at(scratch.path());
     for provider in Provider::ALL {
-        let real = ctx.reader(provider, config);
+        let real = ctx.reader(provider, config)?;
         let document = real.load()?;
         let scratch_store =
             AccountStore::at_path(copy.accounts_file(provider), config.store_options());

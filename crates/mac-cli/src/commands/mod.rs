@@ -10,6 +10,7 @@ pub(crate) mod login;
 mod menu;
 mod serve;
 mod status;
+mod storage;
 
 use crate::args::Command;
 use crate::context::Context;
@@ -26,6 +27,7 @@ pub(crate) fn run(ctx: &Context, command: Command) -> Result<(), CliError> {
         Command::Import(args) => import::run(ctx, &args),
         Command::Config(command) => config::run(ctx, &command),
         Command::Doctor(args) => doctor::run(ctx, &args),
+        Command::Storage(command) => storage::run(ctx, &command),
         Command::Menu(args) => menu::run(ctx, &args),
         Command::Serve(args) => serve::run(ctx, &args),
         Command::Demo(args) => demo::run(ctx, &args),

@@ -1,7 +1,9 @@
 //! `mac status`: every account's state, usage windows with reset countdowns, plan, token
 //! expiry and holding process; `--refresh` fetches usage first, `--watch` redraws until
-//! interrupted. Reads only (`--refresh` writes the fetched usage, and renews an expired token
-//! the way a request would): a missing data directory stays missing.
+//! interrupted; the first line names the storage backend the accounts are read from (the
+//! data directory's files, or the PostgreSQL server, database and schema). Reads only
+//! (`--refresh` writes the fetched usage, and renews an expired token the way a request
+//! would): a missing data directory stays missing.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -38,8 +40,15 @@ pub(crate) fn run(ctx: &Context, args: &StatusArgs) -> Result<(), CliError> {
             ctx.printer.out(&line);
         }
     }
-    let broken: Vec<&str> =
-        view.pools.iter().filter(|p| p.error.is_some()).map(|p| p.file.as_str()).collect();
+    // A storage that could not be opened names no file: the pool is named instead.
+    let broken: Vec<String> = view
+        .pools
+        .iter()
+        .filter(|p| p.error.is_some())
+        .map(|p| {
+            if p.file.is_empty() { format!("the {} accounts", p.provider) } else { p.file.clone() }
+        })
+        .collect();
     if broken.is_empty() {
         Ok(())
     } else {
@@ -62,7 +71,8 @@ fn collect(ctx: &Context, config: &MacConfig, provider: Option<Provider>) -> Sta
 
 fn render(ctx: &Context, view: &StatusView, now: EpochMs) -> Vec<String> {
     let style = ctx.printer.style();
-    let mut lines = Vec::new();
+    // Which storage the pools below come from (never the URL's password).
+    let mut lines = vec![format!("storage: {}", view.storage)];
     for pool in &view.pools {
         if !lines.is_empty() {
             lines.push(String::new());
@@ -162,7 +172,7 @@ fn refresh_usage(
     let rt = runtime()?;
     let now = EpochMs::now();
     for pool in Provider::ALL.into_iter().filter(|p| provider.is_none_or(|want| want == *p)) {
-        let store = ctx.reader(pool, config);
+        let store = ctx.reader(pool, config)?;
         let document = store.load()?;
         let usable: Vec<&StoredAccount> = document
             .accounts
@@ -173,11 +183,14 @@ fn refresh_usage(
             continue;
         }
         let client = crate::context::client(pool, config)?;
-        let refresh = RefreshService::new(
+        // The pool's own locks: on PostgreSQL one refresh per account across every host.
+        let refresh = RefreshService::with_account_locks(
             Arc::new(ctx.writer(pool, config)?),
             client.clone(),
             config.pool_config(pool).refresh,
             Arc::new(SystemClock),
+            ctx.local_files(pool),
+            ctx.account_locks(pool, config)?,
         );
         let spinner = ctx.printer.spinner(&format!("fetching {pool} usage…"));
         let mut fetched = Vec::new();

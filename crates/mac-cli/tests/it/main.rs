@@ -19,4 +19,5 @@ mod menu;
 mod real_clients;
 mod snapshots;
 mod status;
+mod storage;
 mod support;

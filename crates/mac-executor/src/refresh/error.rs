@@ -52,7 +52,7 @@ pub enum RefreshError {
     LockTimeout {
         /// The account's local uuid.
         uuid: String,
-        /// The lock file.
+        /// The lock: its file, or a database lock's description (`AccountLocks::describe`).
         path: PathBuf,
         /// How long this process waited.
         waited: Duration,

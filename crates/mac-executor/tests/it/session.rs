@@ -230,6 +230,68 @@ fn sources_never_collide() {
     assert_eq!(distinct.len(), values.len(), "{values:?}");
 }
 
+/// The key of a first user message whose joined text is `text`, by the rule of D14: the whole
+/// text up to 4 KiB, else its first 2 KiB, its last 2 KiB and its length (u64, little-endian).
+fn sampled_message(text: &str) -> Option<String> {
+    const SAMPLE: usize = 2048;
+    let bytes = text.as_bytes();
+    if bytes.len() <= 2 * SAMPLE {
+        return first_message(text);
+    }
+    let mut input = bytes[..SAMPLE].to_vec();
+    input.extend_from_slice(&bytes[bytes.len() - SAMPLE..]);
+    input.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+    let hex = Sha256::digest(&input).iter().take(8).fold(String::new(), |mut hex, byte| {
+        write!(hex, "{byte:02x}").unwrap();
+        hex
+    });
+    Some(format!("first-user-message#{hex}"))
+}
+
+#[test]
+fn a_long_first_user_message_is_keyed_by_its_ends_and_length() {
+    let user = |content: Value| json!({"messages": [{"role": "user", "content": content}]});
+    let long = |middle: char, len: usize| {
+        format!("{}{}{}", "h".repeat(3000), middle.to_string().repeat(len), "t".repeat(3000))
+    };
+    let text = long('m', 40_000);
+    let expected = sampled_message(&text);
+    assert_ne!(expected, first_message(&text), "a long text is not hashed whole");
+    assert_eq!(key(&[], Some(&user(json!(text)))), expected);
+    // The middle is not read: a conversation that differs only there has the same key ...
+    assert_eq!(key(&[], Some(&user(json!(long('n', 40_000))))), expected);
+    // ... but a different length, head or tail gives another key.
+    for other in [long('m', 40_001), format!("x{}", &text[1..]), format!("{}x", &text[1..])] {
+        assert_ne!(key(&[], Some(&user(json!(other)))), expected);
+    }
+    // Escapes (a copied string) and a text right at the bound.
+    let escaped = format!("{}\n\"{}", "a\n".repeat(3000), "b".repeat(5000));
+    assert_eq!(key(&[], Some(&user(json!(escaped)))), sampled_message(&escaped));
+    let bound = "z".repeat(4096);
+    assert_eq!(key(&[], Some(&user(json!(bound)))), first_message(&bound));
+    let over = "z".repeat(4097);
+    assert_eq!(key(&[], Some(&user(json!(over)))), sampled_message(&over));
+}
+
+proptest! {
+    /// Blocks of any length, with and without escapes, give the key of their joined text.
+    #[test]
+    fn blocks_are_keyed_as_their_joined_text(
+        blocks in proptest::collection::vec((0usize..5000, any::<bool>(), any::<u8>()), 1..5),
+    ) {
+        let texts: Vec<String> = blocks
+            .iter()
+            .map(|(len, escaped, seed)| {
+                let unit = if *escaped { "\n" } else { "a" };
+                format!("{}{}{}", char::from(b'a' + seed % 26), unit.repeat(*len), char::from(b'z' - seed % 26))
+            })
+            .collect();
+        let content: Vec<Value> = texts.iter().map(|text| json!({"type": "text", "text": text})).collect();
+        let body = json!({"messages": [{"role": "user", "content": content}]});
+        prop_assert_eq!(key(&[], Some(&body)), sampled_message(&texts.join("\n\n")));
+    }
+}
+
 #[test]
 fn explicit_keys() {
     let key = SessionKey::explicit(" pinned ").unwrap();

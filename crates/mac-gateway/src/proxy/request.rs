@@ -21,8 +21,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use bytes::Bytes;
 use http_body_util::LengthLimitError;
 use mac_adapters::HttpRequest;
-use mac_executor::{RequestInfo, derive_session_key};
-use serde::Deserialize;
+use mac_executor::{BodyFields, RequestInfo, session_key_of};
 use url::Url;
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1), dropped both ways (compared lower-case).
@@ -66,13 +65,6 @@ pub(crate) enum Refusal {
     Malformed(String),
 }
 
-/// The fields read from the body: only what the gateway needs, nothing kept of the rest.
-#[derive(Deserialize)]
-struct Peek<'a> {
-    #[serde(borrow, default)]
-    model: Option<std::borrow::Cow<'a, str>>,
-}
-
 /// Reads `request` (its body up to `limit` bytes).
 pub(crate) async fn read(request: Request, limit: usize) -> Result<Inbound, Refusal> {
     let (parts, body) = request.into_parts();
@@ -81,11 +73,13 @@ pub(crate) async fn read(request: Request, limit: usize) -> Result<Inbound, Refu
         return Err(Refusal::TooLarge { limit });
     }
     let body = read_body(body, limit).await?;
-    let peek: Peek<'_> =
-        serde_json::from_slice(&body).map_err(|err| Refusal::Malformed(json_problem(&err)))?;
-    let model = peek.model.map(std::borrow::Cow::into_owned);
+    // One borrowed pass checks the body is a JSON object and reads the model and the session
+    // sources; nothing else of the body is copied.
+    let fields = BodyFields::parse(&body).map_err(|err| Refusal::Malformed(json_problem(&err)))?;
+    let model = fields.model().map_err(|()| Refusal::Malformed(NOT_A_MODEL.to_owned()))?;
+    let model = model.map(str::to_owned);
     let mut headers = forwarded_headers(&parts.headers);
-    let session_key = derive_session_key(&headers, &body);
+    let session_key = session_key_of(&headers, &fields);
     headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let url = Url::parse(&format!("http://127.0.0.1{path_and_query}"))
@@ -96,13 +90,16 @@ pub(crate) async fn read(request: Request, limit: usize) -> Result<Inbound, Refu
     })
 }
 
+/// The body is JSON but not an object, or its `model` is not a string.
+const NOT_A_MODEL: &str = "the request body must be a JSON object whose `model` is a string";
+
 /// What is wrong with the body, by where, never quoting it (serde's own message may).
 fn json_problem(err: &serde_json::Error) -> String {
     use serde_json::error::Category;
     let what = match err.classify() {
         Category::Eof => "the request body is not complete JSON",
         Category::Syntax | Category::Io => "the request body is not valid JSON",
-        Category::Data => "the request body must be a JSON object whose `model` is a string",
+        Category::Data => NOT_A_MODEL,
     };
     format!("{what} (line {}, column {})", err.line(), err.column())
 }

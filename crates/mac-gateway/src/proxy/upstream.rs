@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http_body::Body as _;
-use mac_adapters::{HttpRequest, Prelude, PreludeEnd};
+use mac_adapters::{HttpRequest, Prelude, PreludeEnd, TlsConfig};
 use mac_core::config::GatewaySettings;
 use mac_executor::{AttemptResponse, PreludeVerdict, SendError};
 use mac_storage::Provider;
@@ -35,8 +35,9 @@ pub(crate) struct Upstream {
 impl Upstream {
     /// A client with the settings' connect timeout; redirects are not followed (a provider
     /// that redirects an API call is answered as it answered).
-    pub(crate) fn new(settings: &GatewaySettings) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
+    pub(crate) fn new(settings: &GatewaySettings, tls: &TlsConfig) -> Result<Self, reqwest::Error> {
+        let client = tls
+            .apply(reqwest::Client::builder())
             .connect_timeout(settings.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .tcp_nodelay(true)

@@ -1,12 +1,17 @@
 //! What the status page shows beyond the pool file: per account, the attempts and errors of the
 //! last minutes, the last rotation and the last cooldown with its class; per pool, the account
 //! serving now and the requests per second; and the last notable events, so a page opened now
-//! sees what just happened. [`Activity`] folds the gateway's events into these counters from
-//! the moment the gateway starts (one subscriber of the event hub; memory bounded by the pool's
-//! size and fixed slot rings).
+//! sees what just happened. [`Activity`] folds the gateway's events into these counters while a
+//! page watches (one subscriber of the event hub; memory bounded by the pool's size and fixed
+//! slot rings). [`Watched`] starts it when the first page opens its event stream and lets it go
+//! with the last one: while nobody watches, the hub has no subscriber, so the request path
+//! builds no event, sends nothing and wakes no task (this subscriber used to run from start-up
+//! and cost every request a clone per event and a task wake-up). The price: a page opened
+//! after none was open starts its per-minute counters from zero (the pool's state, cooldowns
+//! and usage come from `GET /v1/pool` and are complete).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use mac_executor::{PoolEvent, StreamEndKind};
 use mac_storage::{EpochMs, Provider};
@@ -168,6 +173,33 @@ struct AccountSnapshot {
     last_selected: Option<i64>,
     last_rotation: Option<Rotation>,
     last_cooldown: Option<Cooldown>,
+}
+
+/// The counters while any page watches: one [`Activity`] shared by every open event stream,
+/// started by the first and dropped with the last.
+#[derive(Debug)]
+pub(crate) struct Watched {
+    hub: EventHub,
+    current: Mutex<Weak<Activity>>,
+}
+
+impl Watched {
+    /// Nothing runs until [`watch`](Self::watch).
+    pub(crate) fn new(hub: EventHub) -> Self {
+        Self { hub, current: Mutex::new(Weak::new()) }
+    }
+
+    /// The counters for one more watcher: the running ones, or new ones fed from now on. The
+    /// feeding task stops at the first event after the last holder dropped them.
+    pub(crate) fn watch(&self) -> Arc<Activity> {
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(activity) = current.upgrade() {
+            return activity;
+        }
+        let activity = Activity::start(&self.hub);
+        *current = Arc::downgrade(&activity);
+        activity
+    }
 }
 
 impl Activity {

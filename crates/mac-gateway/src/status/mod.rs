@@ -41,10 +41,10 @@ pub(crate) use access::cookie_opens;
 use crate::state::AppState;
 
 /// The page's routes: `GET /` (the page, or the sign-in form), `POST /` (sign in), the
-/// stylesheet and script, and `GET /v1/events`. Starts the counters of [`activity`]; call
-/// inside the gateway's runtime.
+/// stylesheet and script, and `GET /v1/events`. The counters of [`activity`] run only while an
+/// event stream is open; call inside the gateway's runtime.
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
-    let counters = activity::Activity::start(state.events());
+    let counters = Arc::new(activity::Watched::new(state.events().clone()));
     Router::new()
         .route("/", get(page).post(access::sign_in))
         .route(assets::STYLE_PATH, get(assets::style))

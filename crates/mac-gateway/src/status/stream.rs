@@ -24,7 +24,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 use crate::events::GatewayEvent;
 use crate::state::AppState;
 use crate::status::access;
-use crate::status::activity::Activity;
+use crate::status::activity::{Activity, Watched};
 use crate::status::wire::{Wire, is_notable};
 
 /// How often the counters are sent.
@@ -38,7 +38,7 @@ const RECONNECT: Duration = Duration::from_secs(2);
 /// `GET /v1/events`.
 pub(crate) async fn events(
     State(state): State<AppState>,
-    Extension(activity): Extension<Arc<Activity>>,
+    Extension(watched): Extension<Arc<Watched>>,
     headers: HeaderMap,
 ) -> Response {
     if !access::granted(&state, &headers, EpochMs::now()) {
@@ -47,7 +47,7 @@ pub(crate) async fn events(
     let feed = Feed {
         // Subscribed before the first snapshot is taken: nothing falls between the two.
         receiver: state.events().subscribe(),
-        activity,
+        activity: watched.watch(),
         closing: state.closing(),
         tick: None,
         moved: None,
