@@ -11,6 +11,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use mac_claims::{Claims, ClaimsOptions, ClaimsSnapshot};
+use mac_ratelimit::ModelFamily;
 use mac_storage::{
     DataDir, EpochMs, Provider, StoredAccount, SystemClock, UsageWindow, parse_rfc3339,
 };
@@ -126,6 +127,12 @@ pub struct AccountView {
     pub reason: Option<String>,
     /// Until when it is blocked (rate-limited or exhausted), epoch ms.
     pub blocked_until: Option<EpochMs>,
+    /// Model families blocked on it while it serves the others (a `seven_day_opus` 429). A
+    /// running gateway holds these in memory (the accounts file has one account-wide deadline,
+    /// and writing a family's limit there would block every family), so only its
+    /// `GET /v1/pool` fills them in ([`StatusView::add_family_limit`]); left out when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub family_limits: Vec<FamilyLimitView>,
     /// The 5-hour window.
     pub five_hour: Option<WindowView>,
     /// The 7-day window.
@@ -146,6 +153,22 @@ pub struct AccountView {
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's serialize_with passes a reference
 pub fn provider_name<S: serde::Serializer>(provider: &Provider, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(provider.as_str())
+}
+
+/// A limit on one model family of an account.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FamilyLimitView {
+    /// The family: `opus`, `sonnet`.
+    #[serde(serialize_with = "family_name")]
+    pub family: ModelFamily,
+    /// Until when its requests skip the account, epoch ms.
+    pub until: EpochMs,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's serialize_with passes a reference
+fn family_name<S: serde::Serializer>(family: &ModelFamily, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(family.as_str())
 }
 
 /// One usage window.
@@ -192,6 +215,7 @@ impl AccountView {
             state,
             reason,
             blocked_until,
+            family_limits: Vec::new(),
             five_hour: usage.and_then(|u| u.five_hour.as_ref()).map(WindowView::of),
             seven_day: usage.and_then(|u| u.seven_day.as_ref()).map(WindowView::of),
             usage_fetched_at: account.cached_usage_at,
@@ -219,6 +243,30 @@ pub struct StatusView {
     pub storage: StorageView,
     /// One entry per pool.
     pub pools: Vec<PoolView>,
+}
+
+impl StatusView {
+    /// Adds the limit of `family` until `until` to `provider`'s account `id` (nothing when no
+    /// such account is listed); a later limit of the same family is kept.
+    pub fn add_family_limit(
+        &mut self,
+        provider: Provider,
+        id: &str,
+        family: ModelFamily,
+        until: EpochMs,
+    ) {
+        let account = self
+            .pools
+            .iter_mut()
+            .filter(|pool| pool.provider == provider)
+            .flat_map(|pool| pool.accounts.iter_mut())
+            .find(|account| !id.is_empty() && account.id == id);
+        let Some(account) = account else { return };
+        match account.family_limits.iter_mut().find(|limit| limit.family == family) {
+            Some(limit) => limit.until = limit.until.max(until),
+            None => account.family_limits.push(FamilyLimitView { family, until }),
+        }
+    }
 }
 
 /// One pool.
@@ -306,4 +354,51 @@ pub fn pool_status(
         }
     }
     StatusView { data_dir: data_dir.path().display().to_string(), storage: storage.view(), pools }
+}
+
+#[cfg(test)]
+mod tests {
+    use mac_storage::{Credentials, Secret};
+
+    use super::*;
+
+    fn view_of(account: &StoredAccount) -> StatusView {
+        let now = EpochMs::from_millis(1_000);
+        let view =
+            AccountView::of(1, Provider::Anthropic, account, None, &ClaimsSnapshot::default(), now);
+        StatusView {
+            data_dir: String::new(),
+            storage: StorageView::configured(&MacConfig::default(), &DataDir::at("/nowhere")),
+            pools: vec![PoolView {
+                provider: Provider::Anthropic,
+                file: String::new(),
+                error: None,
+                accounts: vec![view],
+            }],
+        }
+    }
+
+    #[test]
+    fn family_limits_join_their_account_and_show_only_when_there_are_some() {
+        let credentials =
+            Credentials { refresh_token: Secret::new("r"), access_token: None, expires_at: None };
+        let account = StoredAccount::new(credentials, EpochMs::from_millis(0));
+        let id = account.uuid.clone().unwrap();
+        let mut view = view_of(&account);
+        let json = serde_json::to_value(&view).unwrap();
+        assert!(json["pools"][0]["accounts"][0].get("familyLimits").is_none());
+
+        let at = EpochMs::from_millis;
+        view.add_family_limit(Provider::Anthropic, &id, ModelFamily::Opus, at(5_000));
+        view.add_family_limit(Provider::Anthropic, &id, ModelFamily::Opus, at(4_000));
+        view.add_family_limit(Provider::Codex, &id, ModelFamily::Sonnet, at(5_000));
+        view.add_family_limit(Provider::Anthropic, "someone-else", ModelFamily::Sonnet, at(5_000));
+        let json = serde_json::to_value(&view).unwrap();
+        let account = &json["pools"][0]["accounts"][0];
+        assert_eq!(
+            account["familyLimits"],
+            serde_json::json!([{"family": "opus", "until": 5_000}])
+        );
+        assert_eq!(account["state"], "ready", "the account itself is not blocked");
+    }
 }

@@ -425,6 +425,14 @@ impl Pool {
         }))
     }
 
+    /// The model-family limits this process holds in memory (a `seven_day_opus` 429 blocks
+    /// only Opus requests on its account; the accounts file has no place for it), still ahead
+    /// of now: (account uuid, family, until). For status views: such an account is usable for
+    /// the other families.
+    pub fn family_limits(&self) -> Vec<(String, ModelFamily, EpochMs)> {
+        self.inner.holds.families(self.inner.clock.now())
+    }
+
     /// Stops the proactive refresher (cancelling a lock wait at once), waits for every refresh
     /// already sent to be stored (a token spent at the provider is never dropped) and for the
     /// bookkeeping writes in flight, then releases this pool's claims and writes pending
@@ -853,6 +861,7 @@ impl Pool {
                 account: uuid.to_owned(),
                 class: decision.class,
                 until: decision.until,
+                scope,
             });
         }
     }
@@ -905,6 +914,7 @@ impl Pool {
             account: uuid.to_owned(),
             class: mac_ratelimit::RateLimitClass::Overload,
             until,
+            scope: Scope::Account,
         });
     }
 

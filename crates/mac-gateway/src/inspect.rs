@@ -1,5 +1,5 @@
 //! The gateway's own read-only routes: `GET /v1/pool` (the JSON of `mac status`, built by
-//! `mac_core::status`, no secrets) and `GET /metrics` (Prometheus text: the counters of
+//! `mac_core::status`, no secrets, with the model-family limits this gateway holds in memory) and `GET /metrics` (Prometheus text: the counters of
 //! `metrics` and a per-account state gauge). Both read files, so they run on the blocking
 //! pool, never on a runtime worker; neither is on the proxied request path.
 
@@ -26,7 +26,15 @@ pub(crate) async fn pool(State(state): State<AppState>) -> Response {
         tokio::task::spawn_blocking(move || pool_status(&data_dir, &config, None, EpochMs::now()))
             .await;
     let response = match view {
-        Ok(view) => axum::Json(view).into_response(),
+        Ok(mut view) => {
+            // The model-family limits live in this gateway's pools, not in the file.
+            for provider in Provider::ALL {
+                for (id, family, until) in state.pool(provider).pool().family_limits() {
+                    view.add_family_limit(provider, &id, family, until);
+                }
+            }
+            axum::Json(view).into_response()
+        }
         Err(err) => reply::error(
             Provider::Anthropic,
             Problem::Internal,

@@ -80,7 +80,8 @@ impl Gateway {
         let app = router(state.clone());
         let task = tokio::spawn(async move {
             let mut stopped = stopped;
-            axum::serve(listener, app)
+            // The connection's address: the status page's sign-in limit is per client address.
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
                 .with_graceful_shutdown(async move {
                     let _ = stopped.wait_for(|stop| *stop).await;
                 })

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Output;
 
 use mac_postgres::testing::TestDatabase;
-use mac_postgres::{PostgresOptions, SchemaState};
+use mac_postgres::{PostgresOptions, SCHEMA_VERSION, SchemaState};
 use mac_storage::{AccountStore, AccountsDocument, Provider, Secret, StoreOptions};
 use mac_test_support::TempDataDir;
 use serde_json::{Value, json};
@@ -327,14 +327,14 @@ fn status_names_the_backend_without_the_password() {
     let out = stdout(&human);
     assert_eq!(
         out.lines().next().unwrap_or_default(),
-        format!("storage: postgres at {server} (schema mac, version 1)")
+        format!("storage: postgres at {server} (schema mac, version {SCHEMA_VERSION})")
     );
     assert!(out.contains("anthropic: 3 account(s)"), "{out}");
     let json = on_postgres(&dir, &url, &["status", "--json"]);
     let view: Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(
         view["storage"],
-        json!({"backend": "postgres", "location": server, "schema": "mac", "schemaVersion": 1})
+        json!({"backend": "postgres", "location": server, "schema": "mac", "schemaVersion": SCHEMA_VERSION})
     );
     assert_eq!(view["pools"][1]["accounts"].as_array().unwrap().len(), 2);
 }
@@ -363,7 +363,7 @@ fn doctor_checks_the_database_connection_and_schema() {
     let server = format!("postgres://postgres@127.0.0.1:5432/{}", db.name());
     assert!(
         out.contains(&format!(
-            "ok   postgres: connected to {server} (schema mac): schema version 1"
+            "ok   postgres: connected to {server} (schema mac): schema version {SCHEMA_VERSION}"
         )),
         "{out}"
     );
@@ -386,7 +386,8 @@ fn doctor_checks_the_database_connection_and_schema() {
         .clone();
     assert_eq!(finding["level"], "fail", "{finding}");
     let message = finding["message"].as_str().unwrap();
-    assert!(message.contains("schema version 99 is newer than this mac's 1"), "{message}");
+    let newer_than_ours = format!("schema version 99 is newer than this mac's {SCHEMA_VERSION}");
+    assert!(message.contains(&newer_than_ours), "{message}");
     assert!(message.contains("upgrade mac"), "{message}");
 }
 
