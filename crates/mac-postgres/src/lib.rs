@@ -34,6 +34,10 @@
 //!   pool, and a dead holder's session end frees it.
 //! - **Schema versions** (`schema.rs`): migrations at start-up, under an advisory lock; a
 //!   newer schema is refused with a clear error.
+//! - **Changes by `LISTEN`/`NOTIFY`** (`changes.rs`): every commit announces
+//!   `<provider>:<generation>` on the schema's channel, and one listening connection per
+//!   storage lets `refresh_cached` answer from the cache while nothing changed — no round trip
+//!   per request in steady state — falling back to a read while the listener is down.
 //! - **Claims across hosts** (`claims.rs`, [`PostgresClaims`]): the claims table, written in
 //!   one statement per keeper tick, with each holder's liveness its own session's advisory
 //!   lock (a killed process's claims go at once) and the heartbeat lease (a lost host's go
@@ -44,6 +48,7 @@
 
 mod account_locks;
 mod accounts;
+mod changes;
 mod claims;
 mod driver;
 mod error;
