@@ -15,7 +15,7 @@ use mac_postgres::PostgresClaims;
 use mac_storage::{Clock, DataDir, Provider, SystemClock};
 use snafu::{ResultExt, Snafu};
 
-use crate::accounts_backend::open_storage;
+use crate::accounts_backend::{AccountsStorage, open_storage};
 use crate::config::MacConfig;
 
 /// Why a pool could not be set up. Each variant says which file or setting to fix.
@@ -174,7 +174,11 @@ impl MacPoolBuilder {
         if let Some(events) = self.events {
             builder = builder.on_event(events);
         }
-        Ok(MacPool { pool: builder.build(), config })
+        let storage = match opened.postgres {
+            Some(postgres) => AccountsStorage::Postgres(postgres),
+            None => AccountsStorage::File(self.data_dir.clone()),
+        };
+        Ok(MacPool { pool: builder.build(), config, storage })
     }
 }
 
@@ -184,6 +188,7 @@ impl MacPoolBuilder {
 pub struct MacPool {
     pool: Pool,
     config: MacConfig,
+    storage: AccountsStorage,
 }
 
 impl MacPool {
@@ -224,6 +229,12 @@ impl MacPool {
     /// The configuration in effect.
     pub fn config(&self) -> &MacConfig {
         &self.config
+    }
+
+    /// The storage the pool's accounts are on (the data directory's files, or the database
+    /// whose connections the pool uses): for reading views without opening it again.
+    pub fn storage(&self) -> &AccountsStorage {
+        &self.storage
     }
 
     /// Stops the proactive refresher (awaiting a refresh in flight), releases claims and writes

@@ -8,13 +8,10 @@
 //! [`pool_status`] on the blocking pool.
 
 use std::fmt;
-use std::sync::Arc;
 
-use mac_claims::{Claims, ClaimsOptions, ClaimsSnapshot};
+use mac_claims::ClaimsSnapshot;
 use mac_ratelimit::ModelFamily;
-use mac_storage::{
-    DataDir, EpochMs, Provider, StoredAccount, SystemClock, UsageWindow, parse_rfc3339,
-};
+use mac_storage::{DataDir, EpochMs, Provider, StoredAccount, UsageWindow, parse_rfc3339};
 use serde::Serialize;
 
 use crate::accounts_backend::{AccountsStorage, StorageView};
@@ -284,34 +281,32 @@ pub struct PoolView {
     pub accounts: Vec<AccountView>,
 }
 
-/// The live claims of `provider`'s pool; an unreadable claims file shows as no holder (claims
-/// are soft state). Blocking.
+/// The live claims of `provider`'s claims file in `data_dir`; an unreadable claims file shows
+/// as no holder (claims are soft state). Blocking. (The claims of the configured storage:
+/// [`AccountsStorage::claims`].)
 pub fn claims_of(data_dir: &DataDir, provider: Provider) -> ClaimsSnapshot {
-    let claims = Claims::at_path(
-        data_dir.claims_file(provider),
-        ClaimsOptions { heartbeat_interval: None, ..ClaimsOptions::default() },
-        Arc::new(SystemClock),
-    );
-    claims.snapshot().unwrap_or_default()
+    AccountsStorage::File(data_dir.clone()).claims(data_dir, provider)
 }
 
 /// Every pool of `data_dir` (or only `provider`'s), as of `now`, read from the storage
 /// `config` names. Blocking: reads the accounts (files, or one connection to the database)
-/// and the claims files; creates nothing in the data directory. A storage that cannot be
-/// opened shows as every pool's error.
+/// and the claims; creates nothing in the data directory. A storage that cannot be opened
+/// shows as every pool's error.
 pub fn pool_status(
     data_dir: &DataDir,
     config: &MacConfig,
     provider: Option<Provider>,
     now: EpochMs,
 ) -> StatusView {
-    let wanted: Vec<Provider> =
-        Provider::ALL.into_iter().filter(|p| provider.is_none_or(|want| want == *p)).collect();
-    let storage = match AccountsStorage::open(config, data_dir) {
-        Ok(storage) => storage,
+    match AccountsStorage::open(config, data_dir) {
+        Ok(storage) => {
+            let claims = |pool| storage.claims(data_dir, pool);
+            pool_status_on(&storage, &claims, data_dir, config, provider, now)
+        }
         Err(err) => {
-            let pools = wanted
+            let pools = Provider::ALL
                 .into_iter()
+                .filter(|p| provider.is_none_or(|want| want == *p))
                 .map(|pool| PoolView {
                     provider: pool,
                     file: String::new(),
@@ -319,18 +314,33 @@ pub fn pool_status(
                     accounts: Vec::new(),
                 })
                 .collect();
-            return StatusView {
+            StatusView {
                 data_dir: data_dir.path().display().to_string(),
                 storage: StorageView::configured(config, data_dir),
                 pools,
-            };
+            }
         }
-    };
+    }
+}
+
+/// [`pool_status`] on a storage already open, with the claims `claims` gives per provider (a
+/// running pool passes the claims it keeps in memory): a gateway answers its status route
+/// without connecting again. Blocking (reads the accounts).
+pub fn pool_status_on(
+    storage: &AccountsStorage,
+    claims: &dyn Fn(Provider) -> ClaimsSnapshot,
+    data_dir: &DataDir,
+    config: &MacConfig,
+    provider: Option<Provider>,
+    now: EpochMs,
+) -> StatusView {
+    let wanted: Vec<Provider> =
+        Provider::ALL.into_iter().filter(|p| provider.is_none_or(|want| want == *p)).collect();
     let mut pools = Vec::new();
     let mut index = 0;
     for pool in wanted {
         let store = storage.store(pool, config.store_options());
-        let claims = claims_of(data_dir, pool);
+        let claims = claims(pool);
         let file = store.path().display().to_string();
         match store.load() {
             Ok(document) => {

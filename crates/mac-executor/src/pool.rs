@@ -1030,8 +1030,9 @@ impl Pool {
         Some(self.inner.claims.as_ref()?.hold(uuid))
     }
 
-    /// The other processes' claims as of the keeper's last look: no I/O.
-    fn claims_snapshot(&self) -> Option<Arc<ClaimsSnapshot>> {
+    /// The claims of the pool's accounts as of the claims keeper's last look (every holder's,
+    /// this process's marked as its own): no I/O. `None` without cross-process claims.
+    pub fn claims_snapshot(&self) -> Option<Arc<ClaimsSnapshot>> {
         Some(self.inner.claims.as_ref()?.cached_snapshot())
     }
 

@@ -9,7 +9,7 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use mac_core::status::{AccountState, pool_status, state_of};
+use mac_core::status::{AccountState, pool_status_on, state_of};
 use mac_storage::{EpochMs, Provider};
 
 use crate::events::{Outcome, Route};
@@ -21,10 +21,17 @@ use crate::state::AppState;
 /// `GET /v1/pool`.
 pub(crate) async fn pool(State(state): State<AppState>) -> Response {
     let started = Instant::now();
-    let (data_dir, config) = (state.data_dir().clone(), state.config().clone());
-    let view =
-        tokio::task::spawn_blocking(move || pool_status(&data_dir, &config, None, EpochMs::now()))
-            .await;
+    let reader = state.clone();
+    // The pools' own storage (no new connection to a database) and the claims their keepers
+    // hold in memory.
+    let view = tokio::task::spawn_blocking(move || {
+        let claims = |provider| {
+            reader.pool(provider).pool().claims_snapshot().map(|c| (*c).clone()).unwrap_or_default()
+        };
+        let storage = reader.pool(Provider::Anthropic).storage();
+        pool_status_on(storage, &claims, reader.data_dir(), reader.config(), None, EpochMs::now())
+    })
+    .await;
     let response = match view {
         Ok(mut view) => {
             // The model-family limits live in this gateway's pools, not in the file.

@@ -6,9 +6,10 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Output;
 
+use mac_claims::{Claims, ClaimsOptions};
 use mac_postgres::testing::TestDatabase;
-use mac_postgres::{PostgresOptions, SCHEMA_VERSION, SchemaState};
-use mac_storage::{AccountStore, AccountsDocument, Provider, Secret, StoreOptions};
+use mac_postgres::{PostgresClaims, PostgresOptions, SCHEMA_VERSION, SchemaState};
+use mac_storage::{AccountStore, AccountsDocument, Provider, Secret, StoreOptions, SystemClock};
 use mac_test_support::TempDataDir;
 use serde_json::{Value, json};
 
@@ -446,4 +447,41 @@ fn the_most_verbose_log_shows_no_token_and_no_password() {
     assert!(traced.status.success(), "{}", stderr(&traced));
     assert!(stderr(&traced).contains("TRACE"), "{}", stderr(&traced));
     assert_nothing_secret(&traced);
+}
+
+/// `mac status` on PostgreSQL names the process holding an account from the database's claims
+/// (the holder here is this test process, as a gateway on another host would be). Before the
+/// fix it read the data directory's claims file, which a database pool never writes, and showed
+/// no holder.
+#[test]
+fn status_on_postgres_shows_the_holders_from_the_database() {
+    let Some(db) = TestDatabase::create("cli_status_claims") else { return };
+    let url = url_with_password(&db);
+    let dir = TempDataDir::new().unwrap();
+    realistic_pools(&dir);
+    assert!(migrate(&dir, &url, &[]).status.success());
+    let account = database_pool(&db, Provider::Anthropic).accounts[0].uuid.clone().unwrap();
+
+    let storage = db.storage("mac").unwrap();
+    let options = ClaimsOptions { heartbeat_interval: None, ..ClaimsOptions::default() };
+    let store = PostgresClaims::open(&storage, Provider::Anthropic, &options).unwrap();
+    let holder = Claims::builder_with_store(
+        std::sync::Arc::new(store),
+        options,
+        std::sync::Arc::new(SystemClock),
+    )
+    .build();
+    let _held = holder.claim(&account).unwrap();
+
+    let json = on_postgres(&dir, &url, &["status", "--json"]);
+    assert!(json.status.success(), "{}", stderr(&json));
+    let view: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let shown = view["pools"][0]["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|shown| shown["id"] == account.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(shown["heldByPid"], std::process::id(), "{shown}");
 }
