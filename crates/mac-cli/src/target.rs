@@ -76,8 +76,12 @@ pub(crate) fn resolve<'e>(
     if let Some(entry) = entries.iter().find(|e| e.account.uuid.as_deref() == Some(id)) {
         return Ok(entry);
     }
-    if let Ok(index) = id.parse::<usize>() {
-        return entries.iter().find(|e| e.index == index).ok_or_else(unknown);
+    // A number is a list index first; one that is no index may still be a uuid prefix (one
+    // uuid in forty starts with eight decimal digits).
+    if let Ok(index) = id.parse::<usize>()
+        && let Some(entry) = entries.iter().find(|e| e.index == index)
+    {
+        return Ok(entry);
     }
     let same =
         |value: &Option<String>| value.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(id));
@@ -117,6 +121,18 @@ mod tests {
         account.label = label.map(Into::into);
         account.email = Some(email.into());
         Entry { index, provider: Provider::Anthropic, account, active: None }
+    }
+
+    #[test]
+    fn a_uuid_prefix_of_digits_is_not_taken_for_an_index() {
+        let entries = vec![
+            entry(1, "32062554-0000-4000", None, "a@x.io"),
+            entry(2, "aaaa2222-0000", None, "b@x.io"),
+        ];
+        let pick = |id| resolve(&entries, id, None).map(|e| e.index);
+        assert_eq!(pick("32062554").unwrap(), 1);
+        assert_eq!(pick("2").unwrap(), 2);
+        assert!(pick("7").is_err());
     }
 
     #[test]
