@@ -591,13 +591,10 @@ async fn codex_refreshes_with_json_and_stores_the_account_id() {
     );
 }
 
-/// Issue 10 item 2: the provider rotates the refresh token, the write of the grant fails (the
-/// accounts file's lock is held by another writer past this process's lock timeout), and the
-/// process is gone before anything else happens. The next process finds the grant in the
-/// pending-grant journal and uses it: no second refresh, no `invalid_grant`, nothing disabled.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rotated_token_survives_a_failed_store_write_and_the_end_of_the_process() {
-    let (fake, pool, uuid) = expired_account().await;
+/// Process A refreshes `uuid` while another writer holds the accounts file's lock past A's
+/// lock timeout: the provider rotates the token, the store write fails, and the grant waits in
+/// the pending-grant journal (returned) when A ends.
+async fn grant_left_in_journal(fake: &FakeProvider, pool: &Pool, uuid: &str) -> std::path::PathBuf {
     let (held_tx, held_rx) = std::sync::mpsc::channel();
     let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
     let holder_store =
@@ -611,7 +608,6 @@ async fn a_rotated_token_survives_a_failed_store_write_and_the_end_of_the_proces
             .unwrap()
     });
     held_rx.recv().unwrap();
-
     let impatient = StoreOptions {
         lock_timeout: Duration::from_millis(100),
         durability: Durability::NoFsync,
@@ -620,7 +616,7 @@ async fn a_rotated_token_survives_a_failed_store_write_and_the_end_of_the_proces
     let (store_a, service_a) = open_with(
         &pool.dir,
         pool.provider,
-        &fake,
+        fake,
         &pool.clock,
         RefreshConfig::default(),
         pool.client_timeout,
@@ -628,7 +624,7 @@ async fn a_rotated_token_survives_a_failed_store_write_and_the_end_of_the_proces
     );
     let journal =
         std::path::PathBuf::from(format!("{}.grant.{uuid}.pending", store_a.path().display()));
-    let got = service_a.fresh_credentials(&uuid).await.unwrap();
+    let got = service_a.fresh_credentials(uuid).await.unwrap();
     assert_eq!(got.how, Obtained::Refreshed, "the new tokens are used although not stored");
     assert_eq!(fake.count(Endpoint::AnthropicToken), 1);
     assert!(journal.exists(), "the grant waits in the journal");
@@ -636,6 +632,17 @@ async fn a_rotated_token_survives_a_failed_store_write_and_the_end_of_the_proces
     drop((service_a, store_a));
     release_tx.send(()).unwrap();
     assert!(holder.join().unwrap());
+    journal
+}
+
+/// Issue 10 item 2: the provider rotates the refresh token, the write of the grant fails (the
+/// accounts file's lock is held by another writer past this process's lock timeout), and the
+/// process is gone before anything else happens. The next process finds the grant in the
+/// pending-grant journal and uses it: no second refresh, no `invalid_grant`, nothing disabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_token_survives_a_failed_store_write_and_the_end_of_the_process() {
+    let (fake, pool, uuid) = expired_account().await;
+    let journal = grant_left_in_journal(&fake, &pool, &uuid).await;
     assert_eq!(pool.account(&uuid).refresh_token.expose(), "rt-1", "not stored yet");
 
     let (_store_b, service_b) = pool.other_process(&fake, RefreshConfig::default());
@@ -657,41 +664,8 @@ async fn a_rotated_token_survives_a_failed_store_write_and_the_end_of_the_proces
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_grant_kept_on_one_host_revives_an_account_another_host_disabled_with_the_spent_token() {
     let (fake, pool, uuid) = expired_account().await;
-    // Host A: the grant is obtained, its store write fails (the lock is held past A's timeout).
-    let (held_tx, held_rx) = std::sync::mpsc::channel();
-    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-    let holder_store =
-        AccountStore::open(pool.dir.data_dir(), pool.provider, StoreOptions::default()).unwrap();
-    let holder = std::thread::spawn(move || {
-        holder_store
-            .mutate(|_| {
-                held_tx.send(()).unwrap();
-                Ok(release_rx.recv_timeout(Duration::from_secs(30)).is_ok())
-            })
-            .unwrap()
-    });
-    held_rx.recv().unwrap();
-    let impatient = StoreOptions {
-        lock_timeout: Duration::from_millis(100),
-        durability: Durability::NoFsync,
-        ..StoreOptions::default()
-    };
-    let (store_a, service_a) = open_with(
-        &pool.dir,
-        pool.provider,
-        &fake,
-        &pool.clock,
-        RefreshConfig::default(),
-        pool.client_timeout,
-        impatient,
-    );
-    let journal =
-        std::path::PathBuf::from(format!("{}.grant.{uuid}.pending", store_a.path().display()));
-    service_a.fresh_credentials(&uuid).await.unwrap();
-    assert!(journal.exists(), "the grant waits in host A's journal");
-    drop((service_a, store_a));
-    release_tx.send(()).unwrap();
-    assert!(holder.join().unwrap());
+    // Host A: the grant is obtained, its store write fails; it waits in A's journal.
+    let journal = grant_left_in_journal(&fake, &pool, &uuid).await;
 
     // Host B: the same accounts, its own host-local files (no journal there).
     let elsewhere = TempDataDir::new().unwrap();
