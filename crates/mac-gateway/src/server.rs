@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::error::{BindSnafu, GatewayError, NoInboundKeySnafu, PoolSnafu, ServeSnafu};
+use crate::error::{BindSnafu, GatewayError, NoInboundKeySnafu, PoolSnafu};
 use crate::events::{EventHub, GatewayEvent};
 use crate::metrics::Metrics;
 use crate::proxy::Upstream;
@@ -79,13 +79,8 @@ impl Gateway {
         });
         let app = router(state.clone());
         let task = tokio::spawn(async move {
-            let mut stopped = stopped;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                })
-                .await
-                .context(ServeSnafu)
+            crate::connections::serve(listener, app, stopped).await;
+            Ok(())
         });
         Ok(RunningGateway { addr, state, stop, task })
     }
