@@ -325,7 +325,7 @@ impl Gateway {
     /// line.
     fn start(mac: &Path, home: &TempDataDir, pin: bool) -> Result<(Self, Duration), String> {
         let log = File::create(home.outer().join("gateway.log")).map_err(|e| e.to_string())?;
-        let mut command = match wrapper()? {
+        let mut command = match wrapper() {
             Some(words) => {
                 let mut command = Command::new(&words[0]);
                 command.args(&words[1..]).arg(mac);
@@ -432,18 +432,10 @@ pub const WRAPPER_VAR: &str = "MAC_BENCH_GATEWAY_WRAPPER";
 pub const ONLY_VAR: &str = "MAC_BENCH_GATEWAY_ONLY";
 
 /// The wrapper command line of [`WRAPPER_VAR`], if set and not blank.
-fn wrapper() -> Result<Option<Vec<String>>, String> {
-    match std::env::var(WRAPPER_VAR) {
-        Ok(value) => {
-            let words: Vec<String> = value.split_whitespace().map(str::to_owned).collect();
-            Ok((!words.is_empty()).then_some(words))
-        }
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => {
-            Err(format!("{WRAPPER_VAR} is not valid UTF-8; give a command line such as \
-                 `valgrind --tool=dhat`"))
-        }
-    }
+fn wrapper() -> Option<Vec<String>> {
+    let value = mac_core::config::process_env(WRAPPER_VAR)?;
+    let words: Vec<String> = value.split_whitespace().map(str::to_owned).collect();
+    (!words.is_empty()).then_some(words)
 }
 
 /// Which parts of the run [`ONLY_VAR`] selects.
@@ -452,7 +444,7 @@ struct Only(Option<Vec<String>>);
 impl Only {
     /// Reads [`ONLY_VAR`]; an unknown part is an error naming it and the known ones.
     fn from_env() -> Result<Self, String> {
-        let Ok(value) = std::env::var(ONLY_VAR) else { return Ok(Self(None)) };
+        let Some(value) = mac_core::config::process_env(ONLY_VAR) else { return Ok(Self(None)) };
         let parts: Vec<String> =
             value.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
         let known = |part: &str| {
