@@ -10,5 +10,6 @@ pub mod executor_work;
 pub mod fault_driver;
 pub mod gateway_bench;
 pub mod load;
+pub mod postgres_bench;
 pub mod refresh_race;
 pub mod storage_work;

@@ -138,15 +138,7 @@ mod tests {
         );
         assert_eq!(
             standalone_crates(),
-            [
-                "mac-storage",
-                "mac-claims",
-                "mac-postgres",
-                "mac-ratelimit",
-                "mac-adapters",
-                "mac-ui",
-                "mac-fake"
-            ]
+            ["mac-storage", "mac-claims", "mac-ratelimit", "mac-adapters", "mac-ui", "mac-fake"]
         );
     }
 

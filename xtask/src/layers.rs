@@ -42,12 +42,12 @@ impl fmt::Display for Rank {
 pub(crate) const LAYERS: &[(&str, Rank)] = &[
     ("mac-storage", Rank::Layer(1)),
     ("mac-claims", Rank::Layer(2)),
-    ("mac-postgres", Rank::Layer(2)),
     ("mac-ratelimit", Rank::Layer(2)),
     ("mac-adapters", Rank::Layer(2)),
     ("mac-ui", Rank::Layer(2)),
     ("mac-fake", Rank::Layer(2)),
     ("mac-executor", Rank::Layer(3)),
+    ("mac-postgres", Rank::Layer(3)),
     ("mac-core", Rank::Layer(4)),
     ("mac-gateway", Rank::Layer(5)),
     ("mac-cli", Rank::Layer(6)),

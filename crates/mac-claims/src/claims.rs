@@ -1,45 +1,42 @@
 //! [`Claims`]: one provider pool's claims table as this process uses it, and the [`ClaimGuard`]
-//! a request holds an account through.
+//! a request holds an account through. The logic is the same whatever keeps the entries (a
+//! [`ClaimsStore`]: the claims file, or a database table shared by several hosts).
 //!
 //! Two halves. The request path — [`Claims::hold`], dropping a [`ClaimGuard`],
-//! [`Claims::cached_snapshot`], [`Claims::guards`] — works in memory only: no file I/O, no
-//! syscall, nothing waited on but a short in-process mutex, so async code may call it on a
-//! runtime worker. Everything that touches the file — writing a first claim, renewing,
-//! releasing, reading the others' claims and asking the OS whether their holders live — is done
-//! by the keeper thread (see the `keeper` module) in the background, or by the methods
-//! documented as **blocking**, which an async caller runs on `spawn_blocking`.
+//! [`Claims::cached_snapshot`], [`Claims::guards`] — works in memory only: no file or network
+//! I/O, no syscall, nothing waited on but a short in-process mutex, so async code may call it
+//! on a runtime worker. Everything that touches the store — writing a first claim, renewing,
+//! releasing, reading the others' claims and asking whether their holders live — is done by
+//! the keeper thread (see the `keeper` module) in the background, or by the methods documented
+//! as **blocking**, which an async caller runs on `spawn_blocking`.
 //!
-//! Every write is a read-modify-write under the claims file's OS lock, and this instance's
-//! writes are serialized in-process with the decisions behind them (`writing`), so a release
-//! decided before a re-claim is also written before it.
+//! Every write is a read-modify-write under the store's lock, and this instance's writes are
+//! serialized in-process with the decisions behind them (`writing`), so a release decided
+//! before a re-claim is also written before it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use mac_storage::file::{FileStamp, LockedFile, OsStamps, StampSource, read_file};
+use mac_storage::file::{OsStamps, StampSource};
 use mac_storage::{Clock, DataDir, EpochMs, Provider};
-use snafu::ResultExt;
 
-use crate::claims_file::{ClaimEntry, ClaimMap, Parsed, decode, encode};
-use crate::error::{ClaimsError, EncodeSnafu};
+use crate::claims_file::{ClaimEntry, ClaimMap};
+use crate::error::ClaimsError;
+use crate::file_store::FileClaims;
 use crate::holds::{Holds, Plan};
 use crate::keeper::Keeper;
-use crate::liveness::{LivenessCache, ProcessIdentity};
+use crate::liveness::LivenessCache;
 use crate::monotonic::{Monotonic, SystemMonotonic};
 use crate::options::ClaimsOptions;
 use crate::snapshot::{ClaimsSnapshot, LiveClaim};
+use crate::store::{AliveCheck, ClaimsStore, Holder};
 
-/// The largest claims file read; a larger one reads as malformed (claims are small: one entry
-/// per account).
-const MAX_FILE_BYTES: u64 = 1024 * 1024;
-
-/// A provider pool's claims file, as used by this process. Cheap to clone (clones share one
+/// A provider pool's claims, as used by this process. Cheap to clone (clones share one
 /// identity); use one per pool per process. Each instance has its own identity (`instance` in
-/// the file): another instance, even in the same process, is another holder, whose claims it
-/// neither counts as its own nor releases.
+/// the entries): another instance, even in the same process, is another holder, whose claims
+/// it neither counts as its own nor releases.
 #[derive(Clone, Debug)]
 pub struct Claims {
     inner: Arc<Inner>,
@@ -48,52 +45,44 @@ pub struct Claims {
 /// Builds a [`Claims`] with a non-default monotonic clock or without the keeper thread.
 #[derive(Debug)]
 pub struct ClaimsBuilder {
-    path: PathBuf,
+    store: StoreChoice,
     options: ClaimsOptions,
     clock: Arc<dyn Clock>,
     monotonic: Arc<dyn Monotonic>,
-    stamps: Arc<dyn StampSource>,
     keeper_thread: bool,
+}
+
+/// Where a builder's claims live.
+#[derive(Debug)]
+enum StoreChoice {
+    /// A claims file (made at `build`, with these file stamps).
+    File { path: PathBuf, stamps: Arc<dyn StampSource> },
+    /// A store the caller made.
+    Given(Arc<dyn ClaimsStore>),
 }
 
 #[derive(Debug)]
 struct Inner {
-    path: PathBuf,
+    store: Arc<dyn ClaimsStore>,
     options: ClaimsOptions,
     clock: Arc<dyn Clock>,
     monotonic: Arc<dyn Monotonic>,
-    me: ProcessIdentity,
-    instance: String,
+    /// This instance as a holder (the store's).
+    me: Holder,
     /// The accounts this instance holds (in memory; the request path).
     holds: Mutex<Holds>,
-    /// Held while this instance decides and performs a write of the claims file.
+    /// Held while this instance decides and performs a write of the store.
     writing: Mutex<()>,
-    stamps: Arc<dyn StampSource>,
-    /// The file as last read or written (lock-free reads of an unchanged file cost one `stat`).
-    file: Mutex<Option<CachedFile>>,
     liveness: Mutex<LivenessCache>,
     /// The view [`Claims::cached_snapshot`] serves.
     view: Mutex<Arc<ClaimsSnapshot>>,
-    file_writes: AtomicU64,
     keeper: OnceLock<Keeper>,
-}
-
-/// The claims file as last read or written.
-#[derive(Debug)]
-struct CachedFile {
-    /// Its stamp (`None`: there was no file).
-    stamp: Option<FileStamp>,
-    /// Whether no later version can have the same stamp (see `FileStamp::is_settled`): on a
-    /// file system with coarse timestamps, two versions written within its granularity may
-    /// share one, so an unsettled stamp is read again rather than trusted.
-    settled: bool,
-    entries: Arc<ClaimMap>,
 }
 
 /// How a read decides whether another holder lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Liveness {
-    /// Ask the OS (once per holding process per read).
+    /// Ask the store (once per holder per read).
     Fresh,
     /// Trust an answer younger than `liveness_ttl` (the keeper's periodic view).
     Cached,
@@ -138,19 +127,28 @@ impl Claims {
         options: ClaimsOptions,
         clock: Arc<dyn Clock>,
     ) -> ClaimsBuilder {
-        ClaimsBuilder {
-            path: path.into(),
-            options,
-            clock,
-            monotonic: Arc::new(SystemMonotonic::new()),
-            stamps: Arc::new(OsStamps),
-            keeper_thread: true,
-        }
+        let store = StoreChoice::File { path: path.into(), stamps: Arc::new(OsStamps) };
+        ClaimsBuilder::new(store, options, clock)
     }
 
-    /// The claims file.
+    /// A builder for claims kept in `store` (one store per instance: it carries the
+    /// instance's holder identity), e.g. a database table shared by several hosts.
+    pub fn builder_with_store(
+        store: Arc<dyn ClaimsStore>,
+        options: ClaimsOptions,
+        clock: Arc<dyn Clock>,
+    ) -> ClaimsBuilder {
+        ClaimsBuilder::new(StoreChoice::Given(store), options, clock)
+    }
+
+    /// Where the claims are kept: the claims file, or a description of the store.
     pub fn path(&self) -> &Path {
-        &self.inner.path
+        self.inner.store.location()
+    }
+
+    /// This instance as a holder.
+    pub fn holder(&self) -> &Holder {
+        &self.inner.me
     }
 
     /// Holds `account` for the caller: **no I/O, never blocks** — the per-request call. The
@@ -171,7 +169,7 @@ impl Claims {
     /// the first hold of an account (one locked, fsynced write, waiting up to
     /// [`ClaimsOptions::lock_timeout`] for other writers); later calls cost what
     /// [`Claims::hold`] costs.
-    #[tracing::instrument(level = "debug", skip(self), fields(path = %self.inner.path.display()))]
+    #[tracing::instrument(level = "debug", skip(self), fields(path = %self.path().display()))]
     pub fn claim(&self, account: &str) -> Result<ClaimGuard, ClaimsError> {
         let guard = self.hold(account);
         let pending = self.inner.holds().is_pending(account);
@@ -205,10 +203,10 @@ impl Claims {
         Arc::clone(&self.inner.view.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// The live claims now, every holder's liveness asked of the OS. **Blocking**: a `stat`,
-    /// a lock-free read when the file changed, a `kill(pid, 0)` and a `/proc` read per holding
-    /// process. Also refreshes [`Claims::cached_snapshot`]. For `mac status`, tests and callers
-    /// off the request path.
+    /// The live claims now, every holder's liveness asked of the store. **Blocking**: for the
+    /// file, a `stat`, a lock-free read when the file changed, a `kill(pid, 0)` and a `/proc`
+    /// read per holding process; for a database, two queries. Also refreshes
+    /// [`Claims::cached_snapshot`]. For `mac status`, tests and callers off the request path.
     pub fn snapshot(&self) -> Result<ClaimsSnapshot, ClaimsError> {
         let view = self.inner.refresh_view(Liveness::Fresh)?;
         Ok(ClaimsSnapshot::clone(&view))
@@ -230,7 +228,7 @@ impl Claims {
         self.inner.write_plan(|holds, _| Plan { renew: holds.accounts(), ..Plan::default() })
     }
 
-    /// Removes dead and expired entries from the file (every write does this too).
+    /// Removes dead and expired entries from the store (every write does this too).
     /// **Blocking.**
     pub fn prune(&self) -> Result<(), ClaimsError> {
         let _writing = self.inner.writing();
@@ -262,14 +260,24 @@ impl Claims {
         self.inner.holds().guards(account)
     }
 
-    /// How many times this instance has replaced the claims file (for benchmarks and tests:
-    /// in steady state it grows by one per heartbeat, not per request).
+    /// How many times this instance has written its store (for benchmarks and tests: in
+    /// steady state it grows by one per heartbeat, not per request).
     pub fn file_writes(&self) -> u64 {
-        self.inner.file_writes.load(Ordering::Relaxed)
+        self.inner.store.writes()
     }
 }
 
 impl ClaimsBuilder {
+    fn new(store: StoreChoice, options: ClaimsOptions, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            options,
+            clock,
+            monotonic: Arc::new(SystemMonotonic::new()),
+            keeper_thread: true,
+        }
+    }
+
     /// The monotonic clock for renewal and idle decisions (default: the OS's).
     #[must_use]
     pub fn monotonic(mut self, monotonic: Arc<dyn Monotonic>) -> Self {
@@ -278,9 +286,12 @@ impl ClaimsBuilder {
     }
 
     /// Where file stamps come from (default: the OS; tests simulate coarse file systems).
+    /// Only for claims kept in a file.
     #[must_use]
     pub fn stamp_source(mut self, stamps: Arc<dyn StampSource>) -> Self {
-        self.stamps = stamps;
+        if let StoreChoice::File { stamps: file_stamps, .. } = &mut self.store {
+            *file_stamps = stamps;
+        }
         self
     }
 
@@ -296,20 +307,24 @@ impl ClaimsBuilder {
     pub fn build(self) -> Claims {
         let tick =
             self.options.heartbeat_interval.map(|every| every.min(self.options.view_refresh));
+        let store: Arc<dyn ClaimsStore> = match self.store {
+            StoreChoice::File { path, stamps } => Arc::new(
+                FileClaims::new(path, &self.options)
+                    .with_stamp_source(stamps)
+                    .with_clock(Arc::clone(&self.clock)),
+            ),
+            StoreChoice::Given(store) => store,
+        };
         let inner = Arc::new(Inner {
-            path: self.path,
+            me: store.holder().clone(),
+            store,
             options: self.options,
             clock: self.clock,
             monotonic: self.monotonic,
-            stamps: self.stamps,
-            me: ProcessIdentity::current(),
-            instance: uuid::Uuid::new_v4().simple().to_string(),
             holds: Mutex::new(Holds::default()),
             writing: Mutex::new(()),
-            file: Mutex::new(None),
             liveness: Mutex::new(LivenessCache::default()),
             view: Mutex::new(Arc::new(ClaimsSnapshot::default())),
-            file_writes: AtomicU64::new(0),
             keeper: OnceLock::new(),
         });
         if self.keeper_thread
@@ -324,7 +339,7 @@ impl ClaimsBuilder {
                     let _ = inner.keeper.set(keeper);
                 }
                 Err(err) => {
-                    tracing::warn!(path = %inner.path.display(), error = %err, "cannot start the claims keeper thread; claims are written only by blocking calls");
+                    tracing::warn!(path = %inner.store.location().display(), error = %err, "cannot start the claims keeper thread; claims are written only by blocking calls");
                 }
             }
         }
@@ -335,7 +350,7 @@ impl ClaimsBuilder {
 /// What the keeper thread does every tick.
 fn keeper_pass(inner: &Inner) {
     if let Err(err) = inner.maintain() {
-        tracing::warn!(path = %inner.path.display(), error = %err, "claims keeper pass failed; retrying next tick");
+        tracing::warn!(path = %inner.store.location().display(), error = %err, "claims keeper pass failed; retrying next tick");
     }
 }
 
@@ -371,25 +386,21 @@ impl Inner {
         self.holds.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn liveness(&self) -> MutexGuard<'_, LivenessCache> {
+        self.liveness.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn writing(&self) -> MutexGuard<'_, ()> {
         self.writing.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn entry(&self, claimed_at: EpochMs, now: EpochMs) -> ClaimEntry {
-        ClaimEntry {
-            pid: self.me.pid,
-            start: self.me.start,
-            instance: Some(self.instance.clone()),
-            claimed_at,
-            at: now,
-        }
+        ClaimEntry { holder: self.me.clone(), claimed_at, at: now }
     }
 
     /// Whether this instance wrote `entry`.
     fn is_mine(&self, entry: &ClaimEntry) -> bool {
-        entry.pid == self.me.pid
-            && entry.start == self.me.start
-            && entry.instance.as_deref() == Some(self.instance.as_str())
+        entry.holder == self.me
     }
 
     fn maintain(&self) -> Result<(), ClaimsError> {
@@ -435,42 +446,61 @@ impl Inner {
     }
 
     /// The live entries of `map`: heartbeat current (see [`ClaimEntry::is_current`]), and the
-    /// holding process alive. The OS is asked once per holding process per call at most.
-    fn live_entries(&self, map: &ClaimMap, now: EpochMs, how: Liveness) -> ClaimMap {
+    /// holder alive — this instance always; another holder as `alive` (the store) answers, or
+    /// the cache does when `how` allows. Every holder not answered by the cache is asked in
+    /// one call.
+    fn live_entries(
+        &self,
+        map: &ClaimMap,
+        now: EpochMs,
+        how: Liveness,
+        alive: &mut AliveCheck<'_>,
+    ) -> Result<ClaimMap, ClaimsError> {
         let mono = self.monotonic.elapsed();
-        let mut cache = self.liveness.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut asked: HashMap<ProcessIdentity, bool> = HashMap::new();
-        let live: ClaimMap = map
-            .iter()
+        let current: Vec<(&String, &ClaimEntry)> =
+            map.iter().filter(|(_, entry)| entry.is_current(now, self.options.expiry)).collect();
+        let mut answers: HashMap<Holder, bool> = HashMap::new();
+        let mut ask: Vec<Holder> = Vec::new();
+        {
+            let cache = self.liveness();
+            for (_, entry) in &current {
+                let holder = &entry.holder;
+                if *holder == self.me || answers.contains_key(holder) || ask.contains(holder) {
+                    continue;
+                }
+                let cached = match how {
+                    Liveness::Cached => cache.get(holder, mono, self.options.liveness_ttl),
+                    Liveness::Fresh => None,
+                };
+                match cached {
+                    Some(answer) => {
+                        answers.insert(holder.clone(), answer);
+                    }
+                    None => ask.push(holder.clone()),
+                }
+            }
+        }
+        if !ask.is_empty() {
+            let told = alive(&ask)?;
+            let mut cache = self.liveness();
+            for (holder, answer) in ask.into_iter().zip(told) {
+                cache.put(holder.clone(), answer, mono);
+                answers.insert(holder, answer);
+            }
+        }
+        let live: ClaimMap = current
+            .into_iter()
+            // A holder the store did not answer about counts as alive: claims are soft, and
+            // its heartbeat still retires it.
             .filter(|(_, entry)| {
-                if !entry.is_current(now, self.options.expiry) {
-                    return false;
-                }
-                let holder = ProcessIdentity { pid: entry.pid, start: entry.start };
-                if holder.pid == self.me.pid {
-                    // Ourselves, unless an earlier process with our pid wrote it.
-                    return holder.start.is_none() || holder.start == self.me.start;
-                }
-                *asked.entry(holder).or_insert_with(|| {
-                    let cached = match how {
-                        Liveness::Cached => cache.get(holder, mono, self.options.liveness_ttl),
-                        Liveness::Fresh => None,
-                    };
-                    cached.unwrap_or_else(|| {
-                        let alive = holder.is_alive();
-                        cache.put(holder, alive, mono);
-                        alive
-                    })
-                })
+                entry.holder == self.me || answers.get(&entry.holder).copied().unwrap_or(true)
             })
             .map(|(account, entry)| (account.clone(), entry.clone()))
             .collect();
         if how == Liveness::Cached {
-            cache.retain(|holder| {
-                map.values().any(|e| e.pid == holder.pid && e.start == holder.start)
-            });
+            self.liveness().retain(|holder| map.values().any(|entry| entry.holder == *holder));
         }
-        live
+        Ok(live)
     }
 
     /// Renews `account` in a map of live entries: our entry gets a new heartbeat, a missing one
@@ -505,11 +535,12 @@ impl Inner {
         })
     }
 
-    /// Rebuilds the cached view from the file (read without a lock) and returns it.
+    /// Rebuilds the cached view from the store (read without its lock) and returns it.
     fn refresh_view(&self, how: Liveness) -> Result<Arc<ClaimsSnapshot>, ClaimsError> {
-        let map = self.read()?;
+        let map = self.store.read()?;
         let now = self.clock.now();
-        Ok(self.publish(&self.live_entries(&map, now, how)))
+        let live = self.live_entries(&map, now, how, &mut |holders| self.store.alive(holders))?;
+        Ok(self.publish(&live))
     }
 
     /// Makes `live` (entries already found live) the cached view, and returns it.
@@ -519,7 +550,8 @@ impl Inner {
             .map(|(account, entry)| {
                 let claim = LiveClaim {
                     account: account.clone(),
-                    pid: entry.pid,
+                    pid: entry.holder.pid,
+                    host: entry.holder.host.clone(),
                     mine: self.is_mine(entry),
                     claimed_at: entry.claimed_at,
                     heartbeat_at: entry.at,
@@ -532,92 +564,20 @@ impl Inner {
         view
     }
 
-    /// The file's entries, read without a lock (one `stat` when unchanged since the last read
-    /// or write, and that version's stamp is settled). A malformed file reads as empty.
-    fn read(&self) -> Result<Arc<ClaimMap>, ClaimsError> {
-        let observed_at = SystemTime::now();
-        let stamp = self.stamp_of_path();
-        let mut cache = self.file.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(cached) = cache.as_ref()
-            && cached.settled
-            && cached.stamp == stamp
-        {
-            return Ok(Arc::clone(&cached.entries));
-        }
-        let (stamp, entries) = match read_file(&self.path, MAX_FILE_BYTES)? {
-            None => (None, ClaimMap::new()),
-            Some(contents) => {
-                let entries = match decode(&contents.bytes) {
-                    Parsed::Entries(map) if contents.stamp.len() <= MAX_FILE_BYTES => map,
-                    _ => ClaimMap::new(),
-                };
-                (Some(self.stamps.observe(contents.stamp)), entries)
-            }
-        };
-        let entries = Arc::new(entries);
-        let settled = stamp.is_none_or(|stamp| stamp.is_settled(observed_at));
-        *cache = Some(CachedFile { stamp, settled, entries: Arc::clone(&entries) });
-        Ok(entries)
-    }
-
-    fn stamp_of_path(&self) -> Option<FileStamp> {
-        FileStamp::of_path(&self.path).ok().flatten().map(|stamp| self.stamps.observe(stamp))
-    }
-
-    /// Read-modify-write under the claims file's lock: `change` sees the well-formed entries
-    /// with dead and expired ones already removed (holders' liveness asked fresh). A file that
-    /// did not parse is backed up once before it is replaced. The caller holds `writing`.
-    fn write(&self, change: impl FnOnce(&mut ClaimMap, EpochMs)) -> Result<(), ClaimsError> {
-        let locked = LockedFile::acquire(&self.path, self.options.lock_timeout)?;
-        let now = self.clock.now();
-        let (stamp, before, malformed) = self.read_locked(&locked, now)?;
-        let mut map = self.live_entries(&before, now, Liveness::Fresh);
-        change(&mut map, now);
+    /// Read-modify-write under the store's lock: `change` sees the entries with dead and
+    /// expired ones already removed (holders' liveness asked fresh). It may run more than once
+    /// (a store retries a transaction that failed). The caller holds `writing`.
+    fn write(&self, change: impl Fn(&mut ClaimMap, EpochMs)) -> Result<(), ClaimsError> {
+        let stored = self.store.update(&mut |before, alive| {
+            let now = self.clock.now();
+            let mut map = self.live_entries(before, now, Liveness::Fresh, alive)?;
+            change(&mut map, now);
+            Ok(map)
+        })?;
         // What was just read under the lock is the freshest view there is: a claim this
-        // instance just wrote shows as its own at once (once it is on file).
-        if map == before && !malformed {
-            self.publish(&map);
-            return Ok(());
-        }
-        let bytes = encode(&map).context(EncodeSnafu { path: &self.path })?;
-        let before_replace = SystemTime::now();
-        let new_stamp =
-            self.stamps.observe(locked.replace(&bytes, stamp.as_ref(), self.options.durability)?);
-        drop(locked);
-        self.file_writes.fetch_add(1, Ordering::Relaxed);
-        self.publish(&map);
-        *self.file.lock().unwrap_or_else(PoisonError::into_inner) = Some(CachedFile {
-            stamp: Some(new_stamp),
-            settled: new_stamp.is_settled(before_replace),
-            entries: Arc::new(map),
-        });
+        // instance just wrote shows as its own at once.
+        self.publish(&stored);
         Ok(())
-    }
-
-    /// The file's entries for the lock holder, and whether the file was malformed (in which
-    /// case it has been backed up once and must be replaced).
-    fn read_locked(
-        &self,
-        locked: &LockedFile,
-        now: EpochMs,
-    ) -> Result<(Option<FileStamp>, ClaimMap, bool), ClaimsError> {
-        let Some(contents) = locked.read(MAX_FILE_BYTES)? else {
-            return Ok((None, ClaimMap::new(), false));
-        };
-        if let Parsed::Entries(map) = decode(&contents.bytes)
-            && contents.stamp.len() <= MAX_FILE_BYTES
-        {
-            return Ok((Some(contents.stamp), map, false));
-        }
-        match mac_storage::backup_once(&self.path, now) {
-            Ok(backup) => {
-                tracing::warn!(path = %self.path.display(), backup = %backup.display(), "replacing an unreadable claims file");
-            }
-            Err(err) => {
-                tracing::warn!(path = %self.path.display(), error = %err, "replacing an unreadable claims file without a backup");
-            }
-        }
-        Ok((Some(contents.stamp), ClaimMap::new(), true))
     }
 }
 
@@ -627,7 +587,7 @@ impl Drop for Inner {
         // as a fallback for a `release_all` never called. The keeper may be the one dropping
         // it, moments after the owner let go; a process about to exit calls `release_all`.
         if let Err(err) = self.release_all() {
-            tracing::warn!(path = %self.path.display(), error = %err, "could not release claims at shutdown");
+            tracing::warn!(path = %self.store.location().display(), error = %err, "could not release claims at shutdown");
         }
     }
 }

@@ -13,15 +13,13 @@ use mac_storage::EpochMs;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::store::Holder;
+
 /// One account's claim.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClaimEntry {
-    /// The claiming process.
-    pub pid: u32,
-    /// Its start time (clock ticks since boot), where known.
-    pub start: Option<u64>,
-    /// The claiming [`crate::Claims`] instance inside that process.
-    pub instance: Option<String>,
+    /// Who claims it.
+    pub holder: Holder,
     /// When the claim was taken.
     pub claimed_at: EpochMs,
     /// The last heartbeat (`at` in the seed's shape); the claim expires some time after it.
@@ -72,9 +70,12 @@ fn entry(value: &Value) -> Option<ClaimEntry> {
     let pid = u32::try_from(object.get("pid")?.as_u64()?).ok().filter(|pid| *pid > 0)?;
     let at = epoch(object.get("at")?)?;
     Some(ClaimEntry {
-        pid,
-        start: object.get("startTime").and_then(Value::as_u64),
-        instance: object.get("instance").and_then(Value::as_str).map(str::to_owned),
+        holder: Holder {
+            host: object.get("host").and_then(Value::as_str).map(str::to_owned),
+            pid,
+            start: object.get("startTime").and_then(Value::as_u64),
+            instance: object.get("instance").and_then(Value::as_str).map(str::to_owned),
+        },
         claimed_at: object.get("claimedAt").and_then(epoch).unwrap_or(at),
         at,
     })
@@ -102,6 +103,9 @@ struct EntryOnDisk<'a> {
     start_time: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     instance: Option<&'a str>,
+    /// Only in entries of a holder that names its host (never one a file store writes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<&'a str>,
 }
 
 pub(crate) fn encode(map: &ClaimMap) -> Result<Vec<u8>, serde_json::Error> {
@@ -109,11 +113,12 @@ pub(crate) fn encode(map: &ClaimMap) -> Result<Vec<u8>, serde_json::Error> {
         .iter()
         .map(|(uuid, entry)| {
             let entry = EntryOnDisk {
-                pid: entry.pid,
+                pid: entry.holder.pid,
                 at: entry.at.as_millis(),
                 claimed_at: entry.claimed_at.as_millis(),
-                start_time: entry.start,
-                instance: entry.instance.as_deref(),
+                start_time: entry.holder.start,
+                instance: entry.holder.instance.as_deref(),
+                host: entry.holder.host.as_deref(),
             };
             (uuid.as_str(), entry)
         })
@@ -142,14 +147,12 @@ mod tests {
         assert_eq!(
             map["a"],
             ClaimEntry {
-                pid: 12,
-                start: None,
-                instance: None,
+                holder: Holder { host: None, pid: 12, start: None, instance: None },
                 claimed_at: EpochMs::from_millis(1000),
                 at: EpochMs::from_millis(1000)
             }
         );
-        assert_eq!(map["f"].start, Some(99));
+        assert_eq!(map["f"].holder.start, Some(99));
         assert_eq!(map["f"].at, EpochMs::from_millis(2000));
     }
 
@@ -164,9 +167,7 @@ mod tests {
     #[test]
     fn a_heartbeat_is_current_within_the_expiry_and_a_small_skew_only() {
         let entry = |at| ClaimEntry {
-            pid: 1,
-            start: None,
-            instance: None,
+            holder: Holder { host: None, pid: 1, start: None, instance: None },
             claimed_at: EpochMs::from_millis(at),
             at: EpochMs::from_millis(at),
         };
@@ -185,9 +186,7 @@ mod tests {
         map.insert(
             "u".into(),
             ClaimEntry {
-                pid: 3,
-                start: Some(4),
-                instance: Some("x".into()),
+                holder: Holder { host: None, pid: 3, start: Some(4), instance: Some("x".into()) },
                 claimed_at: EpochMs::from_millis(5),
                 at: EpochMs::from_millis(6),
             },

@@ -24,6 +24,12 @@ pub enum ClaimsError {
         /// The cause.
         source: mac_storage::DataDirError,
     },
+    /// The store of the claims (a database shared by several hosts) failed.
+    #[snafu(display("{source}"))]
+    Store {
+        /// The store's own error (it names where the claims are kept).
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The claims could not be serialized.
     #[snafu(display("cannot serialize the claims of {}: {source}", path.display()))]
     Encode {

@@ -33,21 +33,33 @@
 //!
 //! Every read-modify-write holds `<provider>-claims.json.lock`, so no claim is lost to a race
 //! (the seed's unlocked writes lost 80 % of the claims with 8 processes; D8).
+//!
+//! Where the entries live is a seam, [`ClaimsStore`]: [`FileClaims`] is the claims file above
+//! (what [`Claims::open`] uses); `mac_postgres::PostgresClaims` keeps them in a table shared by
+//! several hosts, where a holder is (host, pid, start time, instance) and its liveness is its
+//! database session. The claims logic — holds, keeper, heartbeat, idle release, snapshot — is
+//! the same for every store ([`Claims::builder_with_store`]).
 
 mod claims;
 mod claims_file;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
+mod file_store;
 mod holds;
 mod keeper;
 mod liveness;
 mod monotonic;
 mod options;
 mod snapshot;
+mod store;
 
 pub use claims::{ClaimGuard, Claims, ClaimsBuilder};
 pub use claims_file::{ClaimEntry, ClaimMap, FUTURE_TOLERANCE};
 pub use error::ClaimsError;
-pub use liveness::{ProcessIdentity, start_time};
+pub use file_store::FileClaims;
+pub use liveness::{ProcessIdentity, host_name, start_time};
 pub use monotonic::{ManualMonotonic, Monotonic, SystemMonotonic};
 pub use options::ClaimsOptions;
 pub use snapshot::{ClaimsSnapshot, LiveClaim};
+pub use store::{AliveCheck, ClaimsChange, ClaimsStore, Holder};

@@ -9,6 +9,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::store::Holder;
+
 /// A process as a claim records it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ProcessIdentity {
@@ -39,34 +41,44 @@ impl ProcessIdentity {
 }
 
 /// Liveness answers about other holders and when (monotonic time) each was asked, so the
-/// keeper does not ask the OS about every holder on every refresh of its view.
+/// keeper does not ask the store (the OS, a database) about every holder on every refresh of
+/// its view.
 #[derive(Debug, Default)]
 pub(crate) struct LivenessCache {
-    answers: HashMap<ProcessIdentity, (bool, Duration)>,
+    answers: HashMap<Holder, (bool, Duration)>,
 }
 
 impl LivenessCache {
     /// The answer about `holder` if it was asked at most `ttl` before `now`.
-    pub(crate) fn get(
-        &self,
-        holder: ProcessIdentity,
-        now: Duration,
-        ttl: Duration,
-    ) -> Option<bool> {
+    pub(crate) fn get(&self, holder: &Holder, now: Duration, ttl: Duration) -> Option<bool> {
         self.answers
-            .get(&holder)
+            .get(holder)
             .filter(|(_, asked)| now.saturating_sub(*asked) <= ttl)
             .map(|(alive, _)| *alive)
     }
 
     /// Records an answer about `holder` asked at `now`.
-    pub(crate) fn put(&mut self, holder: ProcessIdentity, alive: bool, now: Duration) {
+    pub(crate) fn put(&mut self, holder: Holder, alive: bool, now: Duration) {
         self.answers.insert(holder, (alive, now));
     }
 
     /// Forgets the holders `keep` says no to (they hold nothing any more).
-    pub(crate) fn retain(&mut self, keep: impl Fn(&ProcessIdentity) -> bool) {
+    pub(crate) fn retain(&mut self, keep: impl Fn(&Holder) -> bool) {
         self.answers.retain(|holder, _| keep(holder));
+    }
+}
+
+/// This host's name (`uname` nodename), which names a holder's host in claims shared by
+/// several hosts; `None` where the platform does not tell it.
+pub fn host_name() -> Option<String> {
+    #[cfg(unix)]
+    {
+        let name = rustix::system::uname().nodename().to_string_lossy().into_owned();
+        Some(name).filter(|name| !name.is_empty())
+    }
+    #[cfg(not(unix))]
+    {
+        None
     }
 }
 
@@ -128,13 +140,13 @@ mod tests {
     #[test]
     fn cached_answers_last_their_ttl() {
         let mut cache = LivenessCache::default();
-        let holder = ProcessIdentity { pid: 7, start: Some(1) };
-        assert_eq!(cache.get(holder, Duration::ZERO, Duration::from_secs(5)), None);
-        cache.put(holder, true, Duration::from_secs(10));
-        assert_eq!(cache.get(holder, Duration::from_secs(15), Duration::from_secs(5)), Some(true));
-        assert_eq!(cache.get(holder, Duration::from_secs(16), Duration::from_secs(5)), None);
+        let holder = Holder { host: None, pid: 7, start: Some(1), instance: None };
+        assert_eq!(cache.get(&holder, Duration::ZERO, Duration::from_secs(5)), None);
+        cache.put(holder.clone(), true, Duration::from_secs(10));
+        assert_eq!(cache.get(&holder, Duration::from_secs(15), Duration::from_secs(5)), Some(true));
+        assert_eq!(cache.get(&holder, Duration::from_secs(16), Duration::from_secs(5)), None);
         cache.retain(|h| h.pid != 7);
-        assert_eq!(cache.get(holder, Duration::from_secs(10), Duration::from_secs(5)), None);
+        assert_eq!(cache.get(&holder, Duration::from_secs(10), Duration::from_secs(5)), None);
     }
 
     #[test]

@@ -12,6 +12,9 @@ pub struct LiveClaim {
     pub account: String,
     /// The holding process.
     pub pid: u32,
+    /// The holder's host, where the claims are shared by several hosts (`None` in a claims
+    /// file: this host).
+    pub host: Option<String>,
     /// Whether the holder is the [`crate::Claims`] instance that took this snapshot (another
     /// instance in the same process is another holder).
     pub mine: bool,

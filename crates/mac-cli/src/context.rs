@@ -83,7 +83,8 @@ impl Context {
         Ok(self.storage(config)?.account_locks(provider))
     }
 
-    fn storage(&self, config: &MacConfig) -> Result<&AccountsStorage, CliError> {
+    /// The accounts storage `config` names, opened once per command.
+    pub(crate) fn storage(&self, config: &MacConfig) -> Result<&AccountsStorage, CliError> {
         if let Some(storage) = self.storage.get() {
             return Ok(storage);
         }

@@ -5,8 +5,11 @@
 
 use std::sync::Arc;
 
-use mac_postgres::{PostgresOptions, PostgresStorage};
-use mac_storage::{AccountLocks, AccountStore, DataDir, FileAccountLocks, Provider, StoreOptions};
+use mac_claims::{Claims, ClaimsOptions, ClaimsSnapshot};
+use mac_postgres::{PostgresClaims, PostgresOptions, PostgresStorage};
+use mac_storage::{
+    AccountLocks, AccountStore, DataDir, FileAccountLocks, Provider, StoreOptions, SystemClock,
+};
 use serde::Serialize;
 use snafu::ResultExt;
 
@@ -26,7 +29,7 @@ pub fn open_account_store(
 }
 
 /// A provider's accounts store, and the PostgreSQL storage it is on (if it is), whose other
-/// parts (the refresh locks) the pool shares with it: one storage, one set of connections.
+/// parts (the refresh locks, the claims) the pool shares with it: one storage, one set of connections.
 pub(crate) struct OpenedStorage {
     pub(crate) store: AccountStore,
     pub(crate) postgres: Option<Arc<PostgresStorage>>,
@@ -105,6 +108,29 @@ impl AccountsStorage {
             }
             Self::Postgres(storage) => Arc::new(storage.account_locks(provider)),
         }
+    }
+
+    /// The live claims of `provider`'s pool as another process sees them now: the claims file
+    /// of `data_dir`, or the database's claims table. Claims are soft state: ones that cannot
+    /// be read show as no holder. Blocking (one connection to the database on PostgreSQL).
+    pub fn claims(&self, data_dir: &DataDir, provider: Provider) -> ClaimsSnapshot {
+        let options = ClaimsOptions { heartbeat_interval: None, ..ClaimsOptions::default() };
+        let claims = match self {
+            Self::File(_) => {
+                Claims::at_path(data_dir.claims_file(provider), options, Arc::new(SystemClock))
+            }
+            Self::Postgres(storage) => match PostgresClaims::open(storage, provider, &options) {
+                Ok(store) => {
+                    Claims::builder_with_store(Arc::new(store), options, Arc::new(SystemClock))
+                        .build()
+                }
+                Err(err) => {
+                    tracing::debug!(error = %err, "could not read the claims");
+                    return ClaimsSnapshot::default();
+                }
+            },
+        };
+        claims.snapshot().unwrap_or_default()
     }
 
     /// Where the accounts are, for output: never the password.

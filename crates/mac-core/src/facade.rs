@@ -1,5 +1,6 @@
 //! One-call pool setup: a data directory and a provider in, a ready pool out — the accounts
-//! store, the claims table, the provider client, the executor with its proactive refresher —
+//! store, the claims (the claims file; the database's claims table when the accounts are on
+//! PostgreSQL), the provider client, the executor with its proactive refresher —
 //! configured from `config.toml` (and `MAC_*` overrides), with a clean shutdown.
 
 use std::future::Future;
@@ -10,10 +11,11 @@ use mac_claims::Claims;
 use mac_executor::{
     AttemptResponse, EventSink, ExecuteError, Executed, Pool, RequestInfo, SendError,
 };
+use mac_postgres::PostgresClaims;
 use mac_storage::{Clock, DataDir, Provider, SystemClock};
 use snafu::{ResultExt, Snafu};
 
-use crate::accounts_backend::open_storage;
+use crate::accounts_backend::{AccountsStorage, open_storage};
 use crate::config::MacConfig;
 
 /// Why a pool could not be set up. Each variant says which file or setting to fix.
@@ -146,19 +148,37 @@ impl MacPoolBuilder {
             builder = builder.account_locks(Arc::new(postgres.account_locks(self.provider)));
         }
         if pool_config.cross_process_claims {
-            let claims = Claims::open(
-                &self.data_dir,
-                self.provider,
-                config.claims_options(),
-                Arc::clone(&self.clock),
-            )
-            .context(ClaimsTableSnafu)?;
+            let claims = match &opened.postgres {
+                // Claims across hosts: the claims table of the accounts' database.
+                Some(postgres) => {
+                    let store =
+                        PostgresClaims::open(postgres, self.provider, &config.claims_options())
+                            .context(PostgresSnafu)?;
+                    Claims::builder_with_store(
+                        Arc::new(store),
+                        config.claims_options(),
+                        Arc::clone(&self.clock),
+                    )
+                    .build()
+                }
+                None => Claims::open(
+                    &self.data_dir,
+                    self.provider,
+                    config.claims_options(),
+                    Arc::clone(&self.clock),
+                )
+                .context(ClaimsTableSnafu)?,
+            };
             builder = builder.claims(claims);
         }
         if let Some(events) = self.events {
             builder = builder.on_event(events);
         }
-        Ok(MacPool { pool: builder.build(), config })
+        let storage = match opened.postgres {
+            Some(postgres) => AccountsStorage::Postgres(postgres),
+            None => AccountsStorage::File(self.data_dir.clone()),
+        };
+        Ok(MacPool { pool: builder.build(), config, storage })
     }
 }
 
@@ -168,6 +188,7 @@ impl MacPoolBuilder {
 pub struct MacPool {
     pool: Pool,
     config: MacConfig,
+    storage: AccountsStorage,
 }
 
 impl MacPool {
@@ -208,6 +229,12 @@ impl MacPool {
     /// The configuration in effect.
     pub fn config(&self) -> &MacConfig {
         &self.config
+    }
+
+    /// The storage the pool's accounts are on (the data directory's files, or the database
+    /// whose connections the pool uses): for reading views without opening it again.
+    pub fn storage(&self) -> &AccountsStorage {
+        &self.storage
     }
 
     /// Stops the proactive refresher (awaiting a refresh in flight), releases claims and writes

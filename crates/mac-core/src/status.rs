@@ -8,12 +8,10 @@
 //! [`pool_status`] on the blocking pool.
 
 use std::fmt;
-use std::sync::Arc;
 
-use mac_claims::{Claims, ClaimsOptions, ClaimsSnapshot};
-use mac_storage::{
-    DataDir, EpochMs, Provider, StoredAccount, SystemClock, UsageWindow, parse_rfc3339,
-};
+use mac_claims::ClaimsSnapshot;
+use mac_ratelimit::ModelFamily;
+use mac_storage::{DataDir, EpochMs, Provider, StoredAccount, UsageWindow, parse_rfc3339};
 use serde::Serialize;
 
 use crate::accounts_backend::{AccountsStorage, StorageView};
@@ -126,6 +124,12 @@ pub struct AccountView {
     pub reason: Option<String>,
     /// Until when it is blocked (rate-limited or exhausted), epoch ms.
     pub blocked_until: Option<EpochMs>,
+    /// Model families blocked on it while it serves the others (a `seven_day_opus` 429). A
+    /// running gateway holds these in memory (the accounts file has one account-wide deadline,
+    /// and writing a family's limit there would block every family), so only its
+    /// `GET /v1/pool` fills them in ([`StatusView::add_family_limit`]); left out when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub family_limits: Vec<FamilyLimitView>,
     /// The 5-hour window.
     pub five_hour: Option<WindowView>,
     /// The 7-day window.
@@ -146,6 +150,22 @@ pub struct AccountView {
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's serialize_with passes a reference
 pub fn provider_name<S: serde::Serializer>(provider: &Provider, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(provider.as_str())
+}
+
+/// A limit on one model family of an account.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FamilyLimitView {
+    /// The family: `opus`, `sonnet`.
+    #[serde(serialize_with = "family_name")]
+    pub family: ModelFamily,
+    /// Until when its requests skip the account, epoch ms.
+    pub until: EpochMs,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's serialize_with passes a reference
+fn family_name<S: serde::Serializer>(family: &ModelFamily, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(family.as_str())
 }
 
 /// One usage window.
@@ -192,6 +212,7 @@ impl AccountView {
             state,
             reason,
             blocked_until,
+            family_limits: Vec::new(),
             five_hour: usage.and_then(|u| u.five_hour.as_ref()).map(WindowView::of),
             seven_day: usage.and_then(|u| u.seven_day.as_ref()).map(WindowView::of),
             usage_fetched_at: account.cached_usage_at,
@@ -221,6 +242,30 @@ pub struct StatusView {
     pub pools: Vec<PoolView>,
 }
 
+impl StatusView {
+    /// Adds the limit of `family` until `until` to `provider`'s account `id` (nothing when no
+    /// such account is listed); a later limit of the same family is kept.
+    pub fn add_family_limit(
+        &mut self,
+        provider: Provider,
+        id: &str,
+        family: ModelFamily,
+        until: EpochMs,
+    ) {
+        let account = self
+            .pools
+            .iter_mut()
+            .filter(|pool| pool.provider == provider)
+            .flat_map(|pool| pool.accounts.iter_mut())
+            .find(|account| !id.is_empty() && account.id == id);
+        let Some(account) = account else { return };
+        match account.family_limits.iter_mut().find(|limit| limit.family == family) {
+            Some(limit) => limit.until = limit.until.max(until),
+            None => account.family_limits.push(FamilyLimitView { family, until }),
+        }
+    }
+}
+
 /// One pool.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -236,34 +281,32 @@ pub struct PoolView {
     pub accounts: Vec<AccountView>,
 }
 
-/// The live claims of `provider`'s pool; an unreadable claims file shows as no holder (claims
-/// are soft state). Blocking.
+/// The live claims of `provider`'s claims file in `data_dir`; an unreadable claims file shows
+/// as no holder (claims are soft state). Blocking. (The claims of the configured storage:
+/// [`AccountsStorage::claims`].)
 pub fn claims_of(data_dir: &DataDir, provider: Provider) -> ClaimsSnapshot {
-    let claims = Claims::at_path(
-        data_dir.claims_file(provider),
-        ClaimsOptions { heartbeat_interval: None, ..ClaimsOptions::default() },
-        Arc::new(SystemClock),
-    );
-    claims.snapshot().unwrap_or_default()
+    AccountsStorage::File(data_dir.clone()).claims(data_dir, provider)
 }
 
 /// Every pool of `data_dir` (or only `provider`'s), as of `now`, read from the storage
 /// `config` names. Blocking: reads the accounts (files, or one connection to the database)
-/// and the claims files; creates nothing in the data directory. A storage that cannot be
-/// opened shows as every pool's error.
+/// and the claims; creates nothing in the data directory. A storage that cannot be opened
+/// shows as every pool's error.
 pub fn pool_status(
     data_dir: &DataDir,
     config: &MacConfig,
     provider: Option<Provider>,
     now: EpochMs,
 ) -> StatusView {
-    let wanted: Vec<Provider> =
-        Provider::ALL.into_iter().filter(|p| provider.is_none_or(|want| want == *p)).collect();
-    let storage = match AccountsStorage::open(config, data_dir) {
-        Ok(storage) => storage,
+    match AccountsStorage::open(config, data_dir) {
+        Ok(storage) => {
+            let claims = |pool| storage.claims(data_dir, pool);
+            pool_status_on(&storage, &claims, data_dir, config, provider, now)
+        }
         Err(err) => {
-            let pools = wanted
+            let pools = Provider::ALL
                 .into_iter()
+                .filter(|p| provider.is_none_or(|want| want == *p))
                 .map(|pool| PoolView {
                     provider: pool,
                     file: String::new(),
@@ -271,18 +314,33 @@ pub fn pool_status(
                     accounts: Vec::new(),
                 })
                 .collect();
-            return StatusView {
+            StatusView {
                 data_dir: data_dir.path().display().to_string(),
                 storage: StorageView::configured(config, data_dir),
                 pools,
-            };
+            }
         }
-    };
+    }
+}
+
+/// [`pool_status`] on a storage already open, with the claims `claims` gives per provider (a
+/// running pool passes the claims it keeps in memory): a gateway answers its status route
+/// without connecting again. Blocking (reads the accounts).
+pub fn pool_status_on(
+    storage: &AccountsStorage,
+    claims: &dyn Fn(Provider) -> ClaimsSnapshot,
+    data_dir: &DataDir,
+    config: &MacConfig,
+    provider: Option<Provider>,
+    now: EpochMs,
+) -> StatusView {
+    let wanted: Vec<Provider> =
+        Provider::ALL.into_iter().filter(|p| provider.is_none_or(|want| want == *p)).collect();
     let mut pools = Vec::new();
     let mut index = 0;
     for pool in wanted {
         let store = storage.store(pool, config.store_options());
-        let claims = claims_of(data_dir, pool);
+        let claims = claims(pool);
         let file = store.path().display().to_string();
         match store.load() {
             Ok(document) => {
@@ -306,4 +364,51 @@ pub fn pool_status(
         }
     }
     StatusView { data_dir: data_dir.path().display().to_string(), storage: storage.view(), pools }
+}
+
+#[cfg(test)]
+mod tests {
+    use mac_storage::{Credentials, Secret};
+
+    use super::*;
+
+    fn view_of(account: &StoredAccount) -> StatusView {
+        let now = EpochMs::from_millis(1_000);
+        let view =
+            AccountView::of(1, Provider::Anthropic, account, None, &ClaimsSnapshot::default(), now);
+        StatusView {
+            data_dir: String::new(),
+            storage: StorageView::configured(&MacConfig::default(), &DataDir::at("/nowhere")),
+            pools: vec![PoolView {
+                provider: Provider::Anthropic,
+                file: String::new(),
+                error: None,
+                accounts: vec![view],
+            }],
+        }
+    }
+
+    #[test]
+    fn family_limits_join_their_account_and_show_only_when_there_are_some() {
+        let credentials =
+            Credentials { refresh_token: Secret::new("r"), access_token: None, expires_at: None };
+        let account = StoredAccount::new(credentials, EpochMs::from_millis(0));
+        let id = account.uuid.clone().unwrap();
+        let mut view = view_of(&account);
+        let json = serde_json::to_value(&view).unwrap();
+        assert!(json["pools"][0]["accounts"][0].get("familyLimits").is_none());
+
+        let at = EpochMs::from_millis;
+        view.add_family_limit(Provider::Anthropic, &id, ModelFamily::Opus, at(5_000));
+        view.add_family_limit(Provider::Anthropic, &id, ModelFamily::Opus, at(4_000));
+        view.add_family_limit(Provider::Codex, &id, ModelFamily::Sonnet, at(5_000));
+        view.add_family_limit(Provider::Anthropic, "someone-else", ModelFamily::Sonnet, at(5_000));
+        let json = serde_json::to_value(&view).unwrap();
+        let account = &json["pools"][0]["accounts"][0];
+        assert_eq!(
+            account["familyLimits"],
+            serde_json::json!([{"family": "opus", "until": 5_000}])
+        );
+        assert_eq!(account["state"], "ready", "the account itself is not blocked");
+    }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mac_ratelimit::RateLimitClass;
+use mac_ratelimit::{RateLimitClass, Scope};
 use mac_storage::EpochMs;
 
 /// Something the executor did.
@@ -35,6 +35,9 @@ pub enum PoolEvent {
         class: RateLimitClass,
         /// Until when.
         until: EpochMs,
+        /// What it blocks: the whole account, or only requests of one model family on it
+        /// (the account stays usable for the others).
+        scope: Scope,
     },
     /// An account's token was renewed (or another process's renewal adopted).
     Refreshed {

@@ -57,6 +57,20 @@ impl Holds {
         holds.account.max(family_hold).filter(|at| *at > now)
     }
 
+    /// Every model family's hold still ahead of `now`: (account uuid, family, until).
+    pub(crate) fn families(&self, now: EpochMs) -> Vec<(String, ModelFamily, EpochMs)> {
+        let accounts = self.lock();
+        let mut held = Vec::new();
+        for (uuid, holds) in accounts.iter() {
+            for family in ModelFamily::ALL {
+                if let Some(until) = holds.families[family.index()].filter(|at| *at > now) {
+                    held.push((uuid.clone(), family, until));
+                }
+            }
+        }
+        held
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<String, AccountHolds>> {
         self.accounts.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -80,5 +94,7 @@ mod tests {
         assert_eq!(holds.until("a", None, at(0)), Some(at(500)), "a shorter hold never shortens");
         assert_eq!(holds.until("a", Some(ModelFamily::Opus), at(0)), Some(at(1_000)));
         assert_eq!(holds.until("b", None, at(0)), None);
+        assert_eq!(holds.families(at(0)), [("a".to_owned(), ModelFamily::Opus, at(1_000))]);
+        assert_eq!(holds.families(at(1_000)), [], "passed");
     }
 }

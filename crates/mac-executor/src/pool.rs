@@ -16,7 +16,7 @@
 //! | 2xx whose prelude is an error frame (`error`, `response.failed`) | classified as the status the frame stands for (`mac_ratelimit::observe_in_band`: 429 rate/usage limit, 529 overload, 401, 403, 4xx, else 500) with the frame's data as its body: the row of that status below, the same events; a row that returns hands the 200 back as is |
 //! | 2xx whose prelude could not be read (first-byte timeout, cut) | like no response: rotate, the account is not marked |
 //! | 3xx, 4xx other than 401/403/429 | returned as is (the request's fault, not the account's) |
-//! | 401, not refreshed | refresh once (or adopt another process's refresh), retry the same account |
+//! | 401, not refreshed | refresh once (or adopt another process's refresh), retry the same account; when the refresh fails on mac's own storage (unreadable, a database down), rotate without keeping the 401, so a request left without accounts fails naming the storage rather than telling the client its login is bad |
 //! | 401, refreshed | the account rests in memory for the auth backoff (counts nothing), rotate |
 //! | 403 whose body says `revoked`, not refreshed | refresh once, retry the same account: a permanent refresh failure is the evidence that disables |
 //! | 403 revoked, refreshed (the new token is revoked too) | revoked recorded (disabled if another usable account remains), rotate |
@@ -77,7 +77,7 @@ use crate::holds::Holds;
 use crate::jitter::Jitter;
 use crate::lease::{Lease, Served};
 use crate::proactive::ProactiveRefresher;
-use crate::refresh::{Obtained, RefreshService};
+use crate::refresh::{Obtained, RefreshError, RefreshService};
 use crate::response::{AttemptResponse, PreludeVerdict, SendError, SendErrorKind};
 use crate::selection::{SelectionInput, SelectionReason, select};
 use crate::session::{SessionBindings, SessionKey};
@@ -157,8 +157,9 @@ struct Inner {
     /// When this pool last handed each account's `lastUsed` to the store's coalescing
     /// bookkeeping: a success sooner than the bookkeeping interval after that starts no task.
     noted: Mutex<HashMap<String, EpochMs>>,
-    /// When the view of the accounts file was last refreshed behind a request.
-    view_read: Mutex<Option<std::time::Instant>>,
+    /// When the view of the accounts was last refreshed behind a request, and whether that
+    /// read is still running.
+    view_read: Mutex<ViewRead>,
     proactive: tokio::sync::Mutex<Option<ProactiveRefresher>>,
 }
 
@@ -268,7 +269,7 @@ impl PoolBuilder {
             holds: Holds::default(),
             writes: WriteBehind::default(),
             noted: Mutex::new(HashMap::new()),
-            view_read: Mutex::new(None),
+            view_read: Mutex::new(ViewRead::default()),
             proactive: tokio::sync::Mutex::new(Some(proactive)),
         };
         Pool { inner: Arc::new(inner) }
@@ -335,12 +336,31 @@ struct PerRequest {
     wait_deadline: EpochMs,
 }
 
-/// How often the request path's view of the accounts file is refreshed behind it at most.
+/// How often the request path's view of the accounts is refreshed behind it at most (with
+/// `AccountStore::refresh_cached`: a `stat` for a file, nothing on PostgreSQL while unchanged).
 const VIEW_REFRESH: Duration = Duration::from_millis(20);
 
 /// How far ahead an account excluded from a request (its refresh failed in it) is held for that
 /// request: beyond any wait, so it never makes the request wait.
 const REQUEST_EXCLUSION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The state of the request path's view refresh (see `Pool::refresh_view_behind`).
+#[derive(Debug, Default)]
+struct ViewRead {
+    /// When the last read started.
+    last: Option<std::time::Instant>,
+    /// Whether it is still running.
+    in_flight: bool,
+}
+
+/// Marks the view read finished when dropped.
+struct ViewReadDone<'a>(&'a Mutex<ViewRead>);
+
+impl Drop for ViewReadDone<'_> {
+    fn drop(&mut self) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).in_flight = false;
+    }
+}
 
 /// What one attempt's account was.
 struct Chosen {
@@ -403,6 +423,14 @@ impl Pool {
         Ok(soonest_usable_with(document.accounts.iter(), now, |account| {
             self.held_until(account, None, now)
         }))
+    }
+
+    /// The model-family limits this process holds in memory (a `seven_day_opus` 429 blocks
+    /// only Opus requests on its account; the accounts file has no place for it), still ahead
+    /// of now: (account uuid, family, until). For status views: such an account is usable for
+    /// the other families.
+    pub fn family_limits(&self) -> Vec<(String, ModelFamily, EpochMs)> {
+        self.inner.holds.families(self.inner.clock.now())
     }
 
     /// Stops the proactive refresher (cancelling a lock wait at once), waits for every refresh
@@ -546,8 +574,8 @@ impl Pool {
     }
 
     /// The pool as this process last read or wrote it — no I/O on the request path. The view is
-    /// refreshed behind the request on the blocking pool (at most one read in flight, one per
-    /// [`VIEW_REFRESH`]), so another process's change is seen within about that long; before
+    /// refreshed behind the request on the blocking pool (at most one read in flight, at most one
+    /// start per [`VIEW_REFRESH`]), so another process's change is seen within about that long; before
     /// the first read the request reads it on the blocking pool.
     async fn view(&self) -> Result<Arc<AccountsDocument>, ExecuteError> {
         let inner = &*self.inner;
@@ -565,16 +593,24 @@ impl Pool {
     fn refresh_view_behind(&self) {
         let inner = &*self.inner;
         {
-            let mut last = inner.view_read.lock().unwrap_or_else(PoisonError::into_inner);
-            if last.is_some_and(|at| at.elapsed() < VIEW_REFRESH) {
+            let mut read = inner.view_read.lock().unwrap_or_else(PoisonError::into_inner);
+            // One read in flight at most: a storage that hangs (a database unreachable
+            // without a reset) must not block one more blocking-pool thread per period.
+            if read.in_flight || read.last.is_some_and(|at| at.elapsed() < VIEW_REFRESH) {
                 return;
             }
-            *last = Some(std::time::Instant::now());
+            *read = ViewRead { last: Some(std::time::Instant::now()), in_flight: true };
         }
-        let store = Arc::clone(&inner.store);
+        let pool = self.clone();
+        // `refresh_cached`, not `load`: a view may lag another process's commit by a moment,
+        // and on PostgreSQL it then costs no round trip while no notification said the
+        // document changed (one per `VIEW_REFRESH` per busy process otherwise).
         drop(tokio::task::spawn_blocking(move || {
-            if let Err(err) = store.load() {
-                tracing::debug!(error = %err, "could not refresh the view of the accounts file");
+            let inner = &*pool.inner;
+            // Cleared however the read ends (a panic included), so the view never freezes.
+            let _done = ViewReadDone(&inner.view_read);
+            if let Err(err) = inner.store.refresh_cached() {
+                tracing::debug!(error = %err, "could not refresh the view of the accounts");
             }
         }));
     }
@@ -717,7 +753,14 @@ impl Pool {
                     Err(err) => {
                         per.refresh_failed.insert(uuid.to_owned());
                         self.after_auth_problem(uuid, None);
-                        Next::rotate(RotationCause::AuthFailed, Some(response), &err.to_string())
+                        // A refresh that failed on mac's own storage (a database restarting,
+                        // say) says nothing about the account: handing back the provider's 401
+                        // would tell the client that its login is bad. Without the response, a
+                        // request that runs out of accounts ends with this failure instead,
+                        // which names the storage.
+                        let response =
+                            (!matches!(err, RefreshError::Store { .. })).then_some(response);
+                        Next::rotate(RotationCause::AuthFailed, response, &err.to_string())
                     }
                 }
             }
@@ -818,6 +861,7 @@ impl Pool {
                 account: uuid.to_owned(),
                 class: decision.class,
                 until: decision.until,
+                scope,
             });
         }
     }
@@ -870,6 +914,7 @@ impl Pool {
             account: uuid.to_owned(),
             class: mac_ratelimit::RateLimitClass::Overload,
             until,
+            scope: Scope::Account,
         });
     }
 
@@ -985,8 +1030,9 @@ impl Pool {
         Some(self.inner.claims.as_ref()?.hold(uuid))
     }
 
-    /// The other processes' claims as of the keeper's last look: no I/O.
-    fn claims_snapshot(&self) -> Option<Arc<ClaimsSnapshot>> {
+    /// The claims of the pool's accounts as of the claims keeper's last look (every holder's,
+    /// this process's marked as its own): no I/O. `None` without cross-process claims.
+    pub fn claims_snapshot(&self) -> Option<Arc<ClaimsSnapshot>> {
         Some(self.inner.claims.as_ref()?.cached_snapshot())
     }
 
@@ -1066,7 +1112,9 @@ impl Pool {
         let reason = match outcome {
             Some(AuthFailureOutcome::Disabled { reason }) => Some(reason),
             Some(_) => None,
-            None => self.inner.store.load().ok().and_then(|doc| {
+            // The cached view, not a read: this runs on an async worker, and the refresh
+            // that disabled an account left its commit in the cache.
+            None => self.inner.store.cached().and_then(|doc| {
                 doc.account(uuid)
                     .filter(|a| a.is_auth_disabled)
                     .and_then(|a| a.auth_disabled_reason.clone())

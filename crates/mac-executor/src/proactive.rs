@@ -224,10 +224,27 @@ impl Worker {
     /// process's refresh lock; a refresh already sent is finished by the refresh service (its
     /// commit is awaited by `RefreshService::settle`).
     async fn check(&self, stopped: &mut watch::Receiver<bool>) {
-        let document = match self.service.store().load() {
-            Ok(document) => document,
-            Err(err) => {
+        // First the grants this host could not store earlier, whatever their accounts' state
+        // (see `RefreshService::apply_pending_grants`).
+        tokio::select! {
+            biased;
+            _ = stopped.changed() => return,
+            settled = self.service.apply_pending_grants() => if settled > 0 {
+                tracing::info!(settled, "pending grants settled");
+            },
+        }
+        // The candidates come from the cheapest up-to-date view (no round trip on PostgreSQL
+        // while nothing changed), read on the blocking pool: a stale candidate costs nothing,
+        // because `refresh_if_expiring` decides on a fresh read under the refresh lock.
+        let store = Arc::clone(self.service.store());
+        let document = match tokio::task::spawn_blocking(move || store.refresh_cached()).await {
+            Ok(Ok(document)) => document,
+            Ok(Err(err)) => {
                 tracing::warn!(error = %err, "proactive refresh check: cannot read the pool");
+                return;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "proactive refresh check: the read did not finish");
                 return;
             }
         };

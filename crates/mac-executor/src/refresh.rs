@@ -412,6 +412,21 @@ impl RefreshService {
         let span = tracing::debug_span!("refresh_if_expiring", account = %uuid);
         self.inner.obtain(uuid, Mode::Expiring(within)).instrument(span).await
     }
+
+    /// Applies every pending-grant journal this host holds (grants an earlier refresh here
+    /// obtained but could not store), whatever state the account is in now, each under the
+    /// account's refresh lock; returns how many journals were settled (their grant stored, or
+    /// found stored already or replaced by a login).
+    ///
+    /// Why not only when the account is next refreshed here: on a storage shared by several
+    /// hosts, another host may refresh meanwhile with the refresh token this grant spent, get
+    /// `invalid_grant` and disable the account — which this host then never selects, so its
+    /// grant would wait forever. The compare-and-swap on the spent token still matches (the
+    /// other host stored no new one), and storing the grant clears the disabling, whose only
+    /// evidence was that spent token. The proactive refresher calls this at every check.
+    pub async fn apply_pending_grants(&self) -> usize {
+        self.inner.apply_pending_grants().instrument(tracing::debug_span!("pending_grants")).await
+    }
 }
 
 impl Inner {
@@ -685,6 +700,49 @@ impl Inner {
 
     fn journal_path(&self, uuid: &str) -> PathBuf {
         journal::journal_path(&self.local_files, &safe_file_part(uuid))
+    }
+
+    /// See [`RefreshService::apply_pending_grants`].
+    async fn apply_pending_grants(&self) -> usize {
+        let store = Arc::clone(&self.store);
+        // The cheapest up-to-date list of accounts: a journal of an account this view misses
+        // waits for the next check.
+        let document = match blocking("", move || store.refresh_cached()).await {
+            Ok(Ok(document)) => document,
+            Ok(Err(err)) => {
+                tracing::debug!(error = %err, "cannot list the accounts for pending grants");
+                return 0;
+            }
+            Err(err) => {
+                tracing::debug!(error = %err, "cannot list the accounts for pending grants");
+                return 0;
+            }
+        };
+        let uuids: Vec<String> =
+            document.accounts.iter().filter_map(|account| account.uuid.clone()).collect();
+        let paths: Vec<PathBuf> = uuids.iter().map(|uuid| self.journal_path(uuid)).collect();
+        let Ok(pending) =
+            blocking("", move || paths.iter().map(|path| path.exists()).collect::<Vec<bool>>())
+                .await
+        else {
+            return 0;
+        };
+        let mut applied = 0;
+        for (uuid, _) in uuids.iter().zip(pending).filter(|(_, pending)| *pending) {
+            let span = tracing::info_span!("pending_grant", account = %uuid);
+            let outcome = async {
+                let _lock = self.lock(uuid).await?;
+                self.apply_journal(uuid).await
+            }
+            .instrument(span)
+            .await;
+            match outcome {
+                Ok(None) => applied += 1,
+                Ok(Some(_)) => {}
+                Err(err) => tracing::warn!(account = %uuid, error = %err, "a pending grant waits"),
+            }
+        }
+        applied
     }
 
     /// Applies a pending grant left by an earlier refresh whose store write failed (this

@@ -7,7 +7,10 @@
 //   - the clock: countdowns tick here each second, corrected by the gateway's clock.
 // An event's cooldown holds until its deadline (cooldowns are deadlines and are never
 // shortened); a "needs login" from an event holds until a pool read made after it has settled
-// says otherwise. Everything is built with textContent: no label can inject markup.
+// says otherwise. A cooldown of one model family (a `seven_day_opus` 429: `family` set) leaves
+// the account's state alone: the account still serves the other families, and the row lists
+// the family's limit beside its state (from the event, and from `familyLimits` of /v1/pool).
+// Everything is built with textContent: no label can inject markup.
 "use strict";
 
 (() => {
@@ -52,6 +55,7 @@
   let activity = null; // the last `activity` snapshot
   const serving = new Map(); // provider -> account id (live from `selected` / `rotated`)
   const overrides = new Map(); // account id -> { state, until, cls, why, at }
+  const familyOverrides = new Map(); // account id -> Map(family -> until)
   const rows = new Map(); // account id -> the row's elements
   const recent = []; // notable events, newest first
   const RECENT_MAX = 30;
@@ -95,9 +99,20 @@
 
   // --- state of an account ----------------------------------------------------------------
 
+  // The last account-wide cooldown (a family's limit does not explain the account's state).
   function lastCooldown(id) {
     const a = activity && activity.accounts.find((x) => x.account === id);
-    return a ? a.lastCooldown : null;
+    return a && a.lastCooldown && !a.lastCooldown.family ? a.lastCooldown : null;
+  }
+
+  // The model families limited on the account at `t`: [family, until], by family name.
+  function familyLimits(account, t) {
+    const limits = new Map();
+    for (const l of account.familyLimits || []) limits.set(l.family, l.until);
+    for (const [family, until] of familyOverrides.get(account.id) || []) {
+      if (!(limits.get(family) >= until)) limits.set(family, until);
+    }
+    return [...limits].filter(([, until]) => until > t).sort(([a], [b]) => (a < b ? -1 : 1));
   }
 
   // The state to show: the pool's, with what events said since.
@@ -182,6 +197,8 @@
     const blockedAt = el("span", "clock");
     const blockedLeft = el("span", "countdown");
     state.append(badge, why, blocked);
+    const families = el("p", "families");
+    families.hidden = true;
 
     const five = windowRow("5 h", "5-hour window used");
     const seven = windowRow("7 d", "7-day window used");
@@ -197,8 +214,8 @@
     const recentFact = fact("Last 5 min");
     const rotation = fact("Last rotation");
 
-    card.append(head, state, five.row, seven.row, facts);
-    return { card, name, plan, tag, badge, why, blocked, blockedAt, blockedLeft, five, seven, token, holder, recentFact, rotation };
+    card.append(head, state, families, five.row, seven.row, facts);
+    return { card, name, plan, tag, badge, why, blocked, blockedAt, blockedLeft, families, five, seven, token, holder, recentFact, rotation };
   }
 
   function updateWindow(w, win, t) {
@@ -256,6 +273,25 @@
       setAttr(row.blocked, "data-until", null);
       row.blocked.hidden = true;
     }
+
+    const limits = familyLimits(account, t);
+    row.families.hidden = limits.length === 0;
+    row.families.replaceChildren(
+      ...limits.map(([family, until]) => {
+        const line = el("span", "family");
+        line.dataset.family = family;
+        line.dataset.until = until;
+        line.append(
+          el("span", "name-of-family", family),
+          ` limited until `,
+          el("span", "clock", clock(until)),
+          " · in ",
+          el("span", "countdown", countdown(until - t)),
+          " — other models still served",
+        );
+        return line;
+      }),
+    );
 
     updateWindow(row.five, account.fiveHour, t);
     updateWindow(row.seven, account.sevenDay, t);
@@ -338,6 +374,9 @@
       case "rotated":
         return `${who}: request moved on — ${CAUSE_TEXT[ev.cause] || ev.cause}${ev.status ? ` (${ev.status})` : ""}`;
       case "cooled_down":
+        if (ev.family) {
+          return `${who}: ${ev.family} limited until ${clock(ev.until)} — ${CLASS_TEXT[ev.class] || ev.class}; other models still served`;
+        }
         return `${who}: rate-limited until ${clock(ev.until)} — ${CLASS_TEXT[ev.class] || ev.class}`;
       case "refreshed":
         return `${who}: ${ev.adopted ? "token adopted from another process" : "token refreshed"}`;
@@ -436,7 +475,13 @@
         if (serving.get(ev.provider) === ev.account) serving.delete(ev.provider);
         break;
       case "cooled_down":
-        overrides.set(ev.account, { state: "rate-limited", until: ev.until, cls: ev.class, at: ev.at });
+        if (ev.family) {
+          if (!familyOverrides.has(ev.account)) familyOverrides.set(ev.account, new Map());
+          const families = familyOverrides.get(ev.account);
+          families.set(ev.family, Math.max(families.get(ev.family) || 0, ev.until));
+        } else {
+          overrides.set(ev.account, { state: "rate-limited", until: ev.until, cls: ev.class, at: ev.at });
+        }
         rereadSoon();
         break;
       case "disabled":

@@ -1,7 +1,9 @@
 //! The accept loop: every client socket becomes one hyper HTTP/1.1 connection serving the
 //! router, with `TCP_NODELAY` and a bounded read buffer; on the stop signal no new connection is
 //! accepted, idle ones close at once and busy ones after their response (graceful shutdown),
-//! and [`serve`] returns when the last one has closed.
+//! and [`serve`] returns when the last one has closed. Every request carries its connection's
+//! peer address as axum's `ConnectInfo<SocketAddr>` (the status page's sign-in limit is per
+//! client address).
 //!
 //! Why not `axum::serve`: it offers neither of the two settings this loop exists for.
 //!
@@ -21,10 +23,14 @@
 //!   The bound is also the largest request head accepted: a head over it is answered
 //!   `431 Request Header Fields Too Large` by hyper (the real clients send 1–3 KB of headers).
 
+use std::net::SocketAddr;
 use std::pin::pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
@@ -44,10 +50,11 @@ pub(crate) async fn serve(listener: TcpListener, app: Router, mut stopped: watch
             _ = stopped.wait_for(|stop| *stop) => break,
         };
         match accepted {
-            Ok((socket, _)) => {
+            Ok((socket, peer)) => {
                 let open = open_rx.clone();
                 let stopped = stopped.clone();
-                tokio::spawn(connection(socket, app.clone(), stopped, open));
+                let service = PeerService { app: app.clone(), peer: ConnectInfo(peer) };
+                tokio::spawn(connection(socket, service, stopped, open));
             }
             // Out of descriptors or a connection reset before it was accepted: wait a little
             // (the condition may pass as connections close) and go on.
@@ -65,12 +72,11 @@ pub(crate) async fn serve(listener: TcpListener, app: Router, mut stopped: watch
 /// Serves one client connection; `_open` marks it open until it returns.
 async fn connection(
     socket: TcpStream,
-    app: Router,
+    service: PeerService,
     mut stopped: watch::Receiver<bool>,
     _open: watch::Receiver<()>,
 ) {
-    // The router takes any body type; it wraps hyper's in its own `Body`.
-    let service = TowerToHyperService::new(app);
+    let service = TowerToHyperService::new(service);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.max_buf_size(READ_BUFFER_MAX);
     let mut conn = pin!(builder.serve_connection(client_io(socket), service));
@@ -88,6 +94,30 @@ async fn connection(
                 conn.as_mut().graceful_shutdown();
             }
         }
+    }
+}
+
+/// The router for one connection: each request gets the connection's peer address (what
+/// `axum::serve` does with `into_make_service_with_connect_info`). The router takes any body
+/// type; it wraps hyper's in its own `Body`.
+#[derive(Clone)]
+struct PeerService {
+    app: Router,
+    peer: ConnectInfo<SocketAddr>,
+}
+
+impl tower_service::Service<hyper::Request<Incoming>> for PeerService {
+    type Response = <Router as tower_service::Service<hyper::Request<Incoming>>>::Response;
+    type Error = <Router as tower_service::Service<hyper::Request<Incoming>>>::Error;
+    type Future = <Router as tower_service::Service<hyper::Request<Incoming>>>::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        tower_service::Service::<hyper::Request<Incoming>>::poll_ready(&mut self.app, cx)
+    }
+
+    fn call(&mut self, mut request: hyper::Request<Incoming>) -> Self::Future {
+        request.extensions_mut().insert(self.peer);
+        self.app.call(request)
     }
 }
 
@@ -114,6 +144,10 @@ mod tests {
     /// chunk, waits for `release`, then sends the last.
     fn app(release: Arc<Notify>) -> Router {
         Router::new()
+            .route(
+                "/peer",
+                get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() }),
+            )
             .route(
                 "/length",
                 post(|request: Request| async move {
@@ -169,6 +203,26 @@ mod tests {
         assert!(!socket.nodelay().unwrap(), "a fresh socket has Nagle's algorithm on");
         assert!(client_io(socket).inner().nodelay().unwrap());
         drop(client);
+    }
+
+    #[tokio::test]
+    async fn every_request_carries_its_connections_peer_address() {
+        let served = serve_app().await;
+        let mut client =
+            TcpStream::connect(served.url.trim_start_matches("http://")).await.unwrap();
+        let local = client.local_addr().unwrap();
+        tokio::io::AsyncWriteExt::write_all(
+            &mut client,
+            b"GET /peer HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        let mut answer = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut client, &mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with(&local.to_string()), "{answer}");
+        served.stop.send(true).unwrap();
+        served.task.await.unwrap();
     }
 
     #[tokio::test]

@@ -29,13 +29,19 @@ pub enum Route {
     Pool,
     /// `GET /metrics`.
     Metrics,
+    /// The status page: `GET /` (the page or its sign-in form) and its stylesheet and script.
+    Page,
+    /// The status page's sign-in form: `POST /`.
+    SignIn,
+    /// The status page's event stream: `GET /v1/events`.
+    Events,
     /// Anything else (answered 404).
     Unknown,
 }
 
 impl Route {
     /// Every route, in the order metrics list them.
-    pub const ALL: [Route; 8] = [
+    pub const ALL: [Route; 11] = [
         Route::Messages,
         Route::CountTokens,
         Route::Responses,
@@ -43,6 +49,9 @@ impl Route {
         Route::Health,
         Route::Pool,
         Route::Metrics,
+        Route::Page,
+        Route::SignIn,
+        Route::Events,
         Route::Unknown,
     ];
 
@@ -56,6 +65,9 @@ impl Route {
             Route::Health => "health",
             Route::Pool => "pool",
             Route::Metrics => "metrics",
+            Route::Page => "page",
+            Route::SignIn => "sign_in",
+            Route::Events => "events",
             Route::Unknown => "unknown",
         }
     }
@@ -70,6 +82,8 @@ impl Route {
             "/healthz" | "/" => Route::Health,
             "/v1/pool" => Route::Pool,
             "/metrics" => Route::Metrics,
+            "/v1/events" => Route::Events,
+            _ if path.starts_with("/status/") => Route::Page,
             _ => Route::Unknown,
         }
     }
@@ -79,7 +93,13 @@ impl Route {
         match self {
             Route::Messages | Route::CountTokens => Some(Provider::Anthropic),
             Route::Responses | Route::CodexResponses => Some(Provider::Codex),
-            Route::Health | Route::Pool | Route::Metrics | Route::Unknown => None,
+            Route::Health
+            | Route::Pool
+            | Route::Metrics
+            | Route::Page
+            | Route::SignIn
+            | Route::Events
+            | Route::Unknown => None,
         }
     }
 }
@@ -101,7 +121,8 @@ pub enum Outcome {
     NoAccount,
     /// Every attempt failed to reach the provider (502, 504), or the pool failed.
     UpstreamFailed,
-    /// A route of the gateway's own (`/healthz`, `/v1/pool`, `/metrics`) answered.
+    /// A route of the gateway's own (`/healthz`, `/v1/pool`, `/metrics`, the status page)
+    /// answered.
     Local,
 }
 

@@ -1,5 +1,5 @@
 //! The gateway's own read-only routes: `GET /v1/pool` (the JSON of `mac status`, built by
-//! `mac_core::status`, no secrets) and `GET /metrics` (Prometheus text: the counters of
+//! `mac_core::status`, no secrets, with the model-family limits this gateway holds in memory) and `GET /metrics` (Prometheus text: the counters of
 //! `metrics` and a per-account state gauge). Both read files, so they run on the blocking
 //! pool, never on a runtime worker; neither is on the proxied request path.
 
@@ -9,7 +9,7 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use mac_core::status::{AccountState, pool_status, state_of};
+use mac_core::status::{AccountState, pool_status_on, state_of};
 use mac_storage::{EpochMs, Provider};
 
 use crate::events::{Outcome, Route};
@@ -21,12 +21,27 @@ use crate::state::AppState;
 /// `GET /v1/pool`.
 pub(crate) async fn pool(State(state): State<AppState>) -> Response {
     let started = Instant::now();
-    let (data_dir, config) = (state.data_dir().clone(), state.config().clone());
-    let view =
-        tokio::task::spawn_blocking(move || pool_status(&data_dir, &config, None, EpochMs::now()))
-            .await;
+    let reader = state.clone();
+    // The pools' own storage (no new connection to a database) and the claims their keepers
+    // hold in memory.
+    let view = tokio::task::spawn_blocking(move || {
+        let claims = |provider| {
+            reader.pool(provider).pool().claims_snapshot().map(|c| (*c).clone()).unwrap_or_default()
+        };
+        let storage = reader.pool(Provider::Anthropic).storage();
+        pool_status_on(storage, &claims, reader.data_dir(), reader.config(), None, EpochMs::now())
+    })
+    .await;
     let response = match view {
-        Ok(view) => axum::Json(view).into_response(),
+        Ok(mut view) => {
+            // The model-family limits live in this gateway's pools, not in the file.
+            for provider in Provider::ALL {
+                for (id, family, until) in state.pool(provider).pool().family_limits() {
+                    view.add_family_limit(provider, &id, family, until);
+                }
+            }
+            axum::Json(view).into_response()
+        }
         Err(err) => reply::error(
             Provider::Anthropic,
             Problem::Internal,

@@ -96,11 +96,15 @@ pub(crate) fn error(provider: Provider, problem: Problem, message: &str) -> Resp
 /// A 429 with `retry-after` (whole seconds, rounded up).
 pub(crate) fn rate_limited(provider: Provider, message: &str, retry_after: Duration) -> Response {
     let mut response = error(provider, Problem::RateLimited, message);
-    let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-    if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
-    }
     response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs(retry_after)));
+    response
+}
+
+/// A `retry-after` in whole seconds: rounded up, at least 1.
+pub(crate) fn retry_after_secs(retry_after: Duration) -> u64 {
+    (retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)).max(1)
 }
 
 /// The provider whose clients use `path`: OpenAI's for the Responses, Chat Completions and

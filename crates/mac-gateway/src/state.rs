@@ -1,6 +1,6 @@
 //! The one state every route shares ([`AppState`], cheap to clone): the provider pools and
-//! their descriptors, the upstream HTTP client, the settings, the metrics, the event hub and
-//! the request counter.
+//! their descriptors, the upstream HTTP client, the settings, the metrics, the event hub, the
+//! request counter and the status page's sign-in limiter.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use crate::events::EventHub;
 use crate::metrics::Metrics;
 use crate::proxy::Upstream;
+use crate::status::SignInLimiter;
 
 /// What the routes share.
 #[derive(Clone)]
@@ -38,6 +39,7 @@ struct Shared {
     events: EventHub,
     next_id: AtomicU64,
     closing: watch::Receiver<bool>,
+    sign_in: SignInLimiter,
 }
 
 /// The parts [`AppState::new`] puts together.
@@ -68,6 +70,7 @@ impl AppState {
             events,
             next_id: AtomicU64::new(1),
             closing,
+            sign_in: SignInLimiter::default(),
         };
         Self { inner: Arc::new(shared) }
     }
@@ -127,6 +130,11 @@ impl AppState {
     /// A new request id (1, 2, …).
     pub(crate) fn next_request_id(&self) -> u64 {
         self.inner.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The status page's per-address limit on guessing the inbound key.
+    pub(crate) fn sign_in_limiter(&self) -> &SignInLimiter {
+        &self.inner.sign_in
     }
 
     /// Becomes `true` when the gateway starts shutting down: endless responses (the status

@@ -14,7 +14,8 @@
 //!
 //! **Reads** cost one round trip that returns the body only when its commit id differs from
 //! the cached one, so an unchanged document is neither sent nor parsed again (the same `Arc`
-//! comes back). `cached` never does I/O.
+//! comes back). `cached` never does I/O; `refresh_cached` does none either while the storage's
+//! change listener says nothing changed (`changes.rs`), and is a `load` otherwise.
 //!
 //! **Refusals**, as for the file: a stored document that does not parse is never overwritten
 //! ([`StoreError::Invalid`]; the row itself stays as the copy, so none is made), one of a
@@ -36,6 +37,7 @@ use tokio_postgres::Row;
 
 use crate::error::{ClientFailure, PostgresError};
 use crate::pool::Pooled;
+use crate::redacted_param::Redacted;
 use crate::statements::RECENT_COMMITS;
 use crate::storage::PostgresStorage;
 
@@ -69,7 +71,12 @@ pub struct PostgresBackend {
     location: PathBuf,
     options: StoreOptions,
     cache: Mutex<Option<Cached>>,
+    /// The listener session in which the cache was last checked against the server (a
+    /// read): while that session lasts, only a notification can make the cache stale.
+    checked_in: Mutex<Option<u64>>,
     parses: AtomicU64,
+    reads: AtomicU64,
+    transactions: AtomicU64,
 }
 
 /// What one run of a transaction came to.
@@ -101,8 +108,28 @@ impl PostgresBackend {
             location,
             options,
             cache: Mutex::new(None),
+            checked_in: Mutex::new(None),
             parses: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
+            transactions: AtomicU64::new(0),
         }
+    }
+
+    /// How many reads this handle sent to the server (each one round trip): `load`, and
+    /// `refresh_cached` when it could not answer from the cache. A diagnostic for tests and
+    /// benchmarks ("no round trip per request").
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    /// How many transactions this handle ran (each try counted; every one talks to the
+    /// server).
+    pub fn transactions(&self) -> u64 {
+        self.transactions.load(Ordering::Relaxed)
+    }
+
+    fn checked_in(&self) -> MutexGuard<'_, Option<u64>> {
+        self.checked_in.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn cache(&self) -> MutexGuard<'_, Option<Cached>> {
@@ -197,6 +224,7 @@ impl PostgresBackend {
         wait: Duration,
         known: Option<&Cached>,
     ) -> Result<Option<Stored>, PostgresError> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
         let mut pooled = self.storage.pool().get(wait.max(MIN_CONNECTION_WAIT)).await?;
         let cached = known.and_then(|known| known.commit_id.clone());
         let provider = self.provider.as_str();
@@ -223,6 +251,7 @@ impl PostgresBackend {
         change: &mut TxClosure<'_>,
         left: Duration,
     ) -> Result<Attempt, StoreError> {
+        self.transactions.fetch_add(1, Ordering::Relaxed);
         let mut pooled = match self.storage.pool().get(left.max(MIN_CONNECTION_WAIT)).await {
             Ok(pooled) => pooled,
             // A server restarting or unreachable: worth another try while time is left.
@@ -365,7 +394,7 @@ impl PostgresBackend {
             "writing the accounts",
             client.execute(
                 &connection.statements.write,
-                &[&provider, &generation, &commit_id, &body],
+                &[&provider, &generation, &commit_id, &Redacted(body)],
             ),
         )
         .await?;
@@ -536,6 +565,26 @@ impl AccountsBackend for PostgresBackend {
         let stored = stored.unwrap_or(Stored { generation: 0, commit_id: None, body: None });
         let document = self.document_of(&stored, known.as_ref())?;
         self.remember(stored.generation, stored.commit_id, Arc::clone(&document));
+        Ok(document)
+    }
+
+    /// No I/O while the change listener has listened since the cache was last read from the
+    /// server and announced no newer generation of this provider's document (`changes.rs`);
+    /// a `load` otherwise (the first call, the listener down or reconnected, a change
+    /// announced). The session is taken before the read, so a notification that arrives
+    /// during it makes the next call read again rather than being missed.
+    fn refresh_cached(&self) -> Result<Arc<AccountsDocument>, StoreError> {
+        let changes = self.storage.changes();
+        let session = changes.session();
+        if let Some(session) = session
+            && *self.checked_in() == Some(session)
+            && let Some(cached) = self.snapshot()
+            && changes.announced(self.provider.as_str()) <= cached.generation
+        {
+            return Ok(cached.document);
+        }
+        let document = self.load()?;
+        *self.checked_in() = session;
         Ok(document)
     }
 

@@ -4,8 +4,8 @@
 //! compare-and-swap, unknown fields kept exactly, unusable or newer documents never
 //! overwritten), passing the same conformance suite.
 //!
-//! Must not depend on: any `mac-*` crate but `mac-storage` (layer 2, beside `mac-claims`);
-//! HTTP or terminal crates.
+//! Must not depend on: any `mac-*` crate but `mac-storage` and `mac-claims` (layer 3, beside
+//! `mac-executor`, which it must not use either); HTTP or terminal crates.
 //!
 //! ```no_run
 //! use mac_postgres::{PostgresOptions, PostgresStorage};
@@ -34,16 +34,27 @@
 //!   pool, and a dead holder's session end frees it.
 //! - **Schema versions** (`schema.rs`): migrations at start-up, under an advisory lock; a
 //!   newer schema is refused with a clear error.
+//! - **Changes by `LISTEN`/`NOTIFY`** (`changes.rs`): every commit announces
+//!   `<provider>:<generation>` on the schema's channel, and one listening connection per
+//!   storage lets `refresh_cached` answer from the cache while nothing changed — no round trip
+//!   per request in steady state — falling back to a read while the listener is down.
+//! - **Claims across hosts** (`claims.rs`, [`PostgresClaims`]): the claims table, written in
+//!   one statement per keeper tick, with each holder's liveness its own session's advisory
+//!   lock (a killed process's claims go at once) and the heartbeat lease (a lost host's go
+//!   after 60 s).
 //! - **Secrets**: the URL is a [`mac_storage::Secret`]; messages name the server as
 //!   `postgres://USER@HOST:PORT/DATABASE` ([`Target`]); server errors are reduced to their
 //!   code and primary message ([`ClientFailure`]).
 
 mod account_locks;
 mod accounts;
+mod changes;
+mod claims;
 mod driver;
 mod error;
 mod inspect;
 mod pool;
+mod redacted_param;
 mod schema;
 mod statements;
 mod storage;
@@ -54,6 +65,7 @@ pub mod testing;
 
 pub use account_locks::PostgresAccountLocks;
 pub use accounts::PostgresBackend;
+pub use claims::PostgresClaims;
 pub use error::{ClientFailure, PostgresError};
 pub use inspect::{Inspection, SchemaState, inspect};
 pub use schema::SCHEMA_VERSION;

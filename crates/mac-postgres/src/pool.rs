@@ -57,6 +57,11 @@ impl ConnectionPool {
         }
     }
 
+    /// The connection settings (never printed: they hold the password).
+    pub(crate) fn config(&self) -> &tokio_postgres::Config {
+        &self.config
+    }
+
     /// A connection, waiting up to `wait` for a free one or a new one to open.
     pub(crate) async fn get(&self, wait: Duration) -> Result<Pooled<'_>, PostgresError> {
         let timeout = || PostgresError::Timeout {

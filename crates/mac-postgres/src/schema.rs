@@ -29,6 +29,20 @@ const MIGRATIONS: &[&str] = &[
         updated_at timestamptz NOT NULL DEFAULT now(),
         CHECK ((commit_id IS NULL) = (body IS NULL))
     )",
+    // 2: the claims, one row per (provider, account, holder) (claims.rs says how they are
+    // kept and how a holder's liveness is told).
+    "CREATE TABLE IF NOT EXISTS {schema}.claims (
+        provider text NOT NULL,
+        account text NOT NULL,
+        holder text NOT NULL,
+        host text,
+        pid bigint NOT NULL,
+        start_time bigint,
+        instance text,
+        claimed_at bigint NOT NULL,
+        heartbeat_at bigint NOT NULL,
+        PRIMARY KEY (provider, account, holder)
+    )",
 ];
 
 /// The newest schema version this build knows.
@@ -50,7 +64,14 @@ pub(crate) fn check_name(name: &str) -> Result<(), PostgresError> {
 
 /// The advisory lock key that serializes migrations of `schema` across processes.
 fn migration_lock_key(schema: &str) -> i64 {
-    let digest = Sha256::digest(format!("mac-postgres migrate {schema}").as_bytes());
+    advisory_key(&format!("mac-postgres migrate {schema}"))
+}
+
+/// A stable 64-bit advisory lock key for `name` (the first 8 bytes of its SHA-256): every
+/// process on every host computes the same key, and distinct names (each starts with its
+/// purpose and the schema) give distinct keys.
+pub(crate) fn advisory_key(name: &str) -> i64 {
+    let digest = Sha256::digest(name.as_bytes());
     let mut key = [0_u8; 8];
     key.copy_from_slice(&digest[..8]);
     i64::from_be_bytes(key)

@@ -10,6 +10,7 @@
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Statement};
 
+use crate::changes;
 use crate::error::{ClientFailure, PostgresError};
 use crate::url::Target;
 
@@ -25,7 +26,9 @@ pub(crate) struct Statements {
     pub(crate) lock: Statement,
     /// `$1` provider: creates the row of a provider without a document.
     pub(crate) create: Statement,
-    /// `$1` provider, `$2` generation, `$3` commit id, `$4` body.
+    /// `$1` provider, `$2` generation, `$3` commit id, `$4` body; announces the commit on the
+    /// schema's channel (`changes.rs`) in the same statement, so it costs no round trip and
+    /// is delivered only if the transaction commits.
     pub(crate) write: Statement,
     /// `$1` provider: generation and recent commit ids.
     pub(crate) recent: Statement,
@@ -39,6 +42,7 @@ impl Statements {
         target: &Target,
     ) -> Result<Self, PostgresError> {
         let table = format!("\"{schema}\".accounts_documents");
+        let channel = changes::channel(schema);
         let prepare = |sql: String, types: &'static [Type]| async move {
             client.prepare_typed(&sql, types).await.map_err(|err| PostgresError::Query {
                 target: target.to_string(),
@@ -75,7 +79,8 @@ impl Statements {
                 format!(
                     "UPDATE {table} SET generation = $2, commit_id = $3, body = $4::json, \
                      recent_commits = (ARRAY[$3] || recent_commits)[1:{RECENT_COMMITS}], \
-                     updated_at = now() WHERE provider = $1"
+                     updated_at = now() WHERE provider = $1 \
+                     RETURNING pg_notify('{channel}', $1 || ':' || $2::text)"
                 ),
                 &[Type::TEXT, Type::INT8, Type::TEXT, Type::TEXT],
             )

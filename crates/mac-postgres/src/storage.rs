@@ -9,6 +9,7 @@ use mac_storage::{AccountStore, Provider, Secret, StoreOptions};
 
 use crate::account_locks::PostgresAccountLocks;
 use crate::accounts::PostgresBackend;
+use crate::changes::{self, Changes};
 use crate::driver::Driver;
 use crate::error::PostgresError;
 use crate::pool::ConnectionPool;
@@ -50,6 +51,7 @@ pub struct PostgresStorage {
     schema: String,
     target: Target,
     schema_version: i32,
+    changes: Arc<Changes>,
 }
 
 impl PostgresStorage {
@@ -73,7 +75,14 @@ impl PostgresStorage {
             schema::migrate(&mut client, &options.schema, &target).await
         })?;
         tracing::debug!(%target, schema_version, "connected to the PostgreSQL storage");
-        Ok(Arc::new(Self { pool, driver, schema: options.schema.clone(), target, schema_version }))
+        Ok(Arc::new(Self {
+            pool,
+            driver,
+            schema: options.schema.clone(),
+            target,
+            schema_version,
+            changes: Arc::new(Changes::default()),
+        }))
     }
 
     /// The backend of `provider`'s accounts document.
@@ -114,6 +123,32 @@ impl PostgresStorage {
     /// The schema version in force (this build's, after start-up).
     pub fn schema_version(&self) -> i32 {
         self.schema_version
+    }
+
+    /// Whether the change listener listens now (`LISTEN`/`NOTIFY`; started by the first
+    /// `refresh_cached` of a store made from this storage). While it does not, a store's
+    /// `refresh_cached` reads from the server like `load`.
+    pub fn is_listening(&self) -> bool {
+        self.changes.session().is_some()
+    }
+
+    /// How many change notifications this storage's listener has received (a diagnostic).
+    pub fn notifications_received(&self) -> u64 {
+        self.changes.received()
+    }
+
+    /// The change listener, started on first use.
+    pub(crate) fn changes(&self) -> &Changes {
+        if self.changes.is_started() {
+            return &self.changes;
+        }
+        self.changes.start(
+            self.driver.handle(),
+            self.pool.config(),
+            changes::channel(&self.schema),
+            self.target.clone(),
+        );
+        &self.changes
     }
 
     pub(crate) fn pool(&self) -> &ConnectionPool {

@@ -1,5 +1,6 @@
 //! Test support (cargo feature `testing`): a fresh database per test on the server named by
-//! `MAC_TEST_POSTGRES_URL` (default [`DEFAULT_URL`]), dropped when the test ends.
+//! `MAC_TEST_POSTGRES_URL` (default [`DEFAULT_URL`]), dropped when the test ends; and
+//! [`PrivateCluster`], a server of one test's own for tests that restart or stop it.
 //!
 //! When no server answers, [`TestDatabase::create`] says so on stderr and returns `None` (the
 //! test skips) — unless `MAC_REQUIRE_POSTGRES=1` (CI sets it), where it panics: a missing
@@ -15,7 +16,11 @@ use mac_storage::Secret;
 use tokio_postgres::NoTls;
 
 use crate::driver::Driver;
+
+mod cluster;
+
 use crate::{PostgresError, PostgresOptions, PostgresStorage};
+pub use cluster::{BIN_ENV, PrivateCluster};
 
 /// The variable naming the test server (a URL whose database the tests may connect to).
 pub const URL_ENV: &str = "MAC_TEST_POSTGRES_URL";
@@ -116,6 +121,12 @@ impl TestDatabase {
         let mut config = self.admin.clone();
         config.dbname(&self.name);
         run(&self.driver, config, sql)
+    }
+
+    /// Runs `sql` in the test server's own database (the one its URL names), for what
+    /// cannot run inside this test's database: changing whether it accepts connections.
+    pub fn execute_in_server_database(&self, sql: &str) -> Result<(), String> {
+        self.admin_execute(sql)
     }
 
     fn admin_execute(&self, sql: &str) -> Result<(), String> {

@@ -49,6 +49,14 @@ impl ModelFamily {
         }
     }
 
+    /// Its name in logs, events and JSON: `opus`, `sonnet`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelFamily::Opus => "opus",
+            ModelFamily::Sonnet => "sonnet",
+        }
+    }
+
     /// The family's index in [`ModelFamily::ALL`].
     pub fn index(self) -> usize {
         match self {

@@ -57,6 +57,17 @@ pub trait AccountsBackend: Send + Sync + fmt::Debug {
     /// before the first read. May be older than the stored one.
     fn cached(&self) -> Option<Arc<AccountsDocument>>;
 
+    /// Brings the cached document up to date as cheaply as the backend can, and returns it
+    /// (blocking: call it off async workers). The default is [`AccountsBackend::load`]; a
+    /// backend that learns of changes by itself (PostgreSQL's `LISTEN`/`NOTIFY`) answers from
+    /// its cache, without I/O, while nothing said the document changed since the cache was
+    /// filled. For views that may lag a commit by a moment (the request path's view);
+    /// anything that decides on the current state (a refresh, under its lock) calls `load`,
+    /// which is authoritative.
+    fn refresh_cached(&self) -> Result<Arc<AccountsDocument>, StoreError> {
+        self.load()
+    }
+
     /// Runs `change` over the current document in one transaction and commits the result when
     /// it asks to and changed something.
     fn transact(&self, change: &mut TxClosure<'_>) -> Result<TxOutcome, StoreError>;

@@ -117,6 +117,16 @@ impl AccountStore {
         self.backend.cached()
     }
 
+    /// The document brought up to date as cheaply as the backend can (blocking; run it off
+    /// async workers): a `load` for the file backend (one `stat` when unchanged); no I/O at
+    /// all on PostgreSQL while no notification said the document changed since it was last
+    /// read (and a `load` while its listener is down). For views that may lag another
+    /// process's commit by a moment; decisions on the current state use
+    /// [`AccountStore::load`] (authoritative) or a transaction.
+    pub fn refresh_cached(&self) -> Result<Arc<AccountsDocument>, StoreError> {
+        self.backend.refresh_cached()
+    }
+
     /// Runs `change` on the current document in one transaction and commits the result,
     /// unless `change` fails or leaves the document as it was. Pending `lastUsed` bookkeeping
     /// is written along.

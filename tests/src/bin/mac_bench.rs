@@ -36,6 +36,12 @@
 //!   `PoolConfig`), and store writes failing after a rotation with the process `SIGKILL`ed
 //!   (20 rounds, each with a control run without the pending-grant journal). Takes ~2.5 min.
 //!
+//! - `postgres`: the PostgreSQL backend beside the file backend (`mac_tests::postgres_bench`):
+//!   mutations/s with 1, 4 and 8 writer processes, `Pool::execute` p50/p99 with the reads
+//!   and transactions per 1,000 requests, and the refresh race across 3 `mac serve` processes
+//!   with their own data directories on one database. Needs the test server
+//!   (`MAC_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`).
+//!
 //! `mac-bench --list` prints the areas. Must not depend on: nothing beyond `mac-tests`' own
 //! dependencies.
 
@@ -52,7 +58,7 @@ use mac_test_support::{ChildGuard, TempDataDir, spawn_guarded};
 use mac_tests::claims_driver::ClaimsWorker;
 use mac_tests::storage_work::{add_accounts, counter_sum};
 
-const AREAS: &[&str] = &["storage", "claims", "executor", "gateway", "faults"];
+const AREAS: &[&str] = &["storage", "claims", "executor", "gateway", "faults", "postgres"];
 const WRITERS: &[usize] = &[1, 4, 8];
 const MUTATIONS_PER_WRITER: usize = 200;
 const ACCOUNTS: usize = 10;
@@ -70,12 +76,14 @@ fn main() -> ExitCode {
             .and_then(|()| bench_claims())
             .and_then(|()| bench_executor())
             .and_then(|()| bench_gateway())
-            .and_then(|()| bench_faults()),
+            .and_then(|()| bench_faults())
+            .and_then(|()| bench_postgres()),
         Some("storage") => bench_storage(),
         Some("claims") => bench_claims(),
         Some("executor") => bench_executor(),
         Some("gateway") => bench_gateway(),
         Some("faults") => bench_faults(),
+        Some("postgres") => bench_postgres(),
         Some(other) => Err(format!("unknown area {other:?}; areas: {}", AREAS.join(", "))),
     };
     match result {
@@ -620,6 +628,14 @@ fn fill_pool(store: &AccountStore, accounts: usize) -> Result<(), String> {
 /// The gateway area: `mac_tests::gateway_bench` with the release `mac` command (`mac-child`).
 fn bench_gateway() -> Result<(), String> {
     mac_tests::gateway_bench::run(&sibling_binary("mac-child")?)
+}
+
+/// The postgres area: `mac_tests::postgres_bench` with the release workers and `mac` command.
+fn bench_postgres() -> Result<(), String> {
+    mac_tests::postgres_bench::run(
+        &sibling_binary("storage-worker")?,
+        &sibling_binary("mac-child")?,
+    )
 }
 
 /// The faults area: see the module docs and `mac_tests::fault_driver`.

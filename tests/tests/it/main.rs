@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod account_locks;
+mod claims_conformance;
 mod claims_multi_process;
 mod executor_grant_journal;
 mod executor_prelude;
@@ -18,9 +19,12 @@ mod gateway_rotation;
 mod gateway_stream;
 mod gateway_support;
 mod load_generator;
+mod postgres_claims;
 mod postgres_cross_host;
 mod postgres_multi_process;
+mod postgres_notify;
 mod postgres_pool;
+mod postgres_restart;
 mod postgres_store;
 mod status_page;
 mod status_page_browser;

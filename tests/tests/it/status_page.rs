@@ -8,7 +8,9 @@
 //! shuts down. A screenshot goes to `target/status-page.png` (and `-narrow.png`).
 //!
 //! Over plain HTTP: the access rules with an inbound key (sign-in form, cookie, what the
-//! cookie opens and what it does not) and without one.
+//! cookie opens and what it does not) and without one. Against `mac serve` as a real process:
+//! the sign-in form's per-address limit on wrong keys (429 with `retry-after`), and the log
+//! line and route metrics of every page request.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -18,7 +20,8 @@ use mac_storage::{AccountStore, EpochMs, Provider, Secret, StoreOptions, UsageLi
 use mac_test_support::{Endpoint, FakeProvider, Scripted, TempDataDir};
 use serde_json::{Value, json};
 
-use crate::gateway_support::{Seeded, base_url, config, messages_body, seed, start};
+use crate::gateway_process::{Served, serve_with};
+use crate::gateway_support::{Seeded, base_url, config, config_toml, messages_body, seed, start};
 use crate::status_page_browser::Browser;
 
 /// The issue's bound for a live change to show.
@@ -43,6 +46,8 @@ return Array.from(document.querySelectorAll('article.account')).map(a => {
     countdown: blocked.hidden || !left ? null : left.textContent,
     serving: a.dataset.serving === 'true',
     fiveHour: a.querySelector('.window .pct').textContent,
+    families: Array.from(a.querySelectorAll('.families .family'))
+      .map(f => ({ family: f.dataset.family, until: f.dataset.until, text: f.textContent })),
   };
 });";
 
@@ -369,6 +374,90 @@ async fn browser_shows_the_pool_and_follows_it_live() {
     scene.shut_down(&tokens).await;
 }
 
+/// A 429 of Anthropic's weekly Opus limit (`seven_day_opus`) while the account's own windows
+/// have room: the account stays ready (it serves Sonnet), and the page and `/v1/pool` show the
+/// Opus limit as such, live and after a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_shows_a_model_family_limit_beside_a_ready_account() {
+    let fake = FakeProvider::start().await.unwrap();
+    let dir = TempDataDir::new().unwrap();
+    seed(&dir, &fake, Provider::Anthropic, "work");
+    seed(&dir, &fake, Provider::Anthropic, "spare");
+    let gateway = start(&dir, config(&fake)).await;
+    let url = base_url(&gateway);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let browser = Browser::start().await;
+    browser.goto(&format!("{url}/")).await;
+    cards_until(&browser, "two ready accounts", FIRST_LOAD, |cards| {
+        cards.len() == 2 && cards.iter().all(|c| c["state"] == "ready")
+    })
+    .await;
+
+    let reset_secs = EpochMs::now().as_millis() / 1000 + 3 * 86_400 + 17;
+    let reset = EpochMs::from_millis(reset_secs * 1000);
+    fake.script(
+        Endpoint::Messages,
+        vec![Scripted::rate_limited(vec![
+            ("anthropic-ratelimit-unified-status".into(), "rejected".into()),
+            ("anthropic-ratelimit-unified-representative-claim".into(), "seven_day_opus".into()),
+            ("anthropic-ratelimit-unified-reset".into(), reset_secs.to_string()),
+        ])],
+    );
+    let mut events = gateway.events().subscribe();
+    let opus = r#"{"model":"claude-opus-4-1","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}"#;
+    let answer = http
+        .post(format!("{url}/v1/messages"))
+        .header("anthropic-version", "2023-06-01")
+        .body(opus)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200, "the request rotated to the other account");
+    let limited = loop {
+        if let mac_gateway::GatewayEvent::Pool {
+            event: mac_executor::PoolEvent::CooledDown { account, .. },
+            ..
+        } = events.recv().await.unwrap()
+        {
+            break account;
+        }
+    };
+
+    let shows_opus = |cards: &[Value]| {
+        let c = card(cards, &limited);
+        c["badge"] == "ready"
+            && c["families"].as_array().is_some_and(|f| {
+                f.len() == 1
+                    && f[0]["family"] == "opus"
+                    && f[0]["until"].as_str() == Some(&reset.as_millis().to_string())
+            })
+    };
+    let (cards, took) =
+        cards_until(&browser, "a ready account with its Opus limit", LIVE, shows_opus).await;
+    let offset = browser
+        .eval("return new Date(arguments[0]).getTimezoneOffset();", json!([reset.as_millis()]))
+        .await;
+    let text = card(&cards, &limited)["families"][0]["text"].as_str().unwrap().to_owned();
+    let clock = local_clock(reset, offset.as_i64().unwrap());
+    assert!(text.starts_with("opus limited until ") && text.contains(&clock), "{text}");
+    assert!(text.contains("other models still served"), "{text}");
+    let summary =
+        browser.eval("return document.getElementById('sum-usable').textContent;", json!([])).await;
+    assert_eq!(summary, "2 of 2", "both accounts still serve");
+
+    // The pool JSON says the same, so a page opened now shows it too.
+    let pool = http.get(format!("{url}/v1/pool")).send().await.unwrap().text().await.unwrap();
+    let pool: Value = serde_json::from_str(&pool).unwrap();
+    let stored = stored(&pool, &limited);
+    assert_eq!(stored["state"], "ready", "{stored:#}");
+    assert_eq!(stored["familyLimits"], json!([{"family": "opus", "until": reset.as_millis()}]));
+    browser.goto(&format!("{url}/")).await;
+    cards_until(&browser, "the Opus limit after a reload", FIRST_LOAD, shows_opus).await;
+    eprintln!("the Opus limit shown {took:?} after the gateway's answer");
+    gateway.shutdown().await.unwrap();
+    browser.quit().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_an_inbound_key_the_page_asks_for_it_and_its_cookie_opens_only_reading() {
     let fake = FakeProvider::start().await.unwrap();
@@ -472,4 +561,156 @@ async fn on_loopback_without_a_key_get_is_the_page_and_head_the_health_answer() 
     assert_eq!(script.status(), 200);
     assert!(script.text().await.unwrap().contains("new EventSource(\"/v1/events\")"));
     gateway.shutdown().await.unwrap();
+}
+
+/// `route="<route>"` lines of `mac serve`'s request log.
+fn request_lines<'a>(log: &'a str, route: &str) -> Vec<&'a str> {
+    let route = format!("route=\"{route}\"");
+    log.lines().filter(|l| l.contains("mac_gateway::request") && l.contains(&route)).collect()
+}
+
+/// `mac_gateway_requests_total{route, status, outcome}` of the `/metrics` text, 0 when absent.
+fn requests_total(metrics: &str, route: &str, status: &str, outcome: &str) -> u64 {
+    let series = format!(
+        "mac_gateway_requests_total{{route=\"{route}\",status=\"{status}\",outcome=\"{outcome}\"}} "
+    );
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series.as_str()))
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// `mac serve` as a real process with `key` as its inbound key in front of the fake (kept as
+/// long as the caller keeps it), and a client that does not follow redirects.
+async fn serve_with_key(
+    dir: &TempDataDir,
+    key: &str,
+    name: &str,
+) -> (Served, reqwest::Client, FakeProvider) {
+    let fake = FakeProvider::start().await.unwrap();
+    seed(dir, &fake, Provider::Anthropic, "work");
+    let toml = format!("{}\n[gateway]\ninbound_key = \"{key}\"\n", config_toml(&fake));
+    std::fs::write(dir.data_dir().config_file(), toml).unwrap();
+    let served = serve_with(dir, name, &[], &[]);
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    (served, http, fake)
+}
+
+/// `POST /` of the sign-in form with `key`.
+async fn sign_in(http: &reqwest::Client, url: &str, key: &str) -> reqwest::Response {
+    http.post(format!("{url}/"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("key={key}"))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Against `mac serve` as a real process with an inbound key: the sign-in form lets one address
+/// try 5 wrong keys, then answers 429 with `retry-after` without comparing (the right key too);
+/// the key itself still opens the page; the refusals are logged with the client's address and
+/// no offered key reaches the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mac_serve_limits_how_fast_one_address_guesses_the_inbound_key() {
+    let dir = TempDataDir::new().unwrap();
+    let key = "the-inbound-key";
+    let (served, http, _fake) = serve_with_key(&dir, key, "limit").await;
+    let url = served.url.clone();
+    let guesses: Vec<String> = (0..7).map(|n| format!("guess-{n}-of-the-key")).collect();
+    for guess in &guesses[..5] {
+        assert_eq!(sign_in(&http, &url, guess).await.status(), 401, "{guess}");
+    }
+    for guess in &guesses[5..] {
+        let limited = sign_in(&http, &url, guess).await;
+        assert_eq!(limited.status(), 429, "the sixth wrong key in a row");
+        let after: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=12).contains(&after), "retry-after {after}");
+        assert!(limited.headers().get("set-cookie").is_none());
+        assert!(limited.text().await.unwrap().contains("Too many wrong keys"));
+    }
+    // While limited, not even the right key is compared: a guess teaches nothing.
+    let right = sign_in(&http, &url, key).await;
+    assert_eq!(right.status(), 429);
+    assert!(right.headers().get("set-cookie").is_none());
+    // The key itself (not the form) still opens the page.
+    let page = http.get(format!("{url}/")).header("x-api-key", key).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+
+    let (code, log) = served.stop_keeping_log(rustix::process::Signal::TERM);
+    assert_eq!(code, Some(0), "{log}");
+    let limited: Vec<&str> =
+        log.lines().filter(|l| l.contains("too many wrong inbound keys")).collect();
+    assert_eq!(limited.len(), 3, "{log}");
+    assert!(limited.iter().all(|l| l.contains("127.0.0.1")), "with the address: {log}");
+    for guess in guesses.iter().map(String::as_str).chain([key]) {
+        assert!(!log.contains(guess), "the log holds an offered key: {guess}");
+    }
+}
+
+/// Against `mac serve` as a real process: the page, its files, the sign-in form and the event
+/// stream each write the one log line and the route metrics every route writes (the stream at
+/// open, and at close with its duration, also when it is still open at shutdown).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mac_serve_logs_and_counts_every_page_request() {
+    let dir = TempDataDir::new().unwrap();
+    let key = "the-inbound-key";
+    let (served, http, _fake) = serve_with_key(&dir, key, "page").await;
+    let url = served.url.clone();
+    assert_eq!(http.get(format!("{url}/")).send().await.unwrap().status(), 401);
+    assert_eq!(http.get(format!("{url}/status/status.css")).send().await.unwrap().status(), 200);
+    assert_eq!(sign_in(&http, &url, "not-it").await.status(), 401);
+    assert_eq!(sign_in(&http, &url, key).await.status(), 303);
+    let page = http.get(format!("{url}/")).header("x-api-key", key).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let mut events =
+        http.get(format!("{url}/v1/events")).header("x-api-key", key).send().await.unwrap();
+    assert_eq!(events.status(), 200);
+    assert!(events.chunk().await.unwrap().is_some(), "the first snapshot");
+    drop(events);
+
+    // The closed stream is counted once the gateway noticed it left (at its next write at the
+    // latest, within the 2 s activity period).
+    let asked = Instant::now();
+    let metrics = loop {
+        let text = http
+            .get(format!("{url}/metrics"))
+            .header("x-api-key", key)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if requests_total(&text, "events", "2xx", "local") == 1 {
+            break text;
+        }
+        assert!(asked.elapsed() < FIRST_LOAD, "the closed event stream was never counted: {text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(requests_total(&metrics, "sign_in", "4xx", "refused"), 1, "{metrics}");
+    assert_eq!(requests_total(&metrics, "sign_in", "3xx", "local"), 1, "{metrics}");
+    assert_eq!(requests_total(&metrics, "page", "4xx", "refused"), 1, "the sign-in form");
+    assert_eq!(requests_total(&metrics, "page", "2xx", "local"), 2, "the page and its css");
+
+    // A stream still open at shutdown is logged as it closes too.
+    let mut open =
+        http.get(format!("{url}/v1/events")).header("x-api-key", key).send().await.unwrap();
+    assert!(open.chunk().await.unwrap().is_some());
+    let (code, log) = served.stop_keeping_log(rustix::process::Signal::TERM);
+    assert_eq!(code, Some(0), "{log}");
+    while open.chunk().await.is_ok_and(|chunk| chunk.is_some()) {}
+
+    let sign_ins = request_lines(&log, "sign_in");
+    assert_eq!(sign_ins.len(), 2, "{log}");
+    assert!(sign_ins[0].contains("status=401") && sign_ins[1].contains("status=303"), "{log}");
+    assert_eq!(request_lines(&log, "page").len(), 3, "{log}");
+    let streams = request_lines(&log, "events");
+    assert_eq!(streams.len(), 4, "two streams, opened and closed: {log}");
+    assert_eq!(streams.iter().filter(|l| l.contains("event stream opened")).count(), 2, "{log}");
+    assert_eq!(streams.iter().filter(|l| l.contains(" ms=")).count(), 2, "{log}");
+    assert!(!log.contains("not-it") && !log.contains(key), "no offered key in the log");
 }

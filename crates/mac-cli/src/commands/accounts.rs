@@ -94,7 +94,7 @@ fn list(
     let now = EpochMs::now();
     let mut claims = Vec::new();
     for pool in Provider::ALL {
-        claims.push((pool, claims_of(ctx, pool)));
+        claims.push((pool, claims_of(ctx, config, pool)));
     }
     let views: Vec<AccountView> = entries
         .iter()

@@ -238,7 +238,7 @@ fn describe(event: &PoolEvent, seeded: &[SeededAccount]) -> Option<String> {
         PoolEvent::Refreshed { account, adopted: true } => {
             format!("adopted {}'s renewed token", name(account))
         }
-        PoolEvent::CooledDown { account, class, until } => {
+        PoolEvent::CooledDown { account, class, until, .. } => {
             let wait = until.duration_since(EpochMs::now());
             format!("{} rests {} s ({class:?})", name(account), wait.as_secs().max(1))
         }

@@ -40,6 +40,6 @@ impl MenuHost for TerminalHost<'_> {
     }
 
     fn claims(&mut self, provider: Provider) -> ClaimsSnapshot {
-        claims_of(self.ctx, provider)
+        claims_of(self.ctx, &self.config, provider)
     }
 }

@@ -59,10 +59,13 @@ pub(crate) fn run(ctx: &Context, args: &StatusArgs) -> Result<(), CliError> {
     }
 }
 
-/// The live claims of `provider`'s pool; an unreadable claims file shows as no holder (claims
-/// are soft state).
-pub(crate) fn claims_of(ctx: &Context, provider: Provider) -> ClaimsSnapshot {
-    mac_core::status::claims_of(&ctx.data_dir, provider)
+/// The live claims of `provider`'s pool on the configured storage (the claims file, or the
+/// database's claims table); unreadable claims show as no holder (claims are soft state).
+pub(crate) fn claims_of(ctx: &Context, config: &MacConfig, provider: Provider) -> ClaimsSnapshot {
+    match ctx.storage(config) {
+        Ok(storage) => storage.claims(&ctx.data_dir, provider),
+        Err(_) => ClaimsSnapshot::default(),
+    }
 }
 
 fn collect(ctx: &Context, config: &MacConfig, provider: Option<Provider>) -> StatusView {

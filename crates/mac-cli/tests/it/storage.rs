@@ -6,9 +6,10 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Output;
 
+use mac_claims::{Claims, ClaimsOptions};
 use mac_postgres::testing::TestDatabase;
-use mac_postgres::{PostgresOptions, SchemaState};
-use mac_storage::{AccountStore, AccountsDocument, Provider, Secret, StoreOptions};
+use mac_postgres::{PostgresClaims, PostgresOptions, SCHEMA_VERSION, SchemaState};
+use mac_storage::{AccountStore, AccountsDocument, Provider, Secret, StoreOptions, SystemClock};
 use mac_test_support::TempDataDir;
 use serde_json::{Value, json};
 
@@ -327,14 +328,14 @@ fn status_names_the_backend_without_the_password() {
     let out = stdout(&human);
     assert_eq!(
         out.lines().next().unwrap_or_default(),
-        format!("storage: postgres at {server} (schema mac, version 1)")
+        format!("storage: postgres at {server} (schema mac, version {SCHEMA_VERSION})")
     );
     assert!(out.contains("anthropic: 3 account(s)"), "{out}");
     let json = on_postgres(&dir, &url, &["status", "--json"]);
     let view: Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(
         view["storage"],
-        json!({"backend": "postgres", "location": server, "schema": "mac", "schemaVersion": 1})
+        json!({"backend": "postgres", "location": server, "schema": "mac", "schemaVersion": SCHEMA_VERSION})
     );
     assert_eq!(view["pools"][1]["accounts"].as_array().unwrap().len(), 2);
 }
@@ -363,7 +364,7 @@ fn doctor_checks_the_database_connection_and_schema() {
     let server = format!("postgres://postgres@127.0.0.1:5432/{}", db.name());
     assert!(
         out.contains(&format!(
-            "ok   postgres: connected to {server} (schema mac): schema version 1"
+            "ok   postgres: connected to {server} (schema mac): schema version {SCHEMA_VERSION}"
         )),
         "{out}"
     );
@@ -386,7 +387,8 @@ fn doctor_checks_the_database_connection_and_schema() {
         .clone();
     assert_eq!(finding["level"], "fail", "{finding}");
     let message = finding["message"].as_str().unwrap();
-    assert!(message.contains("schema version 99 is newer than this mac's 1"), "{message}");
+    let newer_than_ours = format!("schema version 99 is newer than this mac's {SCHEMA_VERSION}");
+    assert!(message.contains(&newer_than_ours), "{message}");
     assert!(message.contains("upgrade mac"), "{message}");
 }
 
@@ -420,4 +422,66 @@ fn migrate_without_a_url_says_where_to_give_one() {
     let err = stderr(&output);
     assert!(err.contains("no PostgreSQL database named"), "{err}");
     assert!(err.contains("hint: check `--url`"), "{err}");
+}
+
+/// The most verbose log (`-vv`, and `RUST_LOG=trace` with every crate's records) writes no
+/// token and no password while mac writes accounts to the database and reads them back. Before
+/// the fix the PostgreSQL client's debug record of each statement's parameters held the whole
+/// accounts document, refresh tokens included.
+#[test]
+fn the_most_verbose_log_shows_no_token_and_no_password() {
+    let Some(db) = TestDatabase::create("cli_verbose_log") else { return };
+    let url = url_with_password(&db);
+    let dir = TempDataDir::new().unwrap();
+    realistic_pools(&dir);
+    let output = migrate(&dir, &url, &["-vv"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("DEBUG"), "-vv logs debug records: {}", stderr(&output));
+    let traced = mac(&dir)
+        .env("RUST_LOG", "trace")
+        .env("MAC_STORAGE_BACKEND", "postgres")
+        .env("MAC_STORAGE_URL", &url)
+        .args(["status"])
+        .output()
+        .unwrap();
+    assert!(traced.status.success(), "{}", stderr(&traced));
+    assert!(stderr(&traced).contains("TRACE"), "{}", stderr(&traced));
+    assert_nothing_secret(&traced);
+}
+
+/// `mac status` on PostgreSQL names the process holding an account from the database's claims
+/// (the holder here is this test process, as a gateway on another host would be). Before the
+/// fix it read the data directory's claims file, which a database pool never writes, and showed
+/// no holder.
+#[test]
+fn status_on_postgres_shows_the_holders_from_the_database() {
+    let Some(db) = TestDatabase::create("cli_status_claims") else { return };
+    let url = url_with_password(&db);
+    let dir = TempDataDir::new().unwrap();
+    realistic_pools(&dir);
+    assert!(migrate(&dir, &url, &[]).status.success());
+    let account = database_pool(&db, Provider::Anthropic).accounts[0].uuid.clone().unwrap();
+
+    let storage = db.storage("mac").unwrap();
+    let options = ClaimsOptions { heartbeat_interval: None, ..ClaimsOptions::default() };
+    let store = PostgresClaims::open(&storage, Provider::Anthropic, &options).unwrap();
+    let holder = Claims::builder_with_store(
+        std::sync::Arc::new(store),
+        options,
+        std::sync::Arc::new(SystemClock),
+    )
+    .build();
+    let _held = holder.claim(&account).unwrap();
+
+    let json = on_postgres(&dir, &url, &["status", "--json"]);
+    assert!(json.status.success(), "{}", stderr(&json));
+    let view: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let shown = view["pools"][0]["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|shown| shown["id"] == account.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(shown["heldByPid"], std::process::id(), "{shown}");
 }

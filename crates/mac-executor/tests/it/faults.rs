@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mac_claims::{Claims, ClaimsOptions};
-use mac_executor::{ExecuteError, PoolConfig, RefreshConfig, RequestInfo, SessionKey};
+use mac_executor::{ExecuteError, PoolConfig, PoolEvent, RefreshConfig, RequestInfo, SessionKey};
+use mac_ratelimit::{ModelFamily, Scope};
 use mac_storage::{AccountStore, EpochMs, FileLock, Provider, StoreOptions, SystemClock};
 use mac_test_support::{Endpoint, Scripted};
 
@@ -216,6 +217,15 @@ async fn a_model_family_limit_leaves_the_account_to_other_families() {
     let err = pool.execute(&opus, sender(&h.fake)).await.unwrap_err();
     assert!(matches!(err, ExecuteError::AllRateLimited { .. }), "{err}");
     assert_eq!(h.account(0).rate_limit_reset_at, None, "the account itself is not blocked");
+    let limits = pool.family_limits();
+    assert!(
+        matches!(limits.as_slice(), [(uuid, ModelFamily::Opus, _)] if *uuid == h.uuids[0]),
+        "{limits:?}"
+    );
+    let scoped = h.events.lock().unwrap().iter().any(|e| {
+        matches!(e, PoolEvent::CooledDown { scope: Scope::Family(ModelFamily::Opus), .. })
+    });
+    assert!(scoped, "the event says the limit is Opus's only");
     let done = pool.execute(&sonnet, sender(&h.fake)).await.unwrap();
     assert_eq!(done.response.status.as_u16(), 200, "another family still uses the account");
     let err = pool.execute(&opus, sender(&h.fake)).await.unwrap_err();

@@ -17,3 +17,4 @@ mod refresh;
 mod scripted;
 mod selection;
 mod session;
+mod view;

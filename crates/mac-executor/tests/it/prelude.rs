@@ -21,7 +21,7 @@ fn cooled(h: &Harness) -> Vec<(usize, RateLimitClass, EpochMs)> {
         .unwrap()
         .iter()
         .filter_map(|event| match event {
-            PoolEvent::CooledDown { account, class, until } => {
+            PoolEvent::CooledDown { account, class, until, .. } => {
                 Some((h.uuids.iter().position(|u| u == account).unwrap(), *class, *until))
             }
             _ => None,

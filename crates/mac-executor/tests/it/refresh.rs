@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mac_adapters::{AdapterClient, PermanentReason, ProviderDescriptor};
-use mac_executor::{Obtained, RefreshConfig, RefreshError, RefreshService, Refreshed};
+use mac_executor::{
+    Obtained, ProactiveConfig, ProactiveRefresher, RefreshConfig, RefreshError, RefreshService,
+    Refreshed,
+};
 use mac_storage::{
     AccountStore, AuthFailure, AuthFailureOutcome, Credentials, Durability, EpochMs, FileLock,
     ManualClock, NewAccount, Provider, Secret, StoreOptions, StoredAccount,
@@ -643,6 +646,91 @@ async fn a_rotated_token_survives_a_failed_store_write_and_the_end_of_the_proces
     assert_eq!(account.refresh_token.expose(), fake.current_refresh_token("rt-1").unwrap());
     assert!(!account.is_auth_disabled);
     assert!(!journal.exists(), "applied and removed");
+}
+
+/// Issue 15 (a storage shared by hosts): host A gets a rotated grant but cannot store it (the
+/// storage unreachable), so it waits in A's own journal. Host B, which cannot see that journal,
+/// refreshes with the spent token, gets `invalid_grant` and disables the account. When A's
+/// pool runs again, its proactive refresher stores the journal's grant — the compare-and-swap on
+/// the spent token still matches — and the account is usable again. Before the fix A's grant
+/// was applied only when A refreshed that account, which it never selects once disabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_kept_on_one_host_revives_an_account_another_host_disabled_with_the_spent_token() {
+    let (fake, pool, uuid) = expired_account().await;
+    // Host A: the grant is obtained, its store write fails (the lock is held past A's timeout).
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder_store =
+        AccountStore::open(pool.dir.data_dir(), pool.provider, StoreOptions::default()).unwrap();
+    let holder = std::thread::spawn(move || {
+        holder_store
+            .mutate(|_| {
+                held_tx.send(()).unwrap();
+                Ok(release_rx.recv_timeout(Duration::from_secs(30)).is_ok())
+            })
+            .unwrap()
+    });
+    held_rx.recv().unwrap();
+    let impatient = StoreOptions {
+        lock_timeout: Duration::from_millis(100),
+        durability: Durability::NoFsync,
+        ..StoreOptions::default()
+    };
+    let (store_a, service_a) = open_with(
+        &pool.dir,
+        pool.provider,
+        &fake,
+        &pool.clock,
+        RefreshConfig::default(),
+        pool.client_timeout,
+        impatient,
+    );
+    let journal =
+        std::path::PathBuf::from(format!("{}.grant.{uuid}.pending", store_a.path().display()));
+    service_a.fresh_credentials(&uuid).await.unwrap();
+    assert!(journal.exists(), "the grant waits in host A's journal");
+    drop((service_a, store_a));
+    release_tx.send(()).unwrap();
+    assert!(holder.join().unwrap());
+
+    // Host B: the same accounts, its own host-local files (no journal there).
+    let elsewhere = TempDataDir::new().unwrap();
+    let descriptor =
+        ProviderDescriptor::for_provider(pool.provider).with_origin(&fake.origin()).unwrap();
+    let client =
+        AdapterClient::builder(descriptor).clock(pool.clock.clone()).no_proxy().build().unwrap();
+    let strict = RefreshConfig { max_auth_failures: 1, ..RefreshConfig::default() };
+    let service_b = RefreshService::with_local_files(
+        Arc::clone(&pool.store),
+        client,
+        strict,
+        pool.clock.clone(),
+        elsewhere.accounts_file(pool.provider),
+    );
+    let err = service_b.fresh_credentials(&uuid).await.unwrap_err();
+    assert!(err.is_permanent(), "{err}");
+    assert!(pool.account(&uuid).is_auth_disabled, "host B disabled it with the spent token");
+
+    // Host A's pool again: its proactive refresher settles the journal at its first check.
+    let (_store_a, service_a) = pool.other_process(&fake, RefreshConfig::default());
+    let config = ProactiveConfig {
+        initial_delay: Duration::ZERO,
+        jitter: 0.0,
+        seed: Some(1),
+        ..ProactiveConfig::default()
+    };
+    let refresher = ProactiveRefresher::start(service_a, config);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while refresher.checks() == 0 {
+        assert!(Instant::now() < deadline, "the proactive refresher never checked");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    refresher.stop().await;
+    let account = pool.account(&uuid);
+    assert!(!account.is_auth_disabled, "the stored grant revives the account");
+    assert_eq!(account.refresh_token.expose(), fake.current_refresh_token("rt-1").unwrap());
+    assert!(!journal.exists(), "applied and removed");
+    assert_eq!(fake.count(Endpoint::AnthropicToken), 2, "A's refresh and B's refused one only");
 }
 
 /// A refresh whose grant could not be kept is not sent: a newer-version accounts file is

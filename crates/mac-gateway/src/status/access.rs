@@ -18,18 +18,22 @@
 //! build), so they are served to anyone: the sign-in form uses the stylesheet.
 
 use std::fmt::Write as _;
-use std::time::Duration;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mac_storage::{EpochMs, Secret};
 use sha2::{Digest, Sha256};
 
 use crate::access::{presents, same};
+use crate::reply::retry_after_secs;
 use crate::state::AppState;
 use crate::status::assets;
+use crate::status::limiter::{Admission, BURST, INTERVAL};
 
 /// The cookie's name.
 const COOKIE: &str = "mac_status";
@@ -56,36 +60,82 @@ pub(crate) fn cookie_opens(method: &Method, path: &str, headers: &HeaderMap, key
 }
 
 /// `POST /`: the sign-in form's answer. The right key → a cookie and back to `/`; a wrong one
-/// → the form again with a note (401).
-pub(crate) async fn sign_in(State(state): State<AppState>, body: Bytes) -> Response {
+/// → the form again with a note (401); too many wrong ones from the client's address → the
+/// form with a note and `retry-after` (429), the key not compared ([`limiter`]). The offered
+/// key is compared in constant time ([`same`]) and never logged.
+pub(crate) async fn sign_in(
+    State(state): State<AppState>,
+    connection: Option<Extension<ConnectInfo<SocketAddr>>>,
+    body: Bytes,
+) -> Response {
     let Some(key) = state.settings().inbound_key.as_ref() else {
         return see_other(None);
+    };
+    // Served without the connection's address (not by `Gateway::start`): every client counts
+    // as one, which is stricter, never looser.
+    let client = connection
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(ConnectInfo(peer))| peer.ip());
+    let reservation = match state.sign_in_limiter().admit(client, Instant::now()) {
+        Admission::Go(reservation) => reservation,
+        Admission::Wait(after) => {
+            let secs = retry_after_secs(after);
+            tracing::warn!(
+                %client,
+                retry_after_s = secs,
+                "status page: sign-in refused, too many wrong inbound keys from this address"
+            );
+            return too_many(secs);
+        }
     };
     let offered = url::form_urlencoded::parse(&body)
         .find(|(name, _)| name == "key")
         .map(|(_, value)| Secret::new(value.into_owned()));
     if offered.is_some_and(|offered| same(offered.expose(), key.expose())) {
+        state.sign_in_limiter().accepted(reservation, Instant::now());
         let expires = EpochMs::now().saturating_add(LIFETIME);
         let cookie = format!(
             "{COOKIE}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict",
             cookie_value(key, expires),
             LIFETIME.as_secs()
         );
-        tracing::info!("status page: signed in");
+        tracing::info!(%client, "status page: signed in");
         return see_other(HeaderValue::from_str(&cookie).ok());
     }
-    tracing::warn!("status page: sign-in with a wrong inbound key");
-    sign_in_form(true)
+    tracing::warn!(%client, "status page: sign-in with a wrong inbound key");
+    sign_in_form(Note::Refused)
 }
 
-/// The sign-in form (401), with a note when a key was just refused.
-pub(crate) fn sign_in_form(refused: bool) -> Response {
-    let note = if refused {
-        "That is not this gateway's inbound key."
-    } else {
-        "This gateway asks for its inbound key ([gateway] inbound_key)."
+/// What the sign-in form says above the field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Note {
+    /// The form's first showing.
+    Asked,
+    /// A key was just refused.
+    Refused,
+    /// Too many wrong keys: wait this many seconds.
+    Wait(u64),
+}
+
+/// The form again (429) with `retry-after`.
+fn too_many(secs: u64) -> Response {
+    let mut response = sign_in_form(Note::Wait(secs));
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    response
+}
+
+/// The sign-in form (401), with its note.
+pub(crate) fn sign_in_form(note: Note) -> Response {
+    let note = match note {
+        Note::Asked => "This gateway asks for its inbound key ([gateway] inbound_key).".to_owned(),
+        Note::Refused => "That is not this gateway's inbound key.".to_owned(),
+        Note::Wait(secs) => format!(
+            "Too many wrong keys from your address: try again in {secs} seconds \
+             ({BURST} tries, then one every {} seconds).",
+            INTERVAL.as_secs()
+        ),
     };
-    let body = assets::SIGN_IN_HTML.replace("<!--note-->", note);
+    let body = assets::SIGN_IN_HTML.replace("<!--note-->", &note);
     (StatusCode::UNAUTHORIZED, assets::html_headers(), body).into_response()
 }
 

@@ -19,7 +19,7 @@ use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::events::{EventHub, GatewayEvent};
-use crate::status::wire::{Wire, is_notable};
+use crate::status::wire::{Wire, family_of, is_notable};
 
 /// How far back the per-account counters look.
 pub(crate) const ACCOUNT_WINDOW_MS: i64 = 5 * 60 * 1000;
@@ -129,6 +129,8 @@ struct Rotation {
 struct Cooldown {
     class: &'static str,
     until: i64,
+    /// The model family it blocks, `None` for the whole account.
+    family: Option<&'static str>,
     at: i64,
 }
 
@@ -339,11 +341,12 @@ impl Tally {
                 });
                 self.stop_serving(provider, from);
             }
-            PoolEvent::CooledDown { account, class, until } => {
+            PoolEvent::CooledDown { account, class, until, scope } => {
                 self.account(provider, account, |tally| {
                     tally.last_cooldown = Some(Cooldown {
                         class: class.as_str(),
                         until: until.as_millis(),
+                        family: family_of(*scope),
                         at: now.as_millis(),
                     });
                 });
@@ -413,6 +416,7 @@ mod tests {
                 account: "a".into(),
                 class: RateLimitClass::Throttle,
                 until: t(61),
+                scope: mac_ratelimit::Scope::Account,
             }),
             t(1),
         );

@@ -24,20 +24,26 @@
 mod access;
 mod activity;
 mod assets;
+mod limiter;
 mod stream;
 mod wire;
 
 use std::sync::Arc;
+use std::time::Instant;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use mac_storage::EpochMs;
 
 pub(crate) use access::cookie_opens;
+pub(crate) use limiter::SignInLimiter;
 
+use crate::events::{Outcome, Route};
+use crate::proxy::Finish;
 use crate::state::AppState;
 
 /// The page's routes: `GET /` (the page, or the sign-in form), `POST /` (sign in), the
@@ -45,18 +51,46 @@ use crate::state::AppState;
 /// event stream is open; call inside the gateway's runtime.
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     let counters = Arc::new(activity::Watched::new(state.events().clone()));
-    Router::new()
+    // The page, its files and the sign-in form are answered at once: one layer writes their
+    // log line and metrics. The event stream writes its own (at open, and at close with its
+    // duration).
+    let answered = Router::new()
         .route("/", get(page).post(access::sign_in))
         .route(assets::STYLE_PATH, get(assets::style))
         .route(assets::SCRIPT_PATH, get(assets::script))
+        .layer(from_fn_with_state(state.clone(), recorded));
+    Router::new()
         .route("/v1/events", get(stream::events))
         .layer(Extension(Arc::clone(&counters)))
+        .merge(answered)
+}
+
+/// Writes the request's one log line, its metrics and its record (as every route does):
+/// `sign_in` for `POST /`, `page` for the rest; a refusal (401 sign-in form, 429) counts as
+/// refused, anything else as answered locally.
+async fn recorded(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = if request.method() == Method::POST { Route::SignIn } else { Route::Page };
+    let response = next.run(request).await;
+    let status = response.status();
+    let outcome = if status.is_client_error() { Outcome::Refused } else { Outcome::Local };
+    Finish {
+        id: state.next_request_id(),
+        state,
+        route,
+        account: None,
+        status: status.as_u16(),
+        attempts: 0,
+        started,
+    }
+    .record(outcome);
+    response
 }
 
 /// `GET /`: the page, or the sign-in form when an inbound key is configured and not shown.
 async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if !access::granted(&state, &headers, EpochMs::now()) {
-        return access::sign_in_form(false);
+        return access::sign_in_form(access::Note::Asked);
     }
     (StatusCode::OK, assets::html_headers(), assets::PAGE_HTML).into_response()
 }

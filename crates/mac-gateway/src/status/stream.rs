@@ -3,7 +3,8 @@
 //! `activity` snapshot every [`ACTIVITY_EVERY`] and [`ACTIVITY_AFTER`] an event, a comment every 15 s to keep proxies from
 //! closing an idle stream, and `lagged` when this subscriber fell behind (the page then re-reads
 //! the pool). The stream ends when the gateway starts shutting down, so it never holds a
-//! graceful shutdown for its grace time.
+//! graceful shutdown for its grace time. Like every route it writes one log line with its
+//! metrics, when it closes (with how long it was open), and one more when it opens.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -21,7 +22,8 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
-use crate::events::GatewayEvent;
+use crate::events::{GatewayEvent, Outcome, Route};
+use crate::proxy::Finish;
 use crate::state::AppState;
 use crate::status::access;
 use crate::status::activity::{Activity, Watched};
@@ -41,10 +43,30 @@ pub(crate) async fn events(
     Extension(watched): Extension<Arc<Watched>>,
     headers: HeaderMap,
 ) -> Response {
+    let started = std::time::Instant::now();
+    let finish = |state: AppState, status: StatusCode| Finish {
+        id: state.next_request_id(),
+        state,
+        route: Route::Events,
+        account: None,
+        status: status.as_u16(),
+        attempts: 0,
+        started,
+    };
     if !access::granted(&state, &headers, EpochMs::now()) {
+        finish(state, StatusCode::UNAUTHORIZED).record(Outcome::Refused);
         return (StatusCode::UNAUTHORIZED, "sign in at / first\n").into_response();
     }
+    let open = Open(Some(finish(state.clone(), StatusCode::OK)));
+    tracing::info!(
+        target: "mac_gateway::request",
+        id = open.id(),
+        route = Route::Events.as_str(),
+        status = 200,
+        "event stream opened"
+    );
     let feed = Feed {
+        _open: open,
         // Subscribed before the first snapshot is taken: nothing falls between the two.
         receiver: state.events().subscribe(),
         activity: watched.watch(),
@@ -59,8 +81,28 @@ pub(crate) async fn events(
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
 }
 
+/// An open stream: its log line (with its whole duration), metrics and record are written
+/// when it closes, however it closes (the client went away, or the gateway shuts down).
+struct Open(Option<Finish>);
+
+impl Open {
+    fn id(&self) -> u64 {
+        self.0.as_ref().map_or(0, |finish| finish.id)
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        if let Some(finish) = self.0.take() {
+            finish.record(Outcome::Local);
+        }
+    }
+}
+
 /// One subscriber's feed.
 struct Feed {
+    /// Written out when the feed is dropped.
+    _open: Open,
     receiver: Receiver<GatewayEvent>,
     activity: Arc<Activity>,
     closing: watch::Receiver<bool>,

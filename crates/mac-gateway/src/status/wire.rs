@@ -4,6 +4,7 @@
 //! token or a body.
 
 use mac_executor::{PoolEvent, StreamEndKind};
+use mac_ratelimit::Scope;
 use mac_storage::{EpochMs, Provider};
 use serde::Serialize;
 
@@ -32,6 +33,9 @@ pub(crate) enum Wire {
         /// `throttle`, `five_hour`, `seven_day`, `billing`, `overload`.
         class: &'static str,
         until: i64,
+        /// The model family it blocks (`opus`, `sonnet`) while the account serves the others;
+        /// `null` when it blocks the whole account.
+        family: Option<&'static str>,
         at: i64,
     },
     /// An account's token was renewed (`adopted`: another process had renewed it).
@@ -97,11 +101,12 @@ impl Wire {
                 },
                 at,
             },
-            PoolEvent::CooledDown { account, class, until } => Self::CooledDown {
+            PoolEvent::CooledDown { account, class, until, scope } => Self::CooledDown {
                 provider,
                 account: account.clone(),
                 class: class.as_str(),
                 until: until.as_millis(),
+                family: family_of(*scope),
                 at,
             },
             PoolEvent::Refreshed { account, adopted } => {
@@ -164,6 +169,14 @@ pub(crate) fn is_notable(event: &GatewayEvent) -> bool {
     }
 }
 
+/// The name of the family a limit of `scope` blocks, `None` for the whole account.
+pub(crate) fn family_of(scope: Scope) -> Option<&'static str> {
+    match scope {
+        Scope::Account => None,
+        Scope::Family(family) => Some(family.as_str()),
+    }
+}
+
 fn millis(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
@@ -191,13 +204,24 @@ mod tests {
                 account: "u-1".into(),
                 class: RateLimitClass::FiveHourExhausted,
                 until: EpochMs::from_millis(61_000),
+                scope: Scope::Account,
             },
         };
         assert_eq!(
             json(&Wire::of(&event, now).unwrap()),
             serde_json::json!({"type": "cooled_down", "provider": "anthropic", "account": "u-1",
-                "class": "five_hour", "until": 61_000, "at": 1_000})
+                "class": "five_hour", "until": 61_000, "family": null, "at": 1_000})
         );
+        let opus = GatewayEvent::Pool {
+            provider: Provider::Anthropic,
+            event: PoolEvent::CooledDown {
+                account: "u-1".into(),
+                class: RateLimitClass::SevenDayExhausted,
+                until: EpochMs::from_millis(61_000),
+                scope: Scope::Family(mac_ratelimit::ModelFamily::Opus),
+            },
+        };
+        assert_eq!(json(&Wire::of(&opus, now).unwrap())["family"], "opus");
         let rotated = GatewayEvent::Pool {
             provider: Provider::Codex,
             event: PoolEvent::Rotated { from: "u-2".into(), why: RotationCause::ServerError(502) },
