@@ -20,6 +20,13 @@
 //! each lasts 215 ms at the fake — the highest `VmRSS` sampled during the measured phase minus
 //! the idle RSS, over 256), and its start-up time (spawn to the `listening on` line, median of
 //! several starts). Then the same figures beside the issue's targets.
+//!
+//! Profiling: every gateway is stopped with SIGTERM (SIGKILL only after a deadline), so it exits
+//! through `mac serve`'s graceful path and a tool it runs under writes its profile.
+//! `MAC_BENCH_GATEWAY_WRAPPER` names such a tool's command line (e.g. `valgrind --tool=dhat
+//! --dhat-out-file=/tmp/dhat.%p`), `MAC_BENCH_GATEWAY_ONLY` picks the parts to run (e.g.
+//! `json/64` or `inflight`); docs/BENCHMARKS.md shows both. Figures taken under a wrapper are
+//! the wrapper's, not the gateway's.
 
 // A benchmark report goes to stdout by design.
 #![allow(clippy::print_stdout)]
@@ -128,15 +135,18 @@ fn measure(mac: &Path, origin: &str, pinned: bool) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let clock_ticks = clock_ticks_per_second();
+    let only = Only::from_env()?;
 
     let mut starts = Vec::with_capacity(STARTS);
-    for _ in 0..STARTS {
-        let (gateway, took) = Gateway::start(mac, &home, pinned)?;
-        starts.push(took);
-        gateway.stop();
+    if only.wants("startup") {
+        for _ in 0..STARTS {
+            let (gateway, took) = Gateway::start(mac, &home, pinned)?;
+            starts.push(took);
+            gateway.stop();
+        }
     }
     starts.sort_unstable();
-    let start_ms = starts[starts.len() / 2].as_secs_f64() * 1000.0;
+    let start_ms = starts.get(starts.len() / 2).map_or(f64::NAN, |s| s.as_secs_f64() * 1000.0);
 
     let (gateway, _) = Gateway::start(mac, &home, pinned)?;
     std::thread::sleep(Duration::from_millis(500));
@@ -144,6 +154,14 @@ fn measure(mac: &Path, origin: &str, pinned: bool) -> Result<(), String> {
     let mut rows = Vec::new();
     for (streaming, session_header) in [(false, false), (true, false), (false, true)] {
         for concurrency in CONCURRENCY {
+            let name = match (streaming, session_header) {
+                (true, _) => "sse",
+                (false, false) => "json",
+                (false, true) => "json-session",
+            };
+            if !only.wants(&format!("{name}/{concurrency}")) {
+                continue;
+            }
             let spec = |url: &str| LoadSpec {
                 url: format!("{url}/v1/messages"),
                 body: request_body(streaming),
@@ -172,11 +190,16 @@ fn measure(mac: &Path, origin: &str, pinned: bool) -> Result<(), String> {
     let after_kb = gateway.status_kb("VmRSS")?;
     gateway.stop();
 
-    let (fresh, _) = Gateway::start(mac, &home, pinned)?;
-    std::thread::sleep(Duration::from_millis(500));
-    let fresh_idle_kb = fresh.status_kb("VmRSS")?;
-    let (in_flight, in_flight_kb) = runtime.block_on(in_flight_rss(&fresh))?;
-    fresh.stop();
+    let (in_flight, in_flight_kb, fresh_idle_kb) = if only.wants("inflight") {
+        let (fresh, _) = Gateway::start(mac, &home, pinned)?;
+        std::thread::sleep(Duration::from_millis(500));
+        let fresh_idle_kb = fresh.status_kb("VmRSS")?;
+        let (in_flight, in_flight_kb) = runtime.block_on(in_flight_rss(&fresh))?;
+        fresh.stop();
+        (in_flight, in_flight_kb, fresh_idle_kb)
+    } else {
+        (LoadReport::default(), 0, 0)
+    };
 
     print_rows(&rows, pinned);
     print_added(&rows);
@@ -186,7 +209,11 @@ fn measure(mac: &Path, origin: &str, pinned: bool) -> Result<(), String> {
         idle_mb: idle_kb as f64 / 1024.0,
         peak_mb: peak_kb as f64 / 1024.0,
         after_mb: after_kb as f64 / 1024.0,
-        in_flight_kb: in_flight_kb.saturating_sub(fresh_idle_kb) as f64 / IN_FLIGHT as f64,
+        in_flight_kb: if only.wants("inflight") {
+            in_flight_kb.saturating_sub(fresh_idle_kb) as f64 / IN_FLIGHT as f64
+        } else {
+            f64::NAN
+        },
         in_flight_rss_mb: in_flight_kb as f64 / 1024.0,
         in_flight_errors: in_flight.errors,
     };
@@ -298,7 +325,14 @@ impl Gateway {
     /// line.
     fn start(mac: &Path, home: &TempDataDir, pin: bool) -> Result<(Self, Duration), String> {
         let log = File::create(home.outer().join("gateway.log")).map_err(|e| e.to_string())?;
-        let mut command = Command::new(mac);
+        let mut command = match wrapper() {
+            Some(words) => {
+                let mut command = Command::new(&words[0]);
+                command.args(&words[1..]).arg(mac);
+                command
+            }
+            None => Command::new(mac),
+        };
         command
             .arg("--home")
             .arg(home.path())
@@ -318,9 +352,9 @@ impl Gateway {
             let _ = reader.read_line(&mut line);
             let _ = sender.send((Instant::now(), line, reader));
         });
-        let (at, line, stdout) = receiver
-            .recv_timeout(Duration::from_secs(30))
-            .map_err(|_| "the gateway printed no address line within 30 s".to_owned())?;
+        let (at, line, stdout) = receiver.recv_timeout(START_DEADLINE).map_err(|_| {
+            format!("the gateway printed no address line within {}s", START_DEADLINE.as_secs())
+        })?;
         let url = line
             .strip_prefix("listening on ")
             .map(str::trim_end)
@@ -358,8 +392,80 @@ impl Gateway {
         status_field_kb(&self.status_path, field)
     }
 
+    /// Stops the gateway as `mac serve` is meant to be stopped: SIGTERM, then it drains (no
+    /// request is in flight here) and exits by itself, so a wrapper such as valgrind writes its
+    /// profile on the way out. SIGKILL only when it is still running after [`STOP_DEADLINE`].
     fn stop(self) {
-        let _ = self.child.kill();
+        let mut child = self.child;
+        let pid = rustix::process::Pid::from_child(child.child_mut());
+        if rustix::process::kill_process(pid, rustix::process::Signal::TERM).is_ok() {
+            let deadline = Instant::now() + STOP_DEADLINE;
+            while Instant::now() < deadline {
+                if matches!(child.child_mut().try_wait(), Ok(Some(_)) | Err(_)) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            println!(
+                "note: the gateway (pid {}) was still running {}s after SIGTERM; killed",
+                pid.as_raw_nonzero(),
+                STOP_DEADLINE.as_secs()
+            );
+        }
+        let _ = child.kill();
+    }
+}
+
+/// How long the gateway may take to print its address line (generous: a wrapper such as
+/// valgrind starts it 20–50 times slower).
+const START_DEADLINE: Duration = Duration::from_secs(120);
+/// How long the gateway may take to exit after SIGTERM before it is killed (a wrapper writing
+/// its profile on the way out takes seconds).
+const STOP_DEADLINE: Duration = Duration::from_secs(60);
+/// The environment variable naming a command line the gateway is run under, split at
+/// whitespace, the `mac` command and its arguments appended (e.g. `valgrind --tool=dhat`).
+pub const WRAPPER_VAR: &str = "MAC_BENCH_GATEWAY_WRAPPER";
+/// The environment variable restricting which parts run, a comma-separated list of
+/// `startup`, `inflight` and rows as `MODE/C` (`json/64`, `sse/1`, `json-session/16`); every
+/// part when unset. With a wrapper each gateway is slow and profiles what it ran, so a profile
+/// of one row is cleaner than one of the whole run.
+pub const ONLY_VAR: &str = "MAC_BENCH_GATEWAY_ONLY";
+
+/// The wrapper command line of [`WRAPPER_VAR`], if set and not blank.
+fn wrapper() -> Option<Vec<String>> {
+    let value = mac_core::config::process_env(WRAPPER_VAR)?;
+    let words: Vec<String> = value.split_whitespace().map(str::to_owned).collect();
+    (!words.is_empty()).then_some(words)
+}
+
+/// Which parts of the run [`ONLY_VAR`] selects.
+struct Only(Option<Vec<String>>);
+
+impl Only {
+    /// Reads [`ONLY_VAR`]; an unknown part is an error naming it and the known ones.
+    fn from_env() -> Result<Self, String> {
+        let Some(value) = mac_core::config::process_env(ONLY_VAR) else { return Ok(Self(None)) };
+        let parts: Vec<String> =
+            value.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
+        let known = |part: &str| {
+            part == "startup"
+                || part == "inflight"
+                || part.split_once('/').is_some_and(|(mode, c)| {
+                    ["json", "sse", "json-session"].contains(&mode)
+                        && CONCURRENCY.iter().any(|k| k.to_string() == c)
+                })
+        };
+        if let Some(bad) = parts.iter().find(|p| !known(p)) {
+            return Err(format!(
+                "{ONLY_VAR}: unknown part {bad:?}; parts are `startup`, `inflight` and \
+                 MODE/C with MODE json, sse or json-session and C one of {CONCURRENCY:?}"
+            ));
+        }
+        Ok(Self(Some(parts)))
+    }
+
+    fn wants(&self, part: &str) -> bool {
+        self.0.as_ref().is_none_or(|parts| parts.iter().any(|p| p == part))
     }
 }
 
@@ -524,6 +630,10 @@ fn print_targets(rows: &[Row], resources: &Resources) {
     println!("| figure | measured | target | met |");
     println!("|---|---:|---:|---|");
     let line = |figure: &str, measured: f64, unit: &str, target: f64, at_most: bool| {
+        if measured.is_nan() {
+            // A part left out by `MAC_BENCH_GATEWAY_ONLY`.
+            return;
+        }
         let met = if at_most { measured <= target } else { measured >= target };
         let sign = if at_most { "≤" } else { "≥" };
         println!(
@@ -595,10 +705,12 @@ fn print_targets(rows: &[Row], resources: &Resources) {
         true,
     );
     println!("| RSS after the rows (idle again) | {:.3} MB | - | - |", resources.after_mb);
-    println!(
-        "| RSS with {IN_FLIGHT} SSE requests in flight (fresh gateway) | {:.3} MB | - | - |",
-        resources.in_flight_rss_mb
-    );
+    if !resources.in_flight_kb.is_nan() {
+        println!(
+            "| RSS with {IN_FLIGHT} SSE requests in flight (fresh gateway) | {:.3} MB | - | - |",
+            resources.in_flight_rss_mb
+        );
+    }
     line(
         &format!("memory per in-flight request ({IN_FLIGHT} in flight)"),
         resources.in_flight_kb,

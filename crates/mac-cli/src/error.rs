@@ -266,7 +266,7 @@ fn gateway_hint(error: &mac_gateway::GatewayError) -> Option<Hint> {
         GatewayError::Endpoints { provider, .. } => {
             Some(Hint::ConfigKey(format!("[providers.{provider}]")))
         }
-        GatewayError::Client { .. } | GatewayError::Serve { .. } => None,
+        GatewayError::Client { .. } => None,
     }
 }
 

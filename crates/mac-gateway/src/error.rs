@@ -1,11 +1,11 @@
-//! The error type of `mac-gateway` (D19): why a gateway could not start or serve. Per-request
+//! The error type of `mac-gateway` (D19): why a gateway could not start. Per-request
 //! failures are HTTP answers in the provider's error shape, never this type.
 
 use std::net::SocketAddr;
 
 use snafu::Snafu;
 
-/// Why the gateway could not start or stopped serving.
+/// Why the gateway could not start (once serving, it stops only when asked).
 #[derive(Debug, Snafu)]
 #[snafu(visibility(pub(crate)))]
 pub enum GatewayError {
@@ -49,11 +49,5 @@ pub enum GatewayError {
     Client {
         /// The cause.
         message: String,
-    },
-    /// The server stopped with an I/O error.
-    #[snafu(display("the gateway stopped serving: {source}"))]
-    Serve {
-        /// The cause.
-        source: std::io::Error,
     },
 }

@@ -14,6 +14,7 @@
 
 // Modules (each owner inserts its own line; keep one module per line, sorted).
 mod access;
+mod connections;
 mod error;
 mod events;
 mod inspect;

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::error::{BindSnafu, GatewayError, NoInboundKeySnafu, PoolSnafu, ServeSnafu};
+use crate::error::{BindSnafu, GatewayError, NoInboundKeySnafu, PoolSnafu};
 use crate::events::{EventHub, GatewayEvent};
 use crate::metrics::Metrics;
 use crate::proxy::Upstream;
@@ -78,16 +78,9 @@ impl Gateway {
             closing: stopped.clone(),
         });
         let app = router(state.clone());
-        let task = tokio::spawn(async move {
-            let mut stopped = stopped;
-            // The connection's address: the status page's sign-in limit is per client address.
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                })
-                .await
-                .context(ServeSnafu)
-        });
+        // The accept loop cannot fail: a failed accept is retried, a failed connection ends
+        // only that connection.
+        let task = tokio::spawn(crate::connections::serve(listener, app, stopped));
         Ok(RunningGateway { addr, state, stop, task })
     }
 
@@ -127,7 +120,7 @@ pub struct RunningGateway {
     addr: SocketAddr,
     state: AppState,
     stop: watch::Sender<bool>,
-    task: JoinHandle<Result<(), GatewayError>>,
+    task: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for RunningGateway {
@@ -158,16 +151,13 @@ impl RunningGateway {
     pub async fn shutdown_within(self, grace: Duration) -> Result<(), GatewayError> {
         let _ = self.stop.send(true);
         let mut task = self.task;
-        let served = if let Ok(joined) = tokio::time::timeout(grace, &mut task).await {
-            joined.unwrap_or(Ok(()))
-        } else {
+        if tokio::time::timeout(grace, &mut task).await.is_err() {
             tracing::warn!(grace = ?grace, "streams still open after the grace time; cutting them");
             task.abort();
-            Ok(())
-        };
+        }
         for provider in Provider::ALL {
             self.state.pool(provider).shutdown().await;
         }
-        served
+        Ok(())
     }
 }

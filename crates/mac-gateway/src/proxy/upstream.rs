@@ -40,6 +40,12 @@ impl Upstream {
             .apply(reqwest::Client::builder())
             .connect_timeout(settings.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
+            // No retries inside reqwest: the executor decides every further attempt (on another
+            // account). reqwest's default policy retries only HTTP/2 and HTTP/3 refusals, which
+            // this build cannot speak, yet it copied every request's headers to be ready for one
+            // (one header map and an allocation per header value, each request); with zero
+            // retries allowed it copies nothing.
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(90))
             .build()?;
