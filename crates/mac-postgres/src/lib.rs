@@ -56,8 +56,10 @@ mod inspect;
 mod pool;
 mod redacted_param;
 mod schema;
+mod ssl_params;
 mod statements;
 mod storage;
+mod tls;
 mod url;
 
 #[cfg(feature = "testing")]
