@@ -17,9 +17,11 @@ use tokio_postgres::NoTls;
 
 use crate::driver::Driver;
 
+mod certificates;
 mod cluster;
 
 use crate::{PostgresError, PostgresOptions, PostgresStorage};
+pub use certificates::TestCertificates;
 pub use cluster::{BIN_ENV, PrivateCluster};
 
 /// The variable naming the test server (a URL whose database the tests may connect to).

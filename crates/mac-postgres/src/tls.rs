@@ -98,7 +98,9 @@ impl Tls {
     /// with a hint when TLS was the cause, [`PostgresError::Connect`] otherwise.
     pub(crate) fn failure(&self, target: &str, err: &tokio_postgres::Error) -> PostgresError {
         let failure = ClientFailure::from_client(err);
-        let hint = if err.to_string().contains("server does not support TLS") {
+        // The client's own words (the cause of its `Tls` error) for a server answering `N` to
+        // the TLS request.
+        let hint = if failure.to_string().contains("server does not support TLS") {
             Some(
                 "the server does not accept TLS connections: turn `ssl` on in its \
                  postgresql.conf, or — only on a private network — lower `sslmode` in the URL \
