@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use mac_claims::ClaimsOptions;
 use mac_postgres::testing::PrivateCluster;
 use mac_postgres::{PostgresClaims, PostgresError, PostgresOptions, PostgresStorage};
-use mac_storage::{AccountLocks, Credentials, EpochMs, NewAccount, Provider, Secret};
+use mac_storage::{AccountLocks, Credentials, EpochMs, NewAccount, Provider, Secret, StoreOptions};
 
 /// The longest wait for a notification to arrive (a shared, loaded machine).
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -55,7 +55,7 @@ fn verify_full_carries_the_store_listen_locks_and_claims_over_tls() {
     let Some(cluster) = PrivateCluster::start_with_tls("tls_verify_full") else { return };
     let ca = cluster.certificates().unwrap().ca.clone();
     let storage = connect(&url(&cluster, &ca_query("verify-full", &ca))).unwrap();
-    let store = storage.account_store(Provider::Anthropic, Default::default());
+    let store = storage.account_store(Provider::Anthropic, StoreOptions::default());
     store.add_account(&new_account("first-refresh"), EpochMs::now()).unwrap();
     assert_eq!(store.load().unwrap().accounts.len(), 1);
     // Starts the change listener (its own connection).
@@ -63,7 +63,7 @@ fn verify_full_carries_the_store_listen_locks_and_claims_over_tls() {
 
     // Another storage (as another host would), verifying the CA only.
     let other = connect(&url(&cluster, &ca_query("verify-ca", &ca))).unwrap();
-    let other_store = other.account_store(Provider::Anthropic, Default::default());
+    let other_store = other.account_store(Provider::Anthropic, StoreOptions::default());
     other_store.add_account(&new_account("second-refresh"), EpochMs::now()).unwrap();
 
     // The first storage learns of it by a notification on its TLS listening connection.
@@ -128,7 +128,7 @@ fn prefer_the_default_falls_back_to_plain_on_a_server_without_tls() {
     let Some(cluster) = PrivateCluster::start("tls_prefer_plain") else { return };
     for query in ["", "sslmode=prefer"] {
         let storage = connect(&url(&cluster, query)).unwrap();
-        let store = storage.account_store(Provider::Anthropic, Default::default());
+        let store = storage.account_store(Provider::Anthropic, StoreOptions::default());
         store.add_account(&new_account(&format!("refresh-{query}")), EpochMs::now()).unwrap();
         assert!(!store.load().unwrap().accounts.is_empty());
     }
