@@ -7,7 +7,8 @@
 //! and reads, the `LISTEN` connection, a refresh lock, a claims session) and `verify-ca`
 //! another storage on the same server; a plain connection is refused by that server; the
 //! wrong CA fails with an error naming the URL (never the password), the sslmode and
-//! `sslrootcert=`; `require` against a server without TLS fails naming the sslmode; `prefer`
+//! `sslrootcert=`; a host name the certificate does not hold fails `verify-full` with a hint
+//! and passes `verify-ca`; `require` against a server without TLS fails naming the sslmode; `prefer`
 //! (the default) falls back to plain on such a server. Skips without server binaries unless
 //! `MAC_REQUIRE_POSTGRES=1`.
 
@@ -132,4 +133,28 @@ fn prefer_the_default_falls_back_to_plain_on_a_server_without_tls() {
         store.add_account(&new_account(&format!("refresh-{query}")), EpochMs::now()).unwrap();
         assert!(!store.load().unwrap().accounts.is_empty());
     }
+}
+
+#[test]
+fn verify_ca_skips_the_host_name_that_verify_full_checks() {
+    let Some(cluster) = PrivateCluster::start_with_tls("tls_host_name") else { return };
+    let ca = cluster.certificates().unwrap().ca.clone();
+    // The server reached at 127.0.0.1 under a name its certificate does not hold.
+    let named = |mode: &str| {
+        Secret::new(format!(
+            "postgres://postgres:{PASSWORD}@not-in-the-certificate.test:{}/postgres?hostaddr=127.0.0.1&{}",
+            cluster.port(),
+            ca_query(mode, &ca)
+        ))
+    };
+    let err = connect(&named("verify-full")).unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(matches!(err, PostgresError::Tls { .. }), "{shown}");
+    assert!(shown.contains("does not name the URL's host"), "{shown}");
+    assert!(shown.contains("sslmode=verify-ca"), "{shown}");
+    assert!(!shown.contains(PASSWORD), "{shown}");
+    let storage = connect(&named("verify-ca")).unwrap();
+    let store = storage.account_store(Provider::Anthropic, StoreOptions::default());
+    store.add_account(&new_account("named-refresh"), EpochMs::now()).unwrap();
+    assert_eq!(store.load().unwrap().accounts.len(), 1);
 }
