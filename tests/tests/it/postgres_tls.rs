@@ -8,7 +8,7 @@
 //! another storage on the same server; a plain connection is refused by that server; the
 //! wrong CA fails with an error naming the URL (never the password), the sslmode and
 //! `sslrootcert=`; a host name the certificate does not hold fails `verify-full` with a hint
-//! and passes `verify-ca`; `require` against a server without TLS fails naming the sslmode; `prefer`
+//! and passes `verify-ca`; a SCRAM password login works over verified TLS (no channel binding); `require` against a server without TLS fails naming the sslmode; `prefer`
 //! (the default) falls back to plain on such a server. Skips without server binaries unless
 //! `MAC_REQUIRE_POSTGRES=1`.
 
@@ -157,4 +157,34 @@ fn verify_ca_skips_the_host_name_that_verify_full_checks() {
     let store = storage.account_store(Provider::Anthropic, StoreOptions::default());
     store.add_account(&new_account("named-refresh"), EpochMs::now()).unwrap();
     assert_eq!(store.load().unwrap().accounts.len(), 1);
+}
+
+#[test]
+fn a_scram_password_login_works_over_verified_tls() {
+    let Some(cluster) = PrivateCluster::start_with_tls("tls_scram") else { return };
+    // The server offers SCRAM-SHA-256-PLUS over TLS; mac logs in with SCRAM-SHA-256 (no
+    // channel binding), which must still be accepted.
+    cluster
+        .execute(
+            "CREATE ROLE mac_scram LOGIN PASSWORD 'scram-secret-pw'; \
+             GRANT CREATE ON DATABASE postgres TO mac_scram",
+        )
+        .unwrap();
+    let ca = cluster.certificates().unwrap().ca.clone();
+    let login = |password: &str| {
+        Secret::new(format!(
+            "postgres://mac_scram:{password}@127.0.0.1:{}/postgres?{}",
+            cluster.port(),
+            ca_query("verify-full", &ca)
+        ))
+    };
+    let storage = connect(&login("scram-secret-pw")).unwrap();
+    let store = storage.account_store(Provider::Anthropic, StoreOptions::default());
+    store.add_account(&new_account("scram-refresh"), EpochMs::now()).unwrap();
+    assert_eq!(store.load().unwrap().accounts.len(), 1);
+    // A wrong password is refused by the server, and no message shows it.
+    let err = connect(&login("wrong-secret-pw")).unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(shown.contains("28P01"), "{shown}");
+    assert!(!shown.contains("secret-pw"), "{shown}");
 }

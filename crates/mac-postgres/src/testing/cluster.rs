@@ -11,7 +11,8 @@
 //!
 //! [`PrivateCluster::start_with_tls`] starts it with `ssl = on`, a certificate signed by a CA
 //! of the test's own ([`TestCertificates`]), and a `pg_hba.conf` admitting TCP connections over
-//! TLS only (`hostssl`), so a connection that succeeds proves TLS was used.
+//! TLS only (`hostssl`: `postgres` trusted, other roles by SCRAM password), so a connection
+//! that succeeds proves TLS was used.
 
 use std::fmt::Write as _;
 use std::os::unix::fs::MetadataExt;
@@ -127,10 +128,15 @@ impl PrivateCluster {
             ],
         )?;
         if cluster.certificates.is_some() {
-            // TCP over TLS only: a plain connection finds no entry and is refused.
+            // TCP over TLS only: a plain connection finds no entry and is refused. `postgres`
+            // is trusted; other roles (made by a test with `execute`) log in with SCRAM.
             let hba = cluster.data().join("pg_hba.conf");
-            std::fs::write(&hba, "local all all trust\nhostssl all all 127.0.0.1/32 trust\n")
-                .map_err(|e| format!("writing {}: {e}", hba.display()))?;
+            std::fs::write(
+                &hba,
+                "local all all trust\nhostssl all postgres 127.0.0.1/32 trust\n\
+                 hostssl all all 127.0.0.1/32 scram-sha-256\n",
+            )
+            .map_err(|e| format!("writing {}: {e}", hba.display()))?;
         }
         cluster.start_server()?;
         Ok(cluster)
@@ -149,6 +155,18 @@ impl PrivateCluster {
     /// The port the server listens on (127.0.0.1 only).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Runs `sql` in the `postgres` database as the `postgres` user (`psql` over the
+    /// cluster's Unix socket, which needs no TLS), to set up what a test needs.
+    pub fn execute(&self, sql: &str) -> Result<(), String> {
+        let dir = self.dir.to_string_lossy().into_owned();
+        let port = self.port.to_string();
+        let args =
+            ["-h", &dir, "-p", &port, "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1"];
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["-c", sql]);
+        self.run("psql", &all)
     }
 
     /// `pg_ctl restart -m fast`: every session is ended, the server stops and starts again;
