@@ -27,9 +27,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use crate::error::ClientFailure;
+use crate::tls::Tls;
 use crate::url::Target;
 
 /// The first pause before the listener connects again after losing its connection; doubled
@@ -114,6 +115,7 @@ impl Changes {
         self: &Arc<Self>,
         runtime: &tokio::runtime::Handle,
         config: &tokio_postgres::Config,
+        tls: &Tls,
         channel: String,
         target: Target,
     ) {
@@ -121,17 +123,24 @@ impl Changes {
             return;
         }
         let mut config = config.clone();
+        let tls = tls.clone();
         config.keepalives(true).keepalives_idle(KEEPALIVE_IDLE);
         let changes = Arc::clone(self);
         // Ends with the runtime (the storage's drop).
-        drop(runtime.spawn(async move { changes.run(config, channel, target).await }));
+        drop(runtime.spawn(async move { changes.run(config, tls, channel, target).await }));
     }
 
     /// Listens, reconnecting with backoff, until the runtime stops.
-    async fn run(self: Arc<Self>, config: tokio_postgres::Config, channel: String, target: Target) {
+    async fn run(
+        self: Arc<Self>,
+        config: tokio_postgres::Config,
+        tls: Tls,
+        channel: String,
+        target: Target,
+    ) {
         let mut pause = RECONNECT_FIRST;
         loop {
-            match self.listen(&config, &channel).await {
+            match self.listen(&config, &tls, &channel).await {
                 Ok(()) => {
                     tracing::info!(%target, "the PostgreSQL change listener's connection ended");
                     pause = RECONNECT_FIRST;
@@ -158,6 +167,7 @@ impl Changes {
     async fn listen(
         self: &Arc<Self>,
         config: &tokio_postgres::Config,
+        tls: &Tls,
         channel: &str,
     ) -> Result<(), Failure> {
         let failed = |listened| {
@@ -167,7 +177,7 @@ impl Changes {
             }
         };
         let (client, mut connection) =
-            match tokio::time::timeout(SETUP_MAX, config.connect(NoTls)).await {
+            match tokio::time::timeout(SETUP_MAX, config.connect(tls.clone())).await {
                 Ok(connected) => connected.map_err(failed(false))?,
                 Err(_) => return Err(Failure::timed_out()),
             };

@@ -48,6 +48,39 @@ pub enum PostgresError {
         /// The client's error.
         failure: ClientFailure,
     },
+    /// The TLS connection failed: the server refused TLS that `sslmode` demands, or its
+    /// certificate did not verify.
+    #[snafu(display(
+        "cannot connect to PostgreSQL at {target} with sslmode={sslmode}: {failure}; {hint}"
+    ))]
+    Tls {
+        /// The server, database and schema, without the password.
+        target: String,
+        /// The URL's `sslmode` (or the default).
+        sslmode: &'static str,
+        /// The client's error.
+        failure: ClientFailure,
+        /// What to change.
+        hint: &'static str,
+    },
+    /// The `sslrootcert` file of the URL cannot be used.
+    #[snafu(display(
+        "cannot use the CA certificates of the URL's `sslrootcert` {}: {reason}; give the PEM \
+         file of the CA that signed the server's certificate",
+        path.display()
+    ))]
+    RootCert {
+        /// The file named by `sslrootcert`.
+        path: std::path::PathBuf,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// The TLS client could not be set up (no crypto provider, no system CAs).
+    #[snafu(display("cannot set up TLS for PostgreSQL: {reason}"))]
+    TlsSetup {
+        /// The cause.
+        reason: String,
+    },
     /// A statement failed.
     #[snafu(display("PostgreSQL at {target} failed while {step}: {failure}"))]
     Query {

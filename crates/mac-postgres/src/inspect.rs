@@ -8,6 +8,7 @@ use crate::error::{ClientFailure, PostgresError};
 use crate::pool::ConnectionPool;
 use crate::schema::{self, SCHEMA_VERSION};
 use crate::storage::PostgresOptions;
+use crate::tls::Tls;
 use crate::url::{self, Target};
 
 /// How the database's mac schema compares with this build's.
@@ -42,11 +43,13 @@ pub struct Inspection {
 /// `options` — creating, migrating and locking nothing. Blocks (run it off an async worker).
 pub fn inspect(url: &Secret, options: &PostgresOptions) -> Result<Inspection, PostgresError> {
     schema::check_name(&options.schema)?;
-    let config = url::parse(url, options.connect_timeout)?;
+    let (config, ssl) = url::parse(url, options.connect_timeout)?;
+    let tls = Tls::new(&ssl)?;
     let target = Target::of(&config, &options.schema);
     let driver = Driver::start()?;
     let pool = ConnectionPool::new(
         config,
+        tls,
         driver.handle().clone(),
         options.schema.clone(),
         target.clone(),

@@ -23,8 +23,10 @@
 //! # Choices
 //! - **Client: `tokio-postgres`** (the asynchronous half of the well-kept `rust-postgres`
 //!   project) behind a private one-thread runtime (`driver.rs` says why not the blocking
-//!   `postgres` crate), with a small pool of its own (`pool.rs`). No TLS yet: use a local
-//!   server, a private network or a tunnel.
+//!   `postgres` crate), with a small pool of its own (`pool.rs`).
+//! - **TLS on every connection** (`ssl_params.rs`, `tls.rs`): rustls, honouring the URL's
+//!   `sslmode` (default `prefer`, as libpq) and `sslrootcert`, with a verifier for
+//!   `verify-ca`; a refused TLS or an unverified certificate is [`PostgresError::Tls`].
 //! - **One row per provider holding the whole document** (`statements.rs`): the contract's
 //!   unit is the document, and every commit bumps its generation, so writers serialize on
 //!   the document whatever the layout; one row keeps a transaction at one row lock, one read
@@ -56,8 +58,10 @@ mod inspect;
 mod pool;
 mod redacted_param;
 mod schema;
+mod ssl_params;
 mod statements;
 mod storage;
+mod tls;
 mod url;
 
 #[cfg(feature = "testing")]

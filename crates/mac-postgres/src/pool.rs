@@ -9,10 +9,11 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use crate::error::{ClientFailure, PostgresError};
 use crate::statements::Statements;
+use crate::tls::Tls;
 use crate::url::Target;
 
 /// One open connection with the storage's prepared statements.
@@ -24,6 +25,7 @@ pub(crate) struct Connection {
 /// The connections of one storage.
 pub(crate) struct ConnectionPool {
     config: tokio_postgres::Config,
+    tls: Tls,
     runtime: tokio::runtime::Handle,
     schema: String,
     target: Target,
@@ -39,9 +41,10 @@ impl std::fmt::Debug for ConnectionPool {
 }
 
 impl ConnectionPool {
-    /// A pool of at most `size` connections made from `config` on `runtime`.
+    /// A pool of at most `size` connections made from `config` and `tls` on `runtime`.
     pub(crate) fn new(
         config: tokio_postgres::Config,
+        tls: Tls,
         runtime: tokio::runtime::Handle,
         schema: String,
         target: Target,
@@ -49,6 +52,7 @@ impl ConnectionPool {
     ) -> Self {
         Self {
             config,
+            tls,
             runtime,
             schema,
             target,
@@ -60,6 +64,11 @@ impl ConnectionPool {
     /// The connection settings (never printed: they hold the password).
     pub(crate) fn config(&self) -> &tokio_postgres::Config {
         &self.config
+    }
+
+    /// How the connections speak TLS.
+    pub(crate) fn tls(&self) -> &Tls {
+        &self.tls
     }
 
     /// A connection, waiting up to `wait` for a free one or a new one to open.
@@ -100,8 +109,9 @@ impl ConnectionPool {
     /// Opens a bare connection: its I/O runs as a task on the storage's runtime.
     pub(crate) async fn connect_client(&self) -> Result<Client, PostgresError> {
         let config = self.config.clone();
+        let tls = self.tls.clone();
         let task = self.runtime.spawn(async move {
-            let (client, connection) = config.connect(NoTls).await?;
+            let (client, connection) = config.connect(tls).await?;
             tokio::spawn(async move {
                 if let Err(err) = connection.await {
                     let failure = ClientFailure::from_client(&err);
@@ -112,10 +122,7 @@ impl ConnectionPool {
         });
         match task.await {
             Ok(Ok(client)) => Ok(client),
-            Ok(Err(err)) => Err(PostgresError::Connect {
-                target: self.target.to_string(),
-                failure: ClientFailure::from_client(&err),
-            }),
+            Ok(Err(err)) => Err(self.tls.failure(&self.target.to_string(), &err)),
             Err(_) => Err(PostgresError::Stopped { target: self.target.to_string() }),
         }
     }

@@ -14,6 +14,7 @@ use crate::driver::Driver;
 use crate::error::PostgresError;
 use crate::pool::ConnectionPool;
 use crate::schema;
+use crate::tls::Tls;
 use crate::url::{self, Target};
 
 /// How a [`PostgresStorage`] connects.
@@ -60,11 +61,13 @@ impl PostgresStorage {
     /// Blocks (run it off an async worker).
     pub fn connect(url: &Secret, options: &PostgresOptions) -> Result<Arc<Self>, PostgresError> {
         schema::check_name(&options.schema)?;
-        let config = url::parse(url, options.connect_timeout)?;
+        let (config, ssl) = url::parse(url, options.connect_timeout)?;
+        let tls = Tls::new(&ssl)?;
         let target = Target::of(&config, &options.schema);
         let driver = Driver::start()?;
         let pool = ConnectionPool::new(
             config,
+            tls,
             driver.handle().clone(),
             options.schema.clone(),
             target.clone(),
@@ -145,6 +148,7 @@ impl PostgresStorage {
         self.changes.start(
             self.driver.handle(),
             self.pool.config(),
+            self.pool.tls(),
             changes::channel(&self.schema),
             self.target.clone(),
         );

@@ -13,13 +13,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mac_storage::Secret;
-use tokio_postgres::NoTls;
 
 use crate::driver::Driver;
+use crate::tls::Tls;
 
+mod certificates;
 mod cluster;
 
 use crate::{PostgresError, PostgresOptions, PostgresStorage};
+pub use certificates::TestCertificates;
 pub use cluster::{BIN_ENV, PrivateCluster};
 
 /// The variable naming the test server (a URL whose database the tests may connect to).
@@ -35,6 +37,8 @@ pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 pub struct TestDatabase {
     driver: Driver,
     admin: tokio_postgres::Config,
+    /// The admin URL's TLS (its `sslmode` and `sslrootcert`, as the storage reads them).
+    tls: Tls,
     name: String,
     url: Secret,
 }
@@ -74,8 +78,10 @@ impl TestDatabase {
     }
 
     fn try_create(admin_url: &str, test: &str) -> Result<Self, String> {
-        let admin: tokio_postgres::Config =
-            admin_url.parse().map_err(|_| format!("{URL_ENV} is not a PostgreSQL URL"))?;
+        let (admin, ssl) = crate::url::parse(&Secret::new(admin_url), Duration::from_secs(3))
+            .map_err(|err| format!("{URL_ENV}: {err}"))?;
+        let tls = Tls::new(&ssl).map_err(|err| err.to_string())?;
+        let admin_shown = crate::url::Target::of(&admin, "-").server().to_owned();
         let (before, after) = split_database(admin_url)
             .ok_or_else(|| format!("{URL_ENV} must be a postgres://…/DATABASE URL"))?;
         let slug: String = test
@@ -87,15 +93,10 @@ impl TestDatabase {
         let name = format!("mac_t_{slug}_{}", &random[..12]);
         let driver = Driver::start().map_err(|err| err.to_string())?;
         let database =
-            Self { driver, admin, url: Secret::new(format!("{before}{name}{after}")), name };
-        database.admin_execute(&format!("CREATE DATABASE \"{}\"", database.name)).map_err(
-            |reason| {
-                format!(
-                    "no server answered at {admin_url_shown} ({reason})",
-                    admin_url_shown = shown(admin_url)
-                )
-            },
-        )?;
+            Self { driver, admin, tls, url: Secret::new(format!("{before}{name}{after}")), name };
+        database
+            .admin_execute(&format!("CREATE DATABASE \"{}\"", database.name))
+            .map_err(|reason| format!("no server answered at {admin_shown} ({reason})"))?;
         Ok(database)
     }
 
@@ -120,7 +121,7 @@ impl TestDatabase {
     pub fn execute(&self, sql: &str) -> Result<(), String> {
         let mut config = self.admin.clone();
         config.dbname(&self.name);
-        run(&self.driver, config, sql)
+        run(&self.driver, config, &self.tls, sql)
     }
 
     /// Runs `sql` in the test server's own database (the one its URL names), for what
@@ -130,7 +131,7 @@ impl TestDatabase {
     }
 
     fn admin_execute(&self, sql: &str) -> Result<(), String> {
-        run(&self.driver, self.admin.clone(), sql)
+        run(&self.driver, self.admin.clone(), &self.tls, sql)
     }
 }
 
@@ -144,11 +145,16 @@ impl Drop for TestDatabase {
 }
 
 /// Runs `sql` on a new connection made from `config`.
-fn run(driver: &Driver, mut config: tokio_postgres::Config, sql: &str) -> Result<(), String> {
-    config.connect_timeout(Duration::from_secs(3));
+fn run(
+    driver: &Driver,
+    config: tokio_postgres::Config,
+    tls: &Tls,
+    sql: &str,
+) -> Result<(), String> {
     let sql = sql.to_owned();
+    let tls = tls.clone();
     let task = driver.handle().spawn(async move {
-        let (client, connection) = config.connect(NoTls).await?;
+        let (client, connection) = config.connect(tls).await?;
         let connection = tokio::spawn(connection);
         let result = client.batch_execute(&sql).await;
         drop(client);
@@ -168,14 +174,6 @@ fn split_database(url: &str) -> Option<(&str, &str)> {
     let path_start = scheme_end + url[scheme_end..].find('/')? + 1;
     let path_end = url[path_start..].find('?').map_or(url.len(), |i| path_start + i);
     Some((&url[..path_start], &url[path_end..]))
-}
-
-/// `url` without a password, for messages.
-fn shown(url: &str) -> String {
-    url.parse::<tokio_postgres::Config>().map_or_else(
-        |_| "the test server".to_owned(),
-        |config| crate::url::Target::of(&config, "-").server().to_owned(),
-    )
 }
 
 #[cfg(test)]

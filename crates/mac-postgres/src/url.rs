@@ -11,6 +11,7 @@ use mac_storage::{Provider, Secret};
 use tokio_postgres::config::Host;
 
 use crate::error::PostgresError;
+use crate::ssl_params::SslParams;
 
 /// Where the storage is, as printed in messages and logs: `postgres://USER@HOST:PORT/DATABASE`
 /// and the schema. Never holds the password.
@@ -54,14 +55,19 @@ impl fmt::Display for Target {
     }
 }
 
-/// The client configuration of `url`, with mac's defaults for what the URL leaves out: the
-/// application name `mac` (so `pg_stat_activity` names mac's sessions) and `connect_timeout`.
+/// The client configuration of `url` and its TLS parameters ([`SslParams::take`]), with mac's
+/// defaults for what the URL leaves out: the application name `mac` (so `pg_stat_activity`
+/// names mac's sessions) and `connect_timeout`.
 pub(crate) fn parse(
     url: &Secret,
     connect_timeout: Duration,
-) -> Result<tokio_postgres::Config, PostgresError> {
-    let mut config = tokio_postgres::Config::from_str(url.expose())
+) -> Result<(tokio_postgres::Config, SslParams), PostgresError> {
+    let (rest, ssl) =
+        SslParams::take(url.expose()).map_err(|reason| PostgresError::Url { reason })?;
+    let rest = Secret::new(rest);
+    let mut config = tokio_postgres::Config::from_str(rest.expose())
         .map_err(|err| PostgresError::Url { reason: parse_reason(&err) })?;
+    config.ssl_mode(ssl.mode.for_client());
     if config.get_user().is_none_or(str::is_empty) {
         return Err(PostgresError::Url { reason: "it names no user".to_owned() });
     }
@@ -74,7 +80,7 @@ pub(crate) fn parse(
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(connect_timeout);
     }
-    Ok(config)
+    Ok((config, ssl))
 }
 
 /// The parser's reason when it only names an option; otherwise a general one, since other
@@ -97,7 +103,7 @@ mod tests {
     #[test]
     fn the_target_names_user_host_database_and_schema_but_never_the_password() {
         let url = Secret::new("postgres://alice:hunter2-pw@db.example:6543/pools");
-        let config = parse(&url, Duration::from_secs(5)).unwrap();
+        let (config, _) = parse(&url, Duration::from_secs(5)).unwrap();
         let target = Target::of(&config, "mac");
         assert_eq!(target.to_string(), "postgres://alice@db.example:6543/pools (schema mac)");
         assert_eq!(

@@ -26,6 +26,7 @@ mod postgres_notify;
 mod postgres_pool;
 mod postgres_restart;
 mod postgres_store;
+mod postgres_tls;
 mod status_page;
 mod status_page_browser;
 mod storage_conformance;

@@ -481,7 +481,7 @@ static GENERAL: &[KeySpec] = &[
         section: Storage,
         key: "url",
         kind: Kind::Secret,
-        doc: "The PostgreSQL database of backend = \"postgres\": postgres://USER:PASSWORD@HOST:PORT/DATABASE; a secret, never shown.",
+        doc: "The PostgreSQL database of backend = \"postgres\": postgres://USER:PASSWORD@HOST:PORT/DATABASE, with ?sslmode=verify-full&sslrootcert=CA.pem to verify the server (TLS as psql; default sslmode=prefer); a secret, never shown.",
         access: field!(storage.url),
     },
     KeySpec {

@@ -8,7 +8,13 @@
 //! user (`runuser -u postgres --`) in a directory handed to that user. Authentication is
 //! `trust` on 127.0.0.1 only. Dropping the value stops the server (`immediate`) and removes
 //! the directory, also when the test panicked.
+//!
+//! [`PrivateCluster::start_with_tls`] starts it with `ssl = on`, a certificate signed by a CA
+//! of the test's own ([`TestCertificates`]), and a `pg_hba.conf` admitting TCP connections over
+//! TLS only (`hostssl`: `postgres` trusted, other roles by SCRAM password), so a connection
+//! that succeeds proves TLS was used.
 
+use std::fmt::Write as _;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -16,6 +22,7 @@ use std::process::{Command, Output, Stdio};
 use mac_storage::Secret;
 
 use super::REQUIRE_ENV;
+use super::certificates::TestCertificates;
 
 /// The variable naming the directory of the server binaries.
 pub const BIN_ENV: &str = "MAC_TEST_POSTGRES_BIN";
@@ -30,6 +37,8 @@ pub struct PrivateCluster {
     dir: PathBuf,
     port: u16,
     as_root: bool,
+    /// `Some` when started with TLS.
+    certificates: Option<TestCertificates>,
 }
 
 impl PrivateCluster {
@@ -39,13 +48,26 @@ impl PrivateCluster {
     ///
     /// # Panics
     /// When it cannot be started and `MAC_REQUIRE_POSTGRES=1`.
+    pub fn start(test: &str) -> Option<Self> {
+        Self::start_as(test, false)
+    }
+
+    /// Like [`PrivateCluster::start`], with TLS on and only TLS connections admitted over TCP
+    /// (see the module docs); [`PrivateCluster::certificates`] names the CA to trust.
+    ///
+    /// # Panics
+    /// When it cannot be started and `MAC_REQUIRE_POSTGRES=1`.
+    pub fn start_with_tls(test: &str) -> Option<Self> {
+        Self::start_as(test, true)
+    }
+
     #[allow(
         clippy::disallowed_methods,
         reason = "the test run's own settings, read where they apply"
     )]
-    pub fn start(test: &str) -> Option<Self> {
+    fn start_as(test: &str, tls: bool) -> Option<Self> {
         let required = std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1");
-        match Self::try_start(test) {
+        match Self::try_start(test, tls) {
             Ok(cluster) => Some(cluster),
             Err(reason) if required => {
                 panic!(
@@ -63,7 +85,7 @@ impl PrivateCluster {
     }
 
     #[allow(clippy::disallowed_methods, reason = "the test run's own settings")]
-    fn try_start(test: &str) -> Result<Self, String> {
+    fn try_start(test: &str, tls: bool) -> Result<Self, String> {
         let bin = match std::env::var(BIN_ENV) {
             Ok(dir) => PathBuf::from(dir),
             Err(_) => newest_installed().ok_or("no PostgreSQL server binaries were found")?,
@@ -79,10 +101,15 @@ impl PrivateCluster {
         let dir = std::env::temp_dir().join(format!("macpg-{slug}-{}", &random[..8]));
         std::fs::create_dir(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         let port = free_port()?;
-        let cluster = Self { bin, dir, port, as_root };
+        let certificates = if tls { Some(TestCertificates::make(&dir)?) } else { None };
+        let cluster = Self { bin, dir, port, as_root, certificates };
         if as_root {
             checked(
-                Command::new("chown").arg(format!("{SERVER_USER}:")).arg(&cluster.dir).output(),
+                Command::new("chown")
+                    .arg("-R")
+                    .arg(format!("{SERVER_USER}:"))
+                    .arg(&cluster.dir)
+                    .output(),
                 "chown",
             )?;
         }
@@ -100,6 +127,17 @@ impl PrivateCluster {
                 "--no-sync",
             ],
         )?;
+        if cluster.certificates.is_some() {
+            // TCP over TLS only: a plain connection finds no entry and is refused. `postgres`
+            // is trusted; other roles (made by a test with `execute`) log in with SCRAM.
+            let hba = cluster.data().join("pg_hba.conf");
+            std::fs::write(
+                &hba,
+                "local all all trust\nhostssl all postgres 127.0.0.1/32 trust\n\
+                 hostssl all all 127.0.0.1/32 scram-sha-256\n",
+            )
+            .map_err(|e| format!("writing {}: {e}", hba.display()))?;
+        }
         cluster.start_server()?;
         Ok(cluster)
     }
@@ -109,9 +147,26 @@ impl PrivateCluster {
         Secret::new(format!("postgres://postgres@127.0.0.1:{}/postgres", self.port))
     }
 
+    /// The CA and server certificates when started by [`PrivateCluster::start_with_tls`].
+    pub fn certificates(&self) -> Option<&TestCertificates> {
+        self.certificates.as_ref()
+    }
+
     /// The port the server listens on (127.0.0.1 only).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Runs `sql` in the `postgres` database as the `postgres` user (`psql` over the
+    /// cluster's Unix socket, which needs no TLS), to set up what a test needs.
+    pub fn execute(&self, sql: &str) -> Result<(), String> {
+        let dir = self.dir.to_string_lossy().into_owned();
+        let port = self.port.to_string();
+        let args =
+            ["-h", &dir, "-p", &port, "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1"];
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["-c", sql]);
+        self.run("psql", &all)
     }
 
     /// `pg_ctl restart -m fast`: every session is ended, the server stops and starts again;
@@ -135,7 +190,20 @@ impl PrivateCluster {
     }
 
     fn server_options(&self) -> String {
-        format!("-p {} -c listen_addresses=127.0.0.1 -k {}", self.port, self.dir.to_string_lossy())
+        let mut options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {}",
+            self.port,
+            self.dir.to_string_lossy()
+        );
+        if let Some(files) = &self.certificates {
+            let _ = write!(
+                options,
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                files.server_cert.to_string_lossy(),
+                files.server_key.to_string_lossy()
+            );
+        }
+        options
     }
 
     fn pg_ctl(&self, args: &[&str]) -> Result<(), String> {
@@ -198,7 +266,7 @@ fn free_port() -> Result<u16, String> {
 }
 
 /// `output` when the command ran and succeeded; its stderr otherwise.
-fn checked(output: std::io::Result<Output>, name: &str) -> Result<(), String> {
+pub(super) fn checked(output: std::io::Result<Output>, name: &str) -> Result<(), String> {
     match output {
         Ok(output) if output.status.success() => Ok(()),
         Ok(output) => Err(format!(
