@@ -11,6 +11,7 @@ use std::process::{ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use mac_postgres::testing::TestDatabase;
 use mac_storage::{AccountStore, Provider, StoreOptions};
 use mac_test_support::{ChildGuard, Endpoint, FakeProvider, Scripted, TempDataDir, spawn_guarded};
 use rustix::process::{Pid, Signal, kill_process};
@@ -73,6 +74,11 @@ pub(crate) fn serve_with(
 }
 
 impl Served {
+    /// The gateway's process id.
+    pub(crate) fn pid(&mut self) -> u32 {
+        self.child.child_mut().id()
+    }
+
     pub(crate) fn signal(&mut self, signal: Signal) {
         kill_process(Pid::from_child(self.child.child_mut()), signal).unwrap();
     }
@@ -97,6 +103,20 @@ impl Served {
         let (code, _) = self.stop_with(signal);
         (code, std::fs::read_to_string(log).unwrap())
     }
+}
+
+/// A `mac serve` on a data directory of its own (returned with it), on `database`'s pool:
+/// nothing shared with another gateway but the database, as on another host.
+pub(crate) fn serve_on_postgres(
+    database: &TestDatabase,
+    fake: &FakeProvider,
+    name: &str,
+) -> (TempDataDir, Served) {
+    let dir = TempDataDir::new().unwrap();
+    write_config(&dir, fake);
+    let env = [("MAC_STORAGE_BACKEND", "postgres"), ("MAC_STORAGE_URL", database.url().expose())];
+    let served = serve_with(&dir, name, &[], &env);
+    (dir, served)
 }
 
 pub(crate) fn write_config(dir: &TempDataDir, fake: &FakeProvider) {

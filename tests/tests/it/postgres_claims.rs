@@ -7,72 +7,21 @@
 //! holder whose database session is cut loses its claims for others at once, and takes them
 //! again on a new session at its next heartbeat.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use mac_claims::{Claims, ClaimsOptions, ClaimsSnapshot};
 use mac_postgres::testing::TestDatabase;
 use mac_postgres::{PostgresClaims, PostgresStorage};
 use mac_storage::{AccountStore, EpochMs, Provider, StoreOptions, SystemClock};
-use mac_test_support::{ChildGuard, FakeProvider, TempDataDir, spawn_guarded};
-use rustix::process::{Pid, Signal, kill_process};
+use mac_test_support::FakeProvider;
+use rustix::process::Signal;
 
-use crate::gateway_support::{Seeded as SeededAccount, config_toml, messages_body};
+use crate::gateway_process::serve_on_postgres;
+use crate::gateway_support::{Seeded as SeededAccount, messages_body};
 
 /// How long a check waits for something another process does (never reached when it works).
 const PATIENCE: Duration = Duration::from_secs(30);
-
-/// A running `mac serve` on the database of `url`, with a data directory of its own.
-struct Gateway {
-    child: ChildGuard,
-    url: String,
-    pid: u32,
-    _dir: TempDataDir,
-}
-
-/// Starts `mac --home DIR serve` with `[storage] backend = "postgres"` on `database`.
-fn serve(fake: &FakeProvider, database: &TestDatabase, name: &str) -> Gateway {
-    let dir = TempDataDir::new().unwrap();
-    let config = format!("{}\n[storage]\nbackend = \"postgres\"\n", config_toml(fake));
-    // The test writes its fixture directly.
-    std::fs::write(dir.data_dir().config_file(), config).unwrap();
-    let log = dir.outer().join(format!("{name}.log"));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mac-child"));
-    command
-        .arg("--home")
-        .arg(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("MAC_STORAGE_URL", database.url().expose())
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(File::create(&log).unwrap());
-    let mut child = spawn_guarded(&mut command).unwrap();
-    let pid = child.child_mut().id();
-    let stdout = child.child_mut().stdout.take().unwrap();
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(stdout);
-        let mut line = String::new();
-        let _ = reader.read_line(&mut line);
-        let _ = sender.send(line);
-        // Keep the pipe drained until the child exits.
-        let _ = std::io::copy(&mut reader, &mut std::io::sink());
-    });
-    let line = receiver.recv_timeout(PATIENCE).unwrap_or_else(|_| {
-        panic!("{name}: no address line; log: {}", std::fs::read_to_string(&log).unwrap())
-    });
-    let url = line
-        .strip_prefix("listening on ")
-        .and_then(|rest| rest.strip_suffix('\n'))
-        .unwrap_or_else(|| panic!("{name}: unexpected first line {line:?}"))
-        .to_owned();
-    Gateway { child, url, pid, _dir: dir }
-}
 
 /// A holder of this test process on the database's claims, without a keeper thread.
 fn observer(storage: &Arc<PostgresStorage>) -> Claims {
@@ -180,8 +129,9 @@ async fn a_sigkilled_gateways_claims_go_at_once_and_the_other_gateway_carries_on
         .collect();
 
     // Both start before any load, each with a data directory of its own.
-    let killed = serve(&fake, &database, "killed");
-    let survivor = serve(&fake, &database, "survivor");
+    let (_killed_dir, mut killed) = serve_on_postgres(&database, &fake, "killed");
+    let (_survivor_dir, mut survivor) = serve_on_postgres(&database, &fake, "survivor");
+    let (killed_pid, survivor_pid) = (killed.pid(), survivor.pid());
 
     // Load on the first gateway alone until another process sees its claims: two gateways
     // serving at once may both pick one account, and a claim names one holder (the last to
@@ -197,7 +147,7 @@ async fn a_sigkilled_gateways_claims_go_at_once_and_the_other_gateway_carries_on
     // Another process (this one, with no data directory at all) sees the first gateway's
     // claims, made under the load.
     let observing = {
-        let (storage, killed_pid) = (Arc::clone(&storage), killed.pid);
+        let storage = Arc::clone(&storage);
         tokio::task::spawn_blocking(move || {
             let watch = observer(&storage);
             let held = wait_for_claims(&watch, killed_pid, |held| !held.is_empty());
@@ -221,18 +171,15 @@ async fn a_sigkilled_gateways_claims_go_at_once_and_the_other_gateway_carries_on
     }
 
     // SIGKILL the first gateway while it holds claims and serves.
-    let mut killed = killed;
-    kill_process(Pid::from_child(killed.child.child_mut()), Signal::KILL).unwrap();
+    killed.signal(Signal::KILL);
     for task in killed_load.drain(..) {
         task.await.unwrap();
     }
-    let killed_pid = killed.pid;
-    let _ = killed.child.kill();
+    drop(killed);
 
     // Its claims go at once — while their heartbeat lease still runs (its last heartbeat was
     // at `last_heartbeat` or later): the observer found its session gone. The survivor holds
     // claims, its own or taken over.
-    let survivor_pid = survivor.pid;
     let watch = tokio::task::spawn_blocking(move || {
         wait_for_claims(&watch, killed_pid, <[String]>::is_empty);
         let lease_end = last_heartbeat.saturating_add(ClaimsOptions::default().expiry);
@@ -256,8 +203,7 @@ async fn a_sigkilled_gateways_claims_go_at_once_and_the_other_gateway_carries_on
         }
     }
     drop(done);
-    let Gateway { child, .. } = survivor;
-    drop(child);
+    drop(survivor);
     for task in survivor_load {
         task.await.unwrap();
     }

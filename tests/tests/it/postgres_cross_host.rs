@@ -18,7 +18,7 @@ use mac_storage::{AccountStore, EpochMs, Provider, StoreOptions};
 use mac_test_support::{Endpoint, FakeProvider, TempDataDir};
 use rustix::process::Signal;
 
-use crate::gateway_process::{Served, serve_with, write_config};
+use crate::gateway_process::{Served, serve_on_postgres};
 use crate::gateway_support::{Seeded, messages_body};
 
 /// How many races the first test runs; every one must see exactly one refresh.
@@ -34,15 +34,6 @@ const TOKEN_DELAY: Duration = Duration::from_millis(200);
 /// The database's Anthropic accounts store, as the tests seed and inspect it.
 fn store(database: &TestDatabase) -> AccountStore {
     database.storage("mac").unwrap().account_store(Provider::Anthropic, StoreOptions::default())
-}
-
-/// A `mac serve` on a data directory of its own, on `database`'s pool.
-fn gateway(database: &TestDatabase, fake: &FakeProvider, name: &str) -> (TempDataDir, Served) {
-    let dir = TempDataDir::new().unwrap();
-    write_config(&dir, fake);
-    let env = [("MAC_STORAGE_BACKEND", "postgres"), ("MAC_STORAGE_URL", database.url().expose())];
-    let served = serve_with(&dir, name, &[], &env);
-    (dir, served)
 }
 
 /// Sends `messages` through `url`; the status.
@@ -97,8 +88,10 @@ async fn three_gateways_on_one_database_refresh_an_expired_token_once_per_race()
     let store = store(&database);
     let seeded = fake.seed_account(&store, Provider::Anthropic, "raced", Duration::ZERO).unwrap();
     fake.set_delay(Endpoint::AnthropicToken, TOKEN_DELAY);
-    let gateways: Vec<(TempDataDir, Served)> =
-        ["first", "second", "third"].iter().map(|name| gateway(&database, &fake, name)).collect();
+    let gateways: Vec<(TempDataDir, Served)> = ["first", "second", "third"]
+        .iter()
+        .map(|name| serve_on_postgres(&database, &fake, name))
+        .collect();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
 
     let mut refreshes_per_race = Vec::with_capacity(RACES);
@@ -159,8 +152,8 @@ async fn a_gateway_killed_while_holding_the_refresh_lock_frees_it_for_another() 
     let fake = FakeProvider::start().await.unwrap();
     let store = store(&database);
     let seeded = fake.seed_account(&store, Provider::Anthropic, "held", Duration::ZERO).unwrap();
-    let (_first_dir, mut first) = gateway(&database, &fake, "first");
-    let (_second_dir, second) = gateway(&database, &fake, "second");
+    let (_first_dir, mut first) = serve_on_postgres(&database, &fake, "first");
+    let (_second_dir, second) = serve_on_postgres(&database, &fake, "second");
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
 
     // The first gateway's refresh hangs at the fake, inside the refresh lock.
