@@ -3,13 +3,10 @@
 
 use mac_storage::Secret;
 
-use crate::driver::Driver;
 use crate::error::{ClientFailure, PostgresError};
-use crate::pool::ConnectionPool;
-use crate::schema::{self, SCHEMA_VERSION};
-use crate::storage::PostgresOptions;
-use crate::tls::Tls;
-use crate::url::{self, Target};
+use crate::schema::SCHEMA_VERSION;
+use crate::storage::{PostgresOptions, open_pool};
+use crate::url::Target;
 
 /// How the database's mac schema compares with this build's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,19 +39,7 @@ pub struct Inspection {
 /// Connects to the database at `url` once and reads the version of the schema named by
 /// `options` — creating, migrating and locking nothing. Blocks (run it off an async worker).
 pub fn inspect(url: &Secret, options: &PostgresOptions) -> Result<Inspection, PostgresError> {
-    schema::check_name(&options.schema)?;
-    let (config, ssl) = url::parse(url, options.connect_timeout)?;
-    let tls = Tls::new(&ssl)?;
-    let target = Target::of(&config, &options.schema);
-    let driver = Driver::start()?;
-    let pool = ConnectionPool::new(
-        config,
-        tls,
-        driver.handle().clone(),
-        options.schema.clone(),
-        target.clone(),
-        1,
-    );
+    let (driver, pool, target) = open_pool(url, options, 1)?;
     let shown = target.to_string();
     let shown = &shown;
     let found = driver.wait(async {

@@ -60,19 +60,7 @@ impl PostgresStorage {
     /// migrations, and refuses a schema newer than this build ([`PostgresError::SchemaNewer`]).
     /// Blocks (run it off an async worker).
     pub fn connect(url: &Secret, options: &PostgresOptions) -> Result<Arc<Self>, PostgresError> {
-        schema::check_name(&options.schema)?;
-        let (config, ssl) = url::parse(url, options.connect_timeout)?;
-        let tls = Tls::new(&ssl)?;
-        let target = Target::of(&config, &options.schema);
-        let driver = Driver::start()?;
-        let pool = ConnectionPool::new(
-            config,
-            tls,
-            driver.handle().clone(),
-            options.schema.clone(),
-            target.clone(),
-            options.pool_size,
-        );
+        let (driver, pool, target) = open_pool(url, options, options.pool_size)?;
         let schema_version = driver.wait(async {
             let mut client = pool.connect_client().await?;
             schema::migrate(&mut client, &options.schema, &target).await
@@ -162,4 +150,28 @@ impl PostgresStorage {
     pub(crate) fn driver(&self) -> &Driver {
         &self.driver
     }
+}
+
+/// The first steps of every use of a database: the schema name checked, the URL parsed (TLS
+/// settings taken out), the TLS connector, the driver runtime, and a pool of up to `size`
+/// connections (none opened yet).
+pub(crate) fn open_pool(
+    url: &Secret,
+    options: &PostgresOptions,
+    size: usize,
+) -> Result<(Driver, ConnectionPool, Target), PostgresError> {
+    schema::check_name(&options.schema)?;
+    let (config, ssl) = url::parse(url, options.connect_timeout)?;
+    let tls = Tls::new(&ssl)?;
+    let target = Target::of(&config, &options.schema);
+    let driver = Driver::start()?;
+    let pool = ConnectionPool::new(
+        config,
+        tls,
+        driver.handle().clone(),
+        options.schema.clone(),
+        target.clone(),
+        size,
+    );
+    Ok((driver, pool, target))
 }
