@@ -12,4 +12,5 @@ pub mod gateway_bench;
 pub mod load;
 pub mod postgres_bench;
 pub mod refresh_race;
+pub mod start_together;
 pub mod storage_work;

@@ -21,7 +21,7 @@
 #![allow(clippy::print_stdout)]
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write as _};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{ChildStdout, Command, Stdio};
 use std::sync::Arc;
@@ -34,6 +34,7 @@ use mac_storage::{AccountStore, Provider, StoreOptions};
 use mac_test_support::{ChildGuard, Endpoint, FakeProvider, TempDataDir, spawn_guarded};
 
 use crate::load::percentile_ms;
+use crate::start_together::start_together;
 use crate::storage_work::{add_accounts, counter_sum, postgres_store};
 
 /// Writer processes per row of the mutations table.
@@ -173,26 +174,13 @@ fn run_writers(
     target: &Target,
     writers: usize,
 ) -> Result<(Duration, Vec<u64>), String> {
-    let mut children: Vec<ChildGuard> = Vec::with_capacity(writers);
-    for _ in 0..writers {
+    let commands = (0..writers).map(|_| {
         let mut command = target.worker(worker);
+        command.arg(MUTATIONS_PER_WRITER.to_string());
         command
-            .arg(MUTATIONS_PER_WRITER.to_string())
-            .arg("--wait-go")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        children.push(
-            spawn_guarded(&mut command).map_err(|e| format!("spawn {}: {e}", worker.display()))?,
-        );
-    }
+    });
     // Every worker connects and blocks on the barrier first.
-    std::thread::sleep(Duration::from_millis(500));
-    let started = Instant::now();
-    for child in &mut children {
-        let stdin = child.child_mut().stdin.as_mut().ok_or("worker stdin missing")?;
-        stdin.write_all(b"go\n").map_err(|e| e.to_string())?;
-    }
+    let (started, children) = start_together(commands, Duration::from_millis(500))?;
     let mut latencies = Vec::with_capacity(writers * MUTATIONS_PER_WRITER);
     for child in children {
         let output =

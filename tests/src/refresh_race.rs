@@ -4,13 +4,14 @@
 //! slowly; all send a request at the same moment. Exactly one refresh request may reach the
 //! provider, every process must succeed with the new token, and no account may be disabled.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use mac_storage::{AccountStore, Credentials, EpochMs, NewAccount, Provider, Secret, StoreOptions};
-use mac_test_support::{ChildGuard, Endpoint, FakeGrant, FakeProvider, TempDataDir, spawn_guarded};
+use mac_test_support::{Endpoint, FakeGrant, FakeProvider, TempDataDir};
+
+use crate::start_together::start_together;
 
 /// What one race showed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,27 +54,13 @@ pub fn run(worker: &Path, processes: usize, token_delay: Duration) -> Result<Rac
         .add_account(&NewAccount::from_credentials(expired), EpochMs::now())
         .map_err(|e| e.to_string())?;
 
-    let mut children: Vec<ChildGuard> = Vec::with_capacity(processes);
-    for _ in 0..processes {
+    let commands = (0..processes).map(|_| {
         let mut command = Command::new(worker);
+        command.arg(dir.path()).arg(fake.origin());
         command
-            .arg(dir.path())
-            .arg(fake.origin())
-            .arg("--wait-go")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        children.push(
-            spawn_guarded(&mut command).map_err(|e| format!("spawn {}: {e}", worker.display()))?,
-        );
-    }
+    });
     // Let every worker start and block on the barrier.
-    std::thread::sleep(Duration::from_millis(300));
-    let started = Instant::now();
-    for child in &mut children {
-        let stdin = child.child_mut().stdin.as_mut().ok_or("worker stdin missing")?;
-        stdin.write_all(b"go\n").map_err(|e| e.to_string())?;
-    }
+    let (started, children) = start_together(commands, Duration::from_millis(300))?;
     let mut successes = 0;
     let mut failures = Vec::new();
     for child in children {

@@ -48,14 +48,14 @@
 // A benchmark report goes to stdout by design.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use mac_storage::{AccountStore, Durability, EpochMs, Provider, StoreOptions};
-use mac_test_support::{ChildGuard, TempDataDir, spawn_guarded};
+use mac_test_support::TempDataDir;
 use mac_tests::claims_driver::ClaimsWorker;
+use mac_tests::start_together::start_together;
 use mac_tests::storage_work::{add_accounts, counter_sum};
 
 const AREAS: &[&str] = &["storage", "claims", "executor", "gateway", "faults", "postgres"];
@@ -243,31 +243,16 @@ fn run_workers(
     durability: Durability,
     writers: usize,
 ) -> Result<(Duration, Vec<u64>), String> {
-    let mut children: Vec<ChildGuard> = Vec::with_capacity(writers);
-    for _ in 0..writers {
+    let commands = (0..writers).map(|_| {
         let mut command = Command::new(worker);
-        command
-            .arg(mode)
-            .arg(file)
-            .arg(MUTATIONS_PER_WRITER.to_string())
-            .arg("--wait-go")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        command.arg(mode).arg(file).arg(MUTATIONS_PER_WRITER.to_string());
         if durability == Durability::NoFsync {
             command.arg("--no-fsync");
         }
-        children.push(
-            spawn_guarded(&mut command).map_err(|e| format!("spawn {}: {e}", worker.display()))?,
-        );
-    }
+        command
+    });
     // Give every worker time to start and block on the barrier.
-    std::thread::sleep(Duration::from_millis(200));
-    let started = Instant::now();
-    for child in &mut children {
-        let stdin = child.child_mut().stdin.as_mut().ok_or("worker stdin missing")?;
-        stdin.write_all(b"go\n").map_err(|e| e.to_string())?;
-    }
+    let (started, children) = start_together(commands, Duration::from_millis(200))?;
     let mut latencies_us = Vec::with_capacity(writers * MUTATIONS_PER_WRITER);
     for child in children {
         let output =
