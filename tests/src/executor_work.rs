@@ -10,7 +10,9 @@ use std::sync::Arc;
 use mac_adapters::{AdapterClient, ProviderDescriptor};
 use mac_claims::{Claims, ClaimsOptions};
 use mac_core::http_response::{self, HttpResponse};
-use mac_executor::{Attempt, Pool, PoolConfig, ProactiveConfig, SendError};
+use mac_executor::{
+    Attempt, BufferedResponse, Pool, PoolConfig, ProactiveConfig, RequestInfo, SendError,
+};
 use mac_storage::{AccountStore, DataDir, Provider, StoreOptions, SystemClock};
 
 /// The future a [`messages_sender`] returns.
@@ -63,4 +65,36 @@ pub fn messages_sender(
             );
         Box::pin(http_response::send(request))
     })
+}
+
+/// The executor benches' send: a 200 with an empty body at once, so what a timing measures is
+/// the pool's own share of a request (selection, claims, bookkeeping), no HTTP.
+pub async fn answer_ok(_: Attempt) -> Result<BufferedResponse, SendError> {
+    Ok(BufferedResponse::new(http::StatusCode::OK, bytes::Bytes::new()))
+}
+
+/// Warms `pool` up (two requests per account, at least 20) and lets its bookkeeping and
+/// claims keeper settle, so the timed requests that follow see a steady state.
+pub async fn warm_up(pool: &Pool, accounts: usize) -> Result<(), String> {
+    let request = RequestInfo::default();
+    for _ in 0..accounts.max(10) * 2 {
+        pool.execute(&request, answer_ok).await.map_err(|e| e.to_string())?;
+    }
+    pool.settle().await;
+    // Let the claims keeper write the first claims of the warm-up.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    Ok(())
+}
+
+/// `rounds` timed `execute`s of [`answer_ok`], then the pool settled; each one's time in ns.
+pub async fn timed_rounds(pool: &Pool, rounds: usize) -> Result<Vec<u128>, String> {
+    let request = RequestInfo::default();
+    let mut latencies = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let started = std::time::Instant::now();
+        pool.execute(&request, answer_ok).await.map_err(|e| e.to_string())?;
+        latencies.push(started.elapsed().as_nanos());
+    }
+    pool.settle().await;
+    Ok(latencies)
 }

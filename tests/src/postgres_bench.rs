@@ -33,6 +33,7 @@ use mac_postgres::testing::TestDatabase;
 use mac_storage::{AccountStore, Provider, StoreOptions};
 use mac_test_support::{ChildGuard, Endpoint, FakeProvider, TempDataDir, spawn_guarded};
 
+use crate::executor_work::{timed_rounds, warm_up};
 use crate::load::percentile_ms;
 use crate::start_together::start_together;
 use crate::storage_work::{add_accounts, counter_sum, postgres_store};
@@ -299,26 +300,9 @@ fn execute_row(accounts: usize, postgres: Option<&TestDatabase>) -> Result<Execu
             .claims(claims)
             .local_files(dir.accounts_file(Provider::Anthropic))
             .build();
-        let request = mac_executor::RequestInfo::default();
-        let send = |_: mac_executor::Attempt| async {
-            Ok::<_, mac_executor::SendError>(mac_executor::BufferedResponse::new(
-                http::StatusCode::OK,
-                bytes::Bytes::new(),
-            ))
-        };
-        for _ in 0..accounts.max(10) * 2 {
-            pool.execute(&request, send).await.map_err(|e| e.to_string())?;
-        }
-        pool.settle().await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let mut latencies = Vec::with_capacity(rounds);
+        warm_up(&pool, accounts).await?;
         let before = backend.as_ref().map(|b| (b.reads(), b.transactions()));
-        for _ in 0..rounds {
-            let started = Instant::now();
-            pool.execute(&request, send).await.map_err(|e| e.to_string())?;
-            latencies.push(started.elapsed().as_nanos());
-        }
-        pool.settle().await;
+        let latencies = timed_rounds(&pool, rounds).await?;
         let after = backend.as_ref().map(|b| (b.reads(), b.transactions()));
         pool.shutdown().await;
         Ok::<_, String>((latencies, before.zip(after)))

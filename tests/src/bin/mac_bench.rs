@@ -55,6 +55,7 @@ use std::time::{Duration, Instant};
 use mac_storage::{AccountStore, Durability, EpochMs, Provider, StoreOptions};
 use mac_test_support::TempDataDir;
 use mac_tests::claims_driver::ClaimsWorker;
+use mac_tests::executor_work::{timed_rounds, warm_up};
 use mac_tests::start_together::start_together;
 use mac_tests::storage_work::{add_accounts, counter_sum};
 
@@ -539,28 +540,10 @@ fn hot_request_path(accounts: usize, strategy: mac_executor::Strategy) -> Result
             .config(config)
             .claims(claims.clone())
             .build();
-        let request = mac_executor::RequestInfo::default();
-        let send = |_: mac_executor::Attempt| async {
-            Ok::<_, mac_executor::SendError>(mac_executor::BufferedResponse::new(
-                http::StatusCode::OK,
-                bytes::Bytes::new(),
-            ))
-        };
-        for _ in 0..accounts.max(10) * 2 {
-            pool.execute(&request, send).await.map_err(|e| e.to_string())?;
-        }
-        pool.settle().await;
-        // Let the claims keeper write the first claims of the warm-up.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        warm_up(&pool, accounts).await?;
         let generation = store.load().map_err(|e| e.to_string())?.generation;
         let claim_writes = claims.file_writes();
-        let mut latencies = Vec::with_capacity(rounds);
-        for _ in 0..rounds {
-            let started = Instant::now();
-            pool.execute(&request, send).await.map_err(|e| e.to_string())?;
-            latencies.push(started.elapsed().as_nanos());
-        }
-        pool.settle().await;
+        let mut latencies = timed_rounds(&pool, rounds).await?;
         let writes = store.load().map_err(|e| e.to_string())?.generation - generation
             + (claims.file_writes() - claim_writes);
         pool.shutdown().await;
