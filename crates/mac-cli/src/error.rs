@@ -256,13 +256,17 @@ fn gateway_hint(error: &mac_gateway::GatewayError) -> Option<Hint> {
     match error {
         GatewayError::NoInboundKey { .. } => Some(Hint::ConfigKey("[gateway] inbound_key".into())),
         GatewayError::Bind { .. } => Some(Hint::Flag("--listen")),
-        GatewayError::Pool { source: mac_core::SetupError::Config { .. }, .. } => {
+        GatewayError::Pool { source: mac_core::SetupError::Config { .. }, .. }
+        | GatewayError::Storage { source: mac_core::SetupError::Config { .. } } => {
             Some(Hint::run(HintCommand::ConfigCheck))
         }
-        GatewayError::Pool { source: mac_core::SetupError::Store { source }, .. } => {
+        GatewayError::Pool { source: mac_core::SetupError::Store { source }, .. }
+        | GatewayError::Storage { source: mac_core::SetupError::Store { source } } => {
             store_hint(source)
         }
-        GatewayError::Pool { .. } => Some(Hint::run(HintCommand::Doctor)),
+        GatewayError::Pool { .. } | GatewayError::Storage { .. } => {
+            Some(Hint::run(HintCommand::Doctor))
+        }
         GatewayError::Endpoints { provider, .. } => {
             Some(Hint::ConfigKey(format!("[providers.{provider}]")))
         }

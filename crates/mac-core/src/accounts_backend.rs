@@ -25,40 +25,19 @@ pub fn open_account_store(
     data_dir: &DataDir,
     provider: Provider,
 ) -> Result<AccountStore, SetupError> {
-    open_storage(config, data_dir, provider).map(|opened| opened.store)
+    open_storage(config, data_dir, provider).map(|(store, _)| store)
 }
 
-/// A provider's accounts store, and the PostgreSQL storage it is on (if it is), whose other
-/// parts (the refresh locks, the claims) the pool shares with it: one storage, one set of connections.
-pub(crate) struct OpenedStorage {
-    pub(crate) store: AccountStore,
-    pub(crate) postgres: Option<Arc<PostgresStorage>>,
-}
-
-/// [`open_account_store`], keeping the PostgreSQL storage for the pool's other parts.
+/// [`open_account_store`], keeping the storage it is on for the pool's other parts (the refresh
+/// locks and claims of a database, its views): one storage, one set of connections.
 pub(crate) fn open_storage(
     config: &MacConfig,
     data_dir: &DataDir,
     provider: Provider,
-) -> Result<OpenedStorage, SetupError> {
-    let options = config.store_options();
-    match config.storage.backend {
-        StorageBackend::File => {
-            let store = AccountStore::open(data_dir, provider, options).context(StoreSnafu)?;
-            Ok(OpenedStorage { store, postgres: None })
-        }
-        StorageBackend::Postgres => {
-            // The data directory still holds this host's files: config, claims and the
-            // pending-grant journals.
-            data_dir.ensure().map_err(|source| SetupError::Store { source: source.into() })?;
-            let storage = connect_postgres(config)?;
-            tracing::info!(target = %storage.target(), %provider, "accounts on PostgreSQL");
-            Ok(OpenedStorage {
-                store: storage.account_store(provider, options),
-                postgres: Some(storage),
-            })
-        }
-    }
+) -> Result<(AccountStore, AccountsStorage), SetupError> {
+    let storage = AccountsStorage::open_for_pool(config, data_dir)?;
+    let store = storage.pool_store(data_dir, provider, config.store_options())?;
+    Ok((store, storage))
 }
 
 /// Connects to the database of `[storage] url` (migrating its schema at the first start).
@@ -86,6 +65,32 @@ impl AccountsStorage {
         match config.storage.backend {
             StorageBackend::File => Ok(Self::File(data_dir.clone())),
             StorageBackend::Postgres => Ok(Self::Postgres(connect_postgres(config)?)),
+        }
+    }
+
+    /// [`AccountsStorage::open`] for pools, which write: the data directory is created
+    /// (`0700`) either way — on PostgreSQL it still holds this host's files (config, claims
+    /// file, pending-grant journals). Blocks.
+    pub fn open_for_pool(config: &MacConfig, data_dir: &DataDir) -> Result<Self, SetupError> {
+        data_dir.ensure().map_err(|source| SetupError::Store { source: source.into() })?;
+        let storage = Self::open(config, data_dir)?;
+        if let Self::Postgres(postgres) = &storage {
+            tracing::info!(target = %postgres.target(), "accounts on PostgreSQL");
+        }
+        Ok(storage)
+    }
+
+    /// `provider`'s store for a pool on this storage, opened as [`open_account_store`] opens
+    /// it (for files, in `data_dir`, created if needed).
+    pub(crate) fn pool_store(
+        &self,
+        data_dir: &DataDir,
+        provider: Provider,
+        options: StoreOptions,
+    ) -> Result<AccountStore, SetupError> {
+        match self {
+            Self::File(_) => AccountStore::open(data_dir, provider, options).context(StoreSnafu),
+            Self::Postgres(storage) => Ok(storage.account_store(provider, options)),
         }
     }
 

@@ -75,6 +75,7 @@ pub struct MacPoolBuilder {
     clock: Arc<dyn Clock>,
     events: Option<EventSink>,
     tls: Option<TlsConfig>,
+    storage: Option<AccountsStorage>,
 }
 
 impl MacPoolBuilder {
@@ -106,6 +107,15 @@ impl MacPoolBuilder {
         self
     }
 
+    /// Opens the pool on `storage`, already open (it must be the one the configuration names),
+    /// instead of opening it again: a process with both providers' pools (the gateway) shares
+    /// one database connection pool, change listener and set of sessions.
+    #[must_use]
+    pub fn storage(mut self, storage: AccountsStorage) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
     /// Shares `tls` with the process's other HTTP clients instead of loading the system roots
     /// for this pool's client again (a gateway opens two pools and has a client of its own).
     #[must_use]
@@ -123,8 +133,19 @@ impl MacPoolBuilder {
             None => MacConfig::load(&self.data_dir.config_file(), crate::config::process_env)
                 .context(ConfigSnafu)?,
         };
-        let opened = open_storage(&config, &self.data_dir, self.provider)?;
-        let store = Arc::new(opened.store);
+        let (store, storage) = match self.storage {
+            Some(storage) => {
+                let store =
+                    storage.pool_store(&self.data_dir, self.provider, config.store_options())?;
+                (store, storage)
+            }
+            None => open_storage(&config, &self.data_dir, self.provider)?,
+        };
+        let store = Arc::new(store);
+        let postgres = match &storage {
+            AccountsStorage::Postgres(postgres) => Some(postgres),
+            AccountsStorage::File(_) => None,
+        };
         let descriptor = match self.descriptor {
             Some(descriptor) => descriptor,
             None => config
@@ -143,12 +164,12 @@ impl MacPoolBuilder {
             .config(pool_config.clone())
             .clock(Arc::clone(&self.clock))
             .local_files(self.data_dir.accounts_file(self.provider));
-        if let Some(postgres) = &opened.postgres {
+        if let Some(postgres) = postgres {
             // One refresh per account across every host of the pool.
             builder = builder.account_locks(Arc::new(postgres.account_locks(self.provider)));
         }
         if pool_config.cross_process_claims {
-            let claims = match &opened.postgres {
+            let claims = match postgres {
                 // Claims across hosts: the claims table of the accounts' database.
                 Some(postgres) => {
                     let store =
@@ -174,10 +195,6 @@ impl MacPoolBuilder {
         if let Some(events) = self.events {
             builder = builder.on_event(events);
         }
-        let storage = match opened.postgres {
-            Some(postgres) => AccountsStorage::Postgres(postgres),
-            None => AccountsStorage::File(self.data_dir.clone()),
-        };
         Ok(MacPool { pool: builder.build(), config, storage })
     }
 }
@@ -202,6 +219,7 @@ impl MacPool {
             clock: Arc::new(SystemClock),
             events: None,
             tls: None,
+            storage: None,
         }
     }
 

@@ -9,6 +9,13 @@ use snafu::Snafu;
 #[derive(Debug, Snafu)]
 #[snafu(visibility(pub(crate)))]
 pub enum GatewayError {
+    /// The accounts storage both pools share could not be opened (the data directory, or the
+    /// database of `[storage] url`).
+    #[snafu(display("cannot open the accounts storage: {source}"))]
+    Storage {
+        /// The cause.
+        source: mac_core::SetupError,
+    },
     /// A provider pool could not be set up (config, accounts file, claims).
     #[snafu(display("cannot open the {provider} pool: {source}"))]
     Pool {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mac_adapters::TlsConfig;
-use mac_core::{MacConfig, MacPool};
+use mac_core::{AccountsStorage, MacConfig, MacPool};
 
 use mac_executor::PoolEvent;
 use mac_storage::{DataDir, Provider};
@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::error::{BindSnafu, GatewayError, NoInboundKeySnafu, PoolSnafu};
+use crate::error::{BindSnafu, GatewayError, NoInboundKeySnafu, PoolSnafu, StorageSnafu};
 use crate::events::{EventHub, GatewayEvent};
 use crate::metrics::Metrics;
 use crate::proxy::Upstream;
@@ -64,8 +64,12 @@ impl Gateway {
         let addr = listener.local_addr().context(BindSnafu { addr: listen })?;
         let events = EventHub::default();
         let metrics = Arc::new(Metrics::default());
-        let anthropic = self.open_pool(Provider::Anthropic, &events, &metrics, &tls)?;
-        let codex = self.open_pool(Provider::Codex, &events, &metrics, &tls)?;
+        // One accounts storage for both pools: on PostgreSQL, one connection pool, one change
+        // listener and one set of sessions instead of one per provider.
+        let storage =
+            AccountsStorage::open_for_pool(&self.config, &self.data_dir).context(StorageSnafu)?;
+        let anthropic = self.open_pool(Provider::Anthropic, &storage, &events, &metrics, &tls)?;
+        let codex = self.open_pool(Provider::Codex, &storage, &events, &metrics, &tls)?;
         let (stop, stopped) = watch::channel(false);
         let state = AppState::new(Parts {
             data_dir: self.data_dir,
@@ -88,6 +92,7 @@ impl Gateway {
     fn open_pool(
         &self,
         provider: Provider,
+        storage: &AccountsStorage,
         events: &EventHub,
         metrics: &Arc<Metrics>,
         tls: &TlsConfig,
@@ -109,6 +114,7 @@ impl Gateway {
             .descriptor(descriptor.clone())
             .on_event(sink)
             .tls(tls.clone())
+            .storage(storage.clone())
             .start()
             .context(PoolSnafu { provider })?;
         Ok(ProviderPool { pool, descriptor })
