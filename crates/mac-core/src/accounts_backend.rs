@@ -28,11 +28,11 @@ pub fn open_account_store(
     open_storage(config, data_dir, provider).map(|opened| opened.store)
 }
 
-/// A provider's accounts store, and the PostgreSQL storage it is on (if it is), whose other
-/// parts (the refresh locks, the claims) the pool shares with it: one storage, one set of connections.
+/// A provider's accounts store, and the storage it is on, whose other parts (the refresh
+/// locks, the claims) the pool shares with it: one storage, one set of connections.
 pub(crate) struct OpenedStorage {
     pub(crate) store: AccountStore,
-    pub(crate) postgres: Option<Arc<PostgresStorage>>,
+    pub(crate) storage: AccountsStorage,
 }
 
 /// [`open_account_store`], keeping the PostgreSQL storage for the pool's other parts.
@@ -45,7 +45,7 @@ pub(crate) fn open_storage(
     match config.storage.backend {
         StorageBackend::File => {
             let store = AccountStore::open(data_dir, provider, options).context(StoreSnafu)?;
-            Ok(OpenedStorage { store, postgres: None })
+            Ok(OpenedStorage { store, storage: AccountsStorage::File(data_dir.clone()) })
         }
         StorageBackend::Postgres => {
             // The data directory still holds this host's files: config, claims and the
@@ -55,7 +55,7 @@ pub(crate) fn open_storage(
             tracing::info!(target = %storage.target(), %provider, "accounts on PostgreSQL");
             Ok(OpenedStorage {
                 store: storage.account_store(provider, options),
-                postgres: Some(storage),
+                storage: AccountsStorage::Postgres(storage),
             })
         }
     }

@@ -143,14 +143,13 @@ impl MacPoolBuilder {
             .config(pool_config.clone())
             .clock(Arc::clone(&self.clock))
             .local_files(self.data_dir.accounts_file(self.provider));
-        if let Some(postgres) = &opened.postgres {
-            // One refresh per account across every host of the pool.
-            builder = builder.account_locks(Arc::new(postgres.account_locks(self.provider)));
-        }
+        // One refresh per account across every process of the pool (every host of it on
+        // PostgreSQL).
+        builder = builder.account_locks(opened.storage.account_locks(self.provider));
         if pool_config.cross_process_claims {
-            let claims = match &opened.postgres {
+            let claims = match &opened.storage {
                 // Claims across hosts: the claims table of the accounts' database.
-                Some(postgres) => {
+                AccountsStorage::Postgres(postgres) => {
                     let store =
                         PostgresClaims::open(postgres, self.provider, &config.claims_options())
                             .context(PostgresSnafu)?;
@@ -161,7 +160,7 @@ impl MacPoolBuilder {
                     )
                     .build()
                 }
-                None => Claims::open(
+                AccountsStorage::File(_) => Claims::open(
                     &self.data_dir,
                     self.provider,
                     config.claims_options(),
@@ -174,11 +173,7 @@ impl MacPoolBuilder {
         if let Some(events) = self.events {
             builder = builder.on_event(events);
         }
-        let storage = match opened.postgres {
-            Some(postgres) => AccountsStorage::Postgres(postgres),
-            None => AccountsStorage::File(self.data_dir.clone()),
-        };
-        Ok(MacPool { pool: builder.build(), config, storage })
+        Ok(MacPool { pool: builder.build(), config, storage: opened.storage })
     }
 }
 
