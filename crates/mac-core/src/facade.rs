@@ -164,10 +164,9 @@ impl MacPoolBuilder {
             .config(pool_config.clone())
             .clock(Arc::clone(&self.clock))
             .local_files(self.data_dir.accounts_file(self.provider));
-        if let Some(postgres) = postgres {
-            // One refresh per account across every host of the pool.
-            builder = builder.account_locks(Arc::new(postgres.account_locks(self.provider)));
-        }
+        // The storage's refresh locks: lock files beside the accounts file, or the database's
+        // (one refresh per account across every host of the pool).
+        builder = builder.account_locks(storage.account_locks(self.provider));
         if pool_config.cross_process_claims {
             let claims = match postgres {
                 // Claims across hosts: the claims table of the accounts' database.

@@ -564,7 +564,9 @@ fn is_backup_of(name: &str, file_name: &str) -> bool {
 
 /// The migration backups beside the accounts file `path`, oldest first.
 pub fn earlier_backups(path: &Path) -> Vec<String> {
-    let mut found = siblings(path, is_backup_of);
+    let mut found = siblings(path, |sibling, name, file_name| {
+        is_backup_of(name, file_name).then(|| sibling.display().to_string())
+    });
     found.sort();
     found
 }
@@ -572,23 +574,18 @@ pub fn earlier_backups(path: &Path) -> Vec<String> {
 /// The uuid parts ([`safe_file_part`]) of the pending-grant journals beside `path`
 /// (`<file>.grant.<uuid part>.pending`, as mac-executor names them).
 fn pending_grants(path: &Path) -> HashSet<String> {
-    siblings(path, |name, file_name| {
-        name.strip_prefix(file_name)
-            .and_then(|rest| rest.strip_prefix(".grant."))
-            .and_then(|rest| rest.strip_suffix(".pending"))
-            .is_some()
+    siblings(path, |_, name, file_name| {
+        let uuid =
+            name.strip_prefix(file_name)?.strip_prefix(".grant.")?.strip_suffix(".pending")?;
+        Some(uuid.to_owned())
     })
     .into_iter()
-    .filter_map(|sibling| {
-        let name = Path::new(&sibling).file_name()?.to_string_lossy().into_owned();
-        let rest = name.split_once(".grant.")?.1;
-        Some(rest.strip_suffix(".pending")?.to_owned())
-    })
     .collect()
 }
 
-/// The paths beside `path` whose names `keep(name, path's name)` accepts.
-fn siblings(path: &Path, keep: impl Fn(&str, &str) -> bool) -> Vec<String> {
+/// What `pick(sibling's path, its name, path's name)` makes of each path beside `path`,
+/// where it makes something.
+fn siblings<T>(path: &Path, pick: impl Fn(&Path, &str, &str) -> Option<T>) -> Vec<T> {
     let (Some(dir), Some(file_name)) = (path.parent(), path.file_name()) else {
         return Vec::new();
     };
@@ -596,8 +593,7 @@ fn siblings(path: &Path, keep: impl Fn(&str, &str) -> bool) -> Vec<String> {
     let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
     entries
         .flatten()
-        .filter(|entry| keep(&entry.file_name().to_string_lossy(), &file_name))
-        .map(|entry| entry.path().display().to_string())
+        .filter_map(|entry| pick(&entry.path(), &entry.file_name().to_string_lossy(), &file_name))
         .collect()
 }
 
@@ -712,5 +708,32 @@ mod tests {
         ));
         assert!(!is_backup_of("codex-accounts.json.corrupt.17.bak", "codex-accounts.json"));
         assert!(!is_backup_of("codex-accounts.json.migrated..bak", "codex-accounts.json"));
+    }
+
+    #[test]
+    fn backups_and_journals_are_found_beside_the_accounts_file_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("codex-accounts.json");
+        for name in [
+            "codex-accounts.json",
+            "codex-accounts.json.migrated.2.bak",
+            "codex-accounts.json.migrated.1.bak",
+            "codex-accounts.json.grant.u-1.pending",
+            "codex-accounts.json.grant.u-2.pending",
+            "claude-accounts.json.grant.u-3.pending",
+            "claude-accounts.json.migrated.3.bak",
+            "codex-accounts.json.grant.u-4.pending.tmp",
+        ] {
+            fs::File::create(dir.path().join(name)).unwrap();
+        }
+        let beside = |name: &str| dir.path().join(name).display().to_string();
+        assert_eq!(
+            earlier_backups(&path),
+            [
+                beside("codex-accounts.json.migrated.1.bak"),
+                beside("codex-accounts.json.migrated.2.bak")
+            ]
+        );
+        assert_eq!(pending_grants(&path), HashSet::from(["u-1".to_owned(), "u-2".to_owned()]));
     }
 }

@@ -38,11 +38,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use mac_storage::{AccountLockGuard, AccountLocks, LockError, Provider};
-use sha2::{Digest as _, Sha256};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 use crate::accounts::{ANSWER_GRACE, LOCK_TIMEOUT_MAX_MS};
 use crate::error::{ClientFailure, PostgresError};
+use crate::schema::advisory_key;
 use crate::storage::PostgresStorage;
 
 /// The most unlocked lock connections kept open for reuse per provider and process.
@@ -196,16 +196,7 @@ impl PostgresAccountLocks {
 
 /// The advisory lock key of the refresh lock of `account` of `provider` in `schema`.
 pub(crate) fn refresh_lock_key(schema: &str, provider: Provider, account: &str) -> i64 {
-    let mut hasher = Sha256::new();
-    for part in ["mac-postgres refresh lock", schema, provider.as_str(), account] {
-        // Length-prefixed, so no two different triples hash the same bytes.
-        hasher.update((part.len() as u64).to_be_bytes());
-        hasher.update(part.as_bytes());
-    }
-    let digest = hasher.finalize();
-    let mut key = [0_u8; 8];
-    key.copy_from_slice(&digest[..8]);
-    i64::from_be_bytes(key)
+    advisory_key(&["mac-postgres refresh lock", schema, provider.as_str(), account])
 }
 
 /// A held refresh lock: its connection, unlocked when dropped.

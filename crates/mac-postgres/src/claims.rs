@@ -89,7 +89,7 @@ struct Session {
 
 /// The advisory lock key that marks `holder` alive in `schema`.
 fn presence_key(schema: &str, holder: &Holder) -> i64 {
-    advisory_key(&format!("mac-claims holder {schema} {}", holder.key()))
+    advisory_key(&["mac-claims holder", schema, &holder.key()])
 }
 
 impl PostgresClaims {
@@ -105,7 +105,7 @@ impl PostgresClaims {
         let holder = Holder::current(host_name());
         let claims = Self {
             presence_key: presence_key(schema, &holder),
-            writers_key: advisory_key(&format!("mac-claims writers {schema} {provider}")),
+            writers_key: advisory_key(&["mac-claims writers", schema, provider.as_str()]),
             location: PathBuf::from(format!(
                 "{} (schema {schema}, {provider} claims)",
                 storage.target().server()

@@ -64,14 +64,20 @@ pub(crate) fn check_name(name: &str) -> Result<(), PostgresError> {
 
 /// The advisory lock key that serializes migrations of `schema` across processes.
 fn migration_lock_key(schema: &str) -> i64 {
-    advisory_key(&format!("mac-postgres migrate {schema}"))
+    advisory_key(&["mac-postgres migrate", schema])
 }
 
-/// A stable 64-bit advisory lock key for `name` (the first 8 bytes of its SHA-256): every
-/// process on every host computes the same key, and distinct names (each starts with its
-/// purpose and the schema) give distinct keys.
-pub(crate) fn advisory_key(name: &str) -> i64 {
-    let digest = Sha256::digest(name.as_bytes());
+/// A stable 64-bit advisory lock key for the name made of `parts` (the first 8 bytes of the
+/// SHA-256 of the length-prefixed parts): every process on every host computes the same key,
+/// and distinct names (each starts with its purpose, then the schema) give distinct keys. The
+/// length prefixes keep two different lists of parts from hashing the same bytes.
+pub(crate) fn advisory_key(parts: &[&str]) -> i64 {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    let digest = hasher.finalize();
     let mut key = [0_u8; 8];
     key.copy_from_slice(&digest[..8]);
     i64::from_be_bytes(key)
@@ -157,5 +163,12 @@ mod tests {
     #[test]
     fn lock_keys_differ_per_schema() {
         assert_ne!(migration_lock_key("mac"), migration_lock_key("mac2"));
+    }
+
+    #[test]
+    fn advisory_keys_tell_where_one_part_ends() {
+        assert_eq!(advisory_key(&["a", "b c"]), advisory_key(&["a", "b c"]));
+        assert_ne!(advisory_key(&["a", "b c"]), advisory_key(&["a b", "c"]));
+        assert_ne!(advisory_key(&["ab", "c"]), advisory_key(&["a", "bc"]));
     }
 }
