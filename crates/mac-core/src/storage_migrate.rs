@@ -46,7 +46,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use mac_storage::file::safe_file_part;
+use mac_storage::file::{pending_grant_part, safe_file_part};
 use mac_storage::{
     AccountStore, AccountsDocument, DataDir, EpochMs, NewAccount, Provider, Secret, StoreError,
     StoreOptions, StoredAccount,
@@ -572,15 +572,11 @@ pub fn earlier_backups(path: &Path) -> Vec<String> {
 }
 
 /// The uuid parts ([`safe_file_part`]) of the pending-grant journals beside `path`
-/// (`<file>.grant.<uuid part>.pending`, as mac-executor names them).
+/// ([`mac_storage::file::pending_grant_path`]: where mac-executor keeps them).
 fn pending_grants(path: &Path) -> HashSet<String> {
-    siblings(path, |_, name, file_name| {
-        let uuid =
-            name.strip_prefix(file_name)?.strip_prefix(".grant.")?.strip_suffix(".pending")?;
-        Some(uuid.to_owned())
-    })
-    .into_iter()
-    .collect()
+    siblings(path, |_, name, file_name| pending_grant_part(file_name, name).map(str::to_owned))
+        .into_iter()
+        .collect()
 }
 
 /// What `pick(sibling's path, its name, path's name)` makes of each path beside `path`,

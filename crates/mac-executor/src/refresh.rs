@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use mac_adapters::{AdapterClient, FailureKind, RefreshFailure, TokenGrant};
-use mac_storage::file::safe_file_part;
+use mac_storage::file::pending_grant_path;
 use mac_storage::{
     AccountLockGuard, AccountLocks, AccountStore, AuthFailure, AuthFailureOutcome, CasOutcome,
     Clock, CredentialPatch, Credentials, EpochMs, FileAccountLocks, LockError, Secret, StoreError,
@@ -699,7 +699,7 @@ impl Inner {
     }
 
     fn journal_path(&self, uuid: &str) -> PathBuf {
-        journal::journal_path(&self.local_files, &safe_file_part(uuid))
+        pending_grant_path(&self.local_files, uuid)
     }
 
     /// See [`RefreshService::apply_pending_grants`].

@@ -95,6 +95,28 @@ pub fn refresh_lock_path(accounts_file: &Path, uuid: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// `<accounts file>.grant.<safe uuid>.pending`: where this host keeps a grant of `uuid` that
+/// a refresh obtained but could not store yet (mac-executor's pending-grant journal), the uuid
+/// made safe for a file name ([`safe_file_part`]).
+pub fn pending_grant_path(accounts_file: &Path, uuid: &str) -> PathBuf {
+    let mut name = accounts_file.as_os_str().to_owned();
+    name.push(PENDING_GRANT_INFIX);
+    name.push(safe_file_part(uuid));
+    name.push(PENDING_GRANT_SUFFIX);
+    PathBuf::from(name)
+}
+
+/// The uuid part ([`safe_file_part`]) of `name` when it is the file name of a pending-grant
+/// journal ([`pending_grant_path`]) beside the accounts file named `accounts_file_name`.
+pub fn pending_grant_part<'a>(accounts_file_name: &str, name: &'a str) -> Option<&'a str> {
+    name.strip_prefix(accounts_file_name)?
+        .strip_prefix(PENDING_GRANT_INFIX)?
+        .strip_suffix(PENDING_GRANT_SUFFIX)
+}
+
+const PENDING_GRANT_INFIX: &str = ".grant.";
+const PENDING_GRANT_SUFFIX: &str = ".pending";
+
 /// An account uuid as a part of a file name: `uuid` itself if it is made of `[A-Za-z0-9-]`
 /// only and at most 64 characters; otherwise its first 36 characters with the others replaced
 /// by `_`, then `-` and 16 hex digits of its SHA-256 — so two accounts never share a name and

@@ -76,7 +76,9 @@ pub mod conformance;
 /// crates writing files of their own in the data directory (the claims table) use these; the
 /// store itself reaches them only through [`file::FileBackend`].
 pub mod file {
-    pub use crate::account_locks::{refresh_lock_path, safe_file_part};
+    pub use crate::account_locks::{
+        pending_grant_part, pending_grant_path, refresh_lock_path, safe_file_part,
+    };
     pub use crate::backup::backup_once;
     pub use crate::data_dir::lock_path_for;
     pub use crate::file_backend::FileBackend;

@@ -35,15 +35,6 @@ pub(crate) struct PendingGrant {
     pub patch: CredentialPatch,
 }
 
-/// `<accounts file>.grant.<safe uuid>.pending`.
-pub(crate) fn journal_path(accounts_file: &Path, safe_uuid: &str) -> PathBuf {
-    let mut name = accounts_file.as_os_str().to_owned();
-    name.push(".grant.");
-    name.push(safe_uuid);
-    name.push(".pending");
-    PathBuf::from(name)
-}
-
 /// Checks that a journal can be written at `path`: writes and removes a probe beside it, the
 /// same way the journal itself is written.
 pub(crate) fn probe(path: &Path) -> Result<(), FileIoError> {
@@ -118,7 +109,7 @@ mod tests {
     fn a_journal_round_trips_and_is_private() {
         let dir = std::env::temp_dir().join(format!("mac-journal-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
-        let path = journal_path(&dir.join("accounts.json"), "abc");
+        let path = mac_storage::file::pending_grant_path(&dir.join("accounts.json"), "abc");
         let grant = PendingGrant {
             used_refresh_token: Secret::new("old"),
             patch: CredentialPatch {
